@@ -1,0 +1,3 @@
+"""Instruction and completion generators built on ``judge`` backends."""
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Model backends: one Protocol, a registry by name, one module per provider."""
+
+from judge.backends.base import Backend, available_backends, build_backend, register_backend
+
+__all__ = ["Backend", "available_backends", "build_backend", "register_backend"]

@@ -1,0 +1,98 @@
+"""The backend Protocol every model provider implements, and the registry by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from judge.types import (
+    Capabilities,
+    Completion,
+    Conversation,
+    GenerationParams,
+    LogprobRequest,
+    TokenDistribution,
+)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that can chat, complete raw text, and (optionally) expose log-probabilities.
+
+    Implementations never raise for one bad item of a batch: a failed item comes
+    back as a ``Completion`` / ``TokenDistribution`` with ``error`` set, so one
+    failure never loses the rest of the batch.
+    """
+
+    #: Stable id of the model and its loading options; part of every cache key.
+    id: str
+    capabilities: Capabilities
+
+    def chat(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Completion]:
+        """Generate one assistant turn for each conversation (chat template applied)."""
+        ...
+
+    def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
+        """Continue each raw prompt verbatim (no chat template; Magpie needs this)."""
+        ...
+
+    def next_token_logprobs(
+        self, requests: Sequence[LogprobRequest], *, candidates: Sequence[str] = (), top_k: int = 20
+    ) -> list[TokenDistribution]:
+        """Distribution of the next token after each request's prompt.
+
+        ``candidates`` are token strings whose log-probability the caller needs
+        (e.g. ``"1".."5"``); a local model returns them exactly, an API returns
+        what its ``top_logprobs`` holds. ``top_k`` most likely tokens are added.
+        """
+        ...
+
+
+BackendFactory = Callable[..., Backend]
+_REGISTRY: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Class/function decorator: make a backend buildable by ``name``."""
+
+    def deco(factory: BackendFactory) -> BackendFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"backend {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def available_backends() -> list[str]:
+    _import_builtin()
+    return sorted(_REGISTRY)
+
+
+def build_backend(spec: str, **options: Any) -> Backend:
+    """Build a backend from a judge spec.
+
+    ``"scripted:path.jsonl"``, ``"openai:gpt-4o-mini"`` name a backend
+    explicitly; anything else (a local path or a Hub id) is a ``transformers``
+    model.
+    """
+    _import_builtin()
+    name, _, target = spec.partition(":")
+    if name in _REGISTRY and target:
+        return _REGISTRY[name](target, **options)
+    return _REGISTRY["transformers"](spec, **options)
+
+
+def _import_builtin() -> None:
+    # Built-in backends register themselves on import; providers with heavy or
+    # optional SDKs import them lazily inside their factories.
+    import importlib
+
+    for module in ("scripted", "transformers", "openai"):
+        try:
+            importlib.import_module(f"judge.backends.{module}")
+        except ModuleNotFoundError as exc:  # an optional backend module not shipped
+            if exc.name != f"judge.backends.{module}":
+                raise

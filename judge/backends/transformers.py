@@ -1,0 +1,256 @@
+"""Local Hugging Face model backend (``transformers`` + ``torch``)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from judge.backends.base import register_backend
+from judge.types import (
+    Capabilities,
+    Completion,
+    Conversation,
+    GenerationParams,
+    LogprobRequest,
+    TokenDistribution,
+)
+
+
+class ModelLoadError(RuntimeError):
+    """The model or tokenizer could not be loaded; the message says what to do."""
+
+
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def choose_device_dtype(device: str | None, dtype: str | None) -> tuple[str, Any]:
+    import torch
+
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype in (None, "auto"):
+        if device.startswith("cuda"):
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        else:
+            dtype = "bfloat16" if cpu_supports_bf16() else "float32"
+    try:
+        return device, getattr(torch, dtype)
+    except AttributeError:
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, bfloat16, float16 or float32") from None
+
+
+def _batches(order: list[int], lengths: list[int], batch_size: int, max_tokens: int) -> Iterator[list[int]]:
+    """Consecutive groups of ``order`` (sorted by length) within a row and token budget."""
+    batch: list[int] = []
+    for i in order:
+        longest = max([lengths[j] for j in batch] + [lengths[i]])
+        if batch and (len(batch) >= batch_size or longest * (len(batch) + 1) > max_tokens):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+@dataclass
+class TransformersBackend:
+    """A causal LM loaded with ``from_pretrained``; left padding; length-sorted batches."""
+
+    model_path: str
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int = 8
+    max_batch_tokens: int = 16384
+    trust_remote_code: bool = False
+    id: str = ""
+    capabilities: Capabilities = field(init=False)
+
+    def __post_init__(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device, torch_dtype = choose_device_dtype(self.device, self.dtype)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                self.model_path, trust_remote_code=self.trust_remote_code
+            )
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.model_path,
+                dtype=torch_dtype,
+                attn_implementation="sdpa",
+                trust_remote_code=self.trust_remote_code,
+            ).to(self.device)
+        except OSError as exc:
+            where = "" if Path(self.model_path).exists() else (
+                " It is not a local directory, and the Hub could not serve it (no network, "
+                "a typo, or a gated model). Pass the path of a local model directory instead."
+            )
+            raise ModelLoadError(f"could not load judge model {self.model_path!r}: {exc}.{where}") from exc
+        self.model.eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if not self.id:
+            self.id = f"transformers:{_model_fingerprint(self.model_path)}:{str(torch_dtype).split('.')[-1]}"
+        self.capabilities = Capabilities(
+            logprobs=True,
+            max_top_logprobs=self.tokenizer.vocab_size,
+            max_context=getattr(self.model.config, "max_position_embeddings", None),
+        )
+        torch.set_grad_enabled(False)
+
+    # -- prompts ---------------------------------------------------------------
+
+    def render(self, conversation: Conversation, *, generation_prompt: bool = True) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ModelLoadError(
+                f"the tokenizer of {self.model_path!r} has no chat template; use a chat/instruct "
+                "model or pass --raw to judge with raw prompts"
+            )
+        return self.tokenizer.apply_chat_template(
+            [m.as_dict() for m in conversation], tokenize=False, add_generation_prompt=generation_prompt
+        )
+
+    def encode(self, text: str) -> list[int]:
+        # Chat templates already write BOS; don't add a second one.
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- generation ------------------------------------------------------------
+
+    def chat(self, conversations: Sequence[Conversation], params: GenerationParams) -> list[Completion]:
+        return self.complete([self.render(c) for c in conversations], params)
+
+    def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
+        ids = [self.encode(p) for p in prompts]
+        lengths = [len(x) for x in ids]
+        order = sorted(range(len(ids)), key=lambda i: -lengths[i])
+        budget = max(self.max_batch_tokens, max(lengths, default=0) + params.max_new_tokens)
+        out: list[Completion | None] = [None] * len(ids)
+        for batch in _batches(order, [n + params.max_new_tokens for n in lengths], self.batch_size, budget):
+            for i, completion in zip(batch, self._generate([ids[i] for i in batch], params)):
+                out[i] = completion
+        return [c for c in out if c is not None]
+
+    def _generate(self, batch: list[list[int]], params: GenerationParams) -> list[Completion]:
+        import torch
+
+        input_ids, attention = self._left_pad(batch)
+        if params.temperature > 0:
+            torch.manual_seed(params.seed)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "do_sample": params.temperature > 0,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if params.temperature > 0:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        with torch.inference_mode():
+            generated = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        new = generated[:, input_ids.shape[1] :].tolist()
+        return [self._decode(tokens, len(prompt), params) for tokens, prompt in zip(new, batch)]
+
+    def _decode(self, tokens: list[int], prompt_len: int, params: GenerationParams) -> Completion:
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        eos_ids.discard(None)
+        n = next((k for k, t in enumerate(tokens) if t in eos_ids), None)
+        finish = "stop" if n is not None else "length"
+        tokens = tokens if n is None else tokens[:n]
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        for stop in params.stop:
+            if stop in text:
+                text, finish = text.split(stop, 1)[0], "stop"
+        return Completion(text, prompt_len, len(tokens), finish)
+
+    def _left_pad(self, batch: list[list[int]]) -> tuple[Any, Any]:
+        import torch
+
+        width = max(len(x) for x in batch)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=self.device)
+        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch], device=self.device)
+        return input_ids, attention
+
+    # -- log-probabilities -----------------------------------------------------
+
+    def candidate_token_ids(self, candidates: Sequence[str]) -> dict[str, int]:
+        """Single-token spellings of each candidate, with and without a leading space."""
+        found: dict[str, int] = {}
+        for c in candidates:
+            for spelled in (c, " " + c):
+                ids = self.encode(spelled)
+                if len(ids) == 1:
+                    found[self.tokenizer.decode(ids)] = ids[0]
+        return found
+
+    def next_token_logprobs(
+        self, requests: Sequence[LogprobRequest], *, candidates: Sequence[str] = (), top_k: int = 20
+    ) -> list[TokenDistribution]:
+        import torch
+
+        texts = [
+            (r.raw_prompt if r.raw_prompt is not None else self.render(r.messages)) + r.assistant_prefix
+            for r in requests
+        ]
+        ids = [self.encode(t) for t in texts]
+        wanted = self.candidate_token_ids(candidates)
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        out: list[TokenDistribution | None] = [None] * len(ids)
+        for batch in _batches(order, [len(x) for x in ids], self.batch_size, self.max_batch_tokens):
+            input_ids, attention = self._left_pad([ids[i] for i in batch])
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids, attention_mask=attention, logits_to_keep=1).logits
+            logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+            top = torch.topk(logprobs, k=min(top_k, logprobs.shape[-1]), dim=-1)
+            for row, i in enumerate(batch):
+                dist = {
+                    self.tokenizer.decode([t]): v
+                    for t, v in zip(top.indices[row].tolist(), top.values[row].tolist())
+                }
+                dist.update({text: logprobs[row, tid].item() for text, tid in wanted.items()})
+                out[i] = TokenDistribution({k: v for k, v in dist.items() if math.isfinite(v)}, len(ids[i]))
+        return [d for d in out if d is not None]
+
+
+def _model_fingerprint(model_path: str) -> str:
+    """Hub id as is; a local directory by name + a hash of its files' sizes, heads and tails."""
+    path = Path(model_path)
+    if not path.is_dir():
+        return model_path
+    digest = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if not f.is_file():
+            continue
+        size = f.stat().st_size
+        digest.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as fh:  # head and tail: cheap even for multi-GB weights
+            digest.update(fh.read(1 << 16))
+            fh.seek(max(0, size - (1 << 16)))
+            digest.update(fh.read(1 << 16))
+    return f"{path.name}@{digest.hexdigest()[:12]}"
+
+
+@register_backend("transformers")
+def build_transformers(target: str, **options: Any) -> TransformersBackend:
+    """A local directory or a Hub id; options: device, dtype, batch_size, max_batch_tokens."""
+    for key in ("batch_size", "max_batch_tokens"):
+        if key in options:
+            options[key] = int(options[key])
+    if "trust_remote_code" in options:
+        options["trust_remote_code"] = str(options["trust_remote_code"]).lower() in ("1", "true", "yes")
+    try:
+        return TransformersBackend(target, **options)
+    except TypeError as exc:
+        raise ValueError(f"bad option for the transformers backend: {exc}") from exc

@@ -1,0 +1,1 @@
+"""ultrajudge/commands."""
