@@ -1,0 +1,505 @@
+"""Tables of realistic judge outputs for ``judge.parsing``; every bug found adds a row."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import judge.parsing
+from judge.parsing import format_ultrafeedback, parse_score_rationale, parse_ultrafeedback
+
+OK, NA, PE, OOR, MISS = "ok", "na", "parse_error", "out_of_range", "missing"
+
+
+def block(i: int, rating: str, rationale: str | None = "Fine.", header: str = "####") -> str:
+    text = f"{header} Output for Text {i}\nRating: {rating}\n"
+    return text + (f"Rationale: {rationale}\n" if rationale is not None else "")
+
+
+TWO = block(1, "4", "Clear and correct.") + "\n" + block(2, "2", "Misses the point.")
+
+# (id, judge output, n, options, expected ((status, value), ...))
+UF_ROWS = [
+    ("canonical", TWO, 2, {}, ((OK, 4.0), (OK, 2.0))),
+    ("preamble", "Here is my evaluation of the two texts.\n\n" + TWO, 2, {}, ((OK, 4), (OK, 2))),
+    (
+        "closing-remark",
+        TWO + "\nOverall, Text 1 is the stronger answer; Text 2 rates a 1 at best.",
+        2,
+        {},
+        ((OK, 4), (OK, 2)),
+    ),
+    (
+        "blank-lines-in-rationale",
+        block(1, "3", "First point.\n\n\nSecond point.") + "\n\n\n" + block(2, "5"),
+        2,
+        {},
+        ((OK, 3), (OK, 5)),
+    ),
+    (
+        "multi-paragraph-rationale",
+        "#### Output for Text 1\nRating: 2\nRationale: The answer is wrong.\n\n"
+        "It claims the Moon is a planet.\n\nRating it higher would reward errors.\n\n"
+        "#### Output for Text 2\nRating: 5\nRationale: Correct.\n",
+        2,
+        {},
+        ((OK, 2), (OK, 5)),
+    ),
+    ("crlf", TWO.replace("\n", "\r\n"), 2, {}, ((OK, 4), (OK, 2))),
+    ("bare-cr", TWO.replace("\n", "\r"), 2, {}, ((OK, 4), (OK, 2))),
+    (
+        "bold-label-colon-inside",
+        "#### Output for Text 1\n**Rating:** 4\n**Rationale:** Good.\n\n"
+        "#### Output for Text 2\n**Rating:** 1\n**Rationale:** Bad.",
+        2,
+        {},
+        ((OK, 4), (OK, 1)),
+    ),
+    (
+        "bold-label-colon-outside",
+        "#### Output for Text 1\n**Rating**: 4\n**Rationale**: Good.\n\n"
+        "#### Output for Text 2\n**Rating**: 3\n",
+        2,
+        {},
+        ((OK, 4), (OK, 3)),
+    ),
+    ("slash-max", block(1, "4/5") + block(2, "5 / 5"), 2, {}, ((OK, 4), (OK, 5))),
+    ("out-of-words", block(1, "4 out of 5"), 1, {}, ((OK, 4),)),
+    ("parenthetical", block(1, "4 (good)") + block(2, "1 (poor)"), 2, {}, ((OK, 4), (OK, 1))),
+    ("brackets", block(1, "[4]") + block(2, "[2]"), 2, {}, ((OK, 4), (OK, 2))),
+    ("bold-value", block(1, "**5**") + block(2, "`3`"), 2, {}, ((OK, 5), (OK, 3))),
+    ("integral-decimal", block(1, "4.0"), 1, {}, ((OK, 4),)),
+    (
+        "header-h3",
+        block(1, "4", header="###") + block(2, "2", header="###"),
+        2,
+        {},
+        ((OK, 4), (OK, 2)),
+    ),
+    (
+        "header-lowercase-colon",
+        "#### Output for text 1:\nRating: 5\n\n#### Output for text 2:\nRating: 3\n",
+        2,
+        {},
+        ((OK, 5), (OK, 3)),
+    ),
+    (
+        "header-bold",
+        "**Output for Text 1**\nRating: 2\n\n**Output for Text 2:**\nRating: 4\n",
+        2,
+        {},
+        ((OK, 2), (OK, 4)),
+    ),
+    (
+        "header-plain-colon",
+        "Output for Text 1:\nRating: 1\nOutput for Text 2:\nRating: 5\n",
+        2,
+        {},
+        ((OK, 1), (OK, 5)),
+    ),
+    (
+        "header-bullet-and-hash-number",
+        "- Output for Text #1\nRating: 3\n- Output for Text #2\nRating: 4\n",
+        2,
+        {},
+        ((OK, 3), (OK, 4)),
+    ),
+    ("out-of-order", block(2, "1") + "\n" + block(1, "5"), 2, {}, ((OK, 5), (OK, 1))),
+    (
+        "missing-middle-block",
+        block(1, "4") + block(3, "2"),
+        3,
+        {},
+        ((OK, 4), (MISS, None), (OK, 2)),
+    ),
+    (
+        "duplicate-agreeing",
+        block(1, "4") + block(1, "4", "Again.") + block(2, "3"),
+        2,
+        {},
+        ((OK, 4), (OK, 3)),
+    ),
+    (
+        "duplicate-conflicting",
+        block(1, "4") + block(2, "3") + block(1, "2"),
+        2,
+        {},
+        ((PE, None), (OK, 3)),
+    ),
+    (
+        "template-echo-then-answer",
+        "Format:\n#### Output for Text 1\nRating: <a whole number from 1 to 5>\n\n"
+        "Answer:\n#### Output for Text 1\nRating: 4\n",
+        1,
+        {},
+        ((PE, None),),
+    ),
+    (
+        "index-beyond-n-ignored",
+        block(1, "4") + block(2, "3") + block(3, "1"),
+        2,
+        {},
+        ((OK, 4), (OK, 3)),
+    ),
+    (
+        "index-beyond-n-does-not-leak",
+        block(1, "4") + "#### Output for Text 7\nRating: 1\n" + block(2, "3"),
+        2,
+        {},
+        ((OK, 4), (OK, 3)),
+    ),
+    ("index-zero-ignored", block(0, "5") + block(1, "2"), 1, {}, ((OK, 2),)),
+    ("na-allowed", block(1, "N/A") + block(2, "4"), 2, {"allow_na": True}, ((NA, None), (OK, 4))),
+    ("na-not-allowed", block(1, "N/A") + block(2, "4"), 2, {}, ((PE, None), (OK, 4))),
+    (
+        "na-spellings",
+        block(1, "n/a") + block(2, "NA") + block(3, "Not applicable"),
+        3,
+        {"allow_na": True},
+        ((NA, None),) * 3,
+    ),
+    (
+        "all-na",
+        block(1, "N/A") + block(2, "N/A") + block(3, "N/A"),
+        3,
+        {"allow_na": True},
+        ((NA, None),) * 3,
+    ),
+    ("empty-rating", block(1, "") + block(2, "4"), 2, {}, ((PE, None), (OK, 4))),
+    ("rating-on-next-line", "#### Output for Text 1\nRating:\n4\n", 1, {}, ((PE, None),)),
+    ("spelled-out-number", block(1, "five") + block(2, "Four"), 2, {}, ((PE, None), (PE, None))),
+    ("word-before-number", block(1, "I'd give it a 4"), 1, {}, ((PE, None),)),
+    (
+        "prose-mentions-text-3",
+        "#### Output for Text 1\nRating: 2\nRationale: Weaker than Text 3.\n"
+        "Output for Text 3 is longer and cites sources.\nIn Output for Text 3, see step 2.\n\n"
+        + block(2, "4")
+        + block(3, "5"),
+        3,
+        {},
+        ((OK, 2), (OK, 4), (OK, 5)),
+    ),
+    ("no-rationale", block(1, "3", None) + block(2, "4", None), 2, {}, ((OK, 3), (OK, 4))),
+    (
+        "truthfulness-type-lines",
+        "#### Output for Text 1\nType: 1, 2\nRationale: Contradicts the input.\nRating: 2\n"
+        "Rationale: Two factual errors.\n\n#### Output for Text 2\nType: None\n"
+        "Rationale: No hallucination.\nRating: 5\nRationale: Accurate.\n",
+        2,
+        {},
+        ((OK, 2), (OK, 5)),
+    ),
+    (
+        "stray-numbers-elsewhere",
+        "#### Output for Text 1\nThe answer lists 7 steps; I would say 10/10 on style.\nRating: 4\n"
+        "Rationale: 3 of the 7 steps are vague.\n",
+        1,
+        {},
+        ((OK, 4),),
+    ),
+    (
+        "llm-chatter",
+        "Sure! I'd be happy to help. Let me carefully evaluate each text.\n\n---\n\n"
+        + block(1, "3", "Adequate.")
+        + "\n---\n\n"
+        + block(2, "5", "Excellent.")
+        + "\n---\n\nI hope this helps! Let me know if you need anything else.",
+        2,
+        {},
+        ((OK, 3), (OK, 5)),
+    ),
+    ("one-completion", block(1, "5", "Perfect."), 1, {}, ((OK, 5),)),
+    (
+        "four-completions",
+        block(1, "1") + block(2, "2") + block(3, "3") + block(4, "4"),
+        4,
+        {},
+        ((OK, 1), (OK, 2), (OK, 3), (OK, 4)),
+    ),
+    (
+        "rates-three-of-four",
+        block(1, "4") + block(2, "4") + block(3, "2") + "\nI did not have time for the last one.",
+        4,
+        {},
+        ((OK, 4), (OK, 4), (OK, 2), (MISS, None)),
+    ),
+    ("zero-out-of-range", block(1, "0") + block(2, "3"), 2, {}, ((OOR, None), (OK, 3))),
+    ("six-out-of-range", block(1, "6"), 1, {}, ((OOR, None),)),
+    ("ten-out-of-range", block(1, "10") + block(2, "10/10"), 2, {}, ((OOR, None), (OOR, None))),
+    ("negative", block(1, "-1") + block(2, "-5"), 2, {}, ((OOR, None), (OOR, None))),
+    ("other-maximum", block(1, "4/10") + block(2, "2 out of 3"), 2, {}, ((OOR, None), (OOR, None))),
+    ("huge-number", block(1, "9" * 5000), 1, {}, ((OOR, None),)),
+    ("decimal", block(1, "3.5") + block(2, "4"), 2, {}, ((PE, None), (OK, 4))),
+    ("comma-decimal", block(1, "3,5"), 1, {}, ((PE, None),)),
+    ("range", block(1, "3-4") + block(2, "4 – 5") + block(3, "2 or 3"), 3, {}, ((PE, None),) * 3),
+    (
+        "rating-before-header",
+        "Rating: 5\n#### Output for Text 1\nRationale: Good.\n\n" + block(2, "3"),
+        2,
+        {},
+        ((PE, None), (OK, 3)),
+    ),
+    (
+        "block-without-rating",
+        "#### Output for Text 1\nRationale: Nice.\n" + block(2, "1"),
+        2,
+        {},
+        ((PE, None), (OK, 1)),
+    ),
+    (
+        "quoted-rating-after-real",
+        "#### Output for Text 1\nRating: 4\nRationale: The user wrote:\n"
+        "Rating: 1 - this is awful\nbut that is their opinion, not mine.\n",
+        1,
+        {},
+        ((OK, 4),),
+    ),
+    ("empty-string", "", 2, {}, ((MISS, None), (MISS, None))),
+    ("refusal", "I cannot evaluate this content.", 3, {}, ((MISS, None),) * 3),
+    ("headerless-single", "Rating: 4\nRationale: Good.", 1, {}, ((MISS, None),)),
+    ("n-zero", TWO, 0, {}, ()),
+    (
+        "ten-point-scale",
+        block(1, "8/10") + block(2, "7"),
+        2,
+        {"scale": range(1, 11)},
+        ((OK, 8), (OK, 7)),
+    ),
+    (
+        "sparse-scale",
+        block(1, "3") + block(2, "2"),
+        2,
+        {"scale": (1, 3, 5)},
+        ((OK, 3), (OOR, None)),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "n", "options", "expected"), [r[1:] for r in UF_ROWS], ids=[r[0] for r in UF_ROWS]
+)
+def test_parse_ultrafeedback_table(text: str, n: int, options: dict, expected: tuple) -> None:
+    ratings = parse_ultrafeedback(text, n, **options)
+    assert tuple((r.status, r.value) for r in ratings) == expected
+
+
+def test_table_is_large_enough() -> None:
+    assert len(UF_ROWS) >= 40 and len(SR_ROWS) >= 12
+
+
+def test_rationales() -> None:
+    r = parse_ultrafeedback(TWO, 2)
+    assert [x.rationale for x in r] == ["Clear and correct.", "Misses the point."]
+    text = dict((row[0], row[1]) for row in UF_ROWS)
+    multi = parse_ultrafeedback(text["multi-paragraph-rationale"], 2)[0]
+    assert multi.rationale == (
+        "The answer is wrong.\n\nIt claims the Moon is a planet.\n\nRating it higher would reward errors."
+    )
+    truth = parse_ultrafeedback(text["truthfulness-type-lines"], 2)
+    assert [x.rationale for x in truth] == ["Two factual errors.", "Accurate."]
+    chatter = parse_ultrafeedback(text["llm-chatter"], 2)
+    assert [x.rationale for x in chatter] == ["Adequate.", "Excellent."]
+    quoted = parse_ultrafeedback(text["quoted-rating-after-real"], 1)[0]
+    assert (
+        quoted.rationale
+        == "The user wrote:\nRating: 1 - this is awful\nbut that is their opinion, not mine."
+    )
+    assert parse_ultrafeedback(text["no-rationale"], 2)[0].rationale is None
+    bold = parse_ultrafeedback(text["bold-label-colon-inside"], 2)
+    assert [x.rationale for x in bold] == ["Good.", "Bad."]
+    assert parse_ultrafeedback(TWO.replace("\n", "\r\n"), 2)[1].rationale == "Misses the point."
+
+
+def test_raw_keeps_evidence() -> None:
+    text = "Preamble.\n" + block(1, "3.5", "Between.") + block(2, "2")
+    first, second, third = parse_ultrafeedback(text, 3)
+    assert first.raw == "#### Output for Text 1\nRating: 3.5\nRationale: Between."
+    assert first.rationale == "Between."
+    assert second.raw == "#### Output for Text 2\nRating: 2\nRationale: Fine."
+    assert third.raw == text  # no block: the whole output
+    conflict = parse_ultrafeedback(block(1, "4") + block(1, "2"), 1)[0]
+    assert "Rating: 4" in (conflict.raw or "") and "Rating: 2" in (conflict.raw or "")
+
+
+# (id, judge output, options, expected (status, value, rationale))
+SR_ROWS = [
+    ("plain", "4 - Clear and correct.", {}, (OK, 4.0, "Clear and correct.")),
+    (
+        "score-label",
+        "Score: 3 - Partly answers the question.",
+        {},
+        (OK, 3, "Partly answers the question."),
+    ),
+    ("score-label-lower-equals", "score = 2 - Vague.", {}, (OK, 2, "Vague.")),
+    ("bold-number", "**4** - Solid.", {}, (OK, 4, "Solid.")),
+    ("bold-label", "**Score:** 5 - Excellent.", {}, (OK, 5, "Excellent.")),
+    ("bold-label-and-number", "**Score: 4/5** - Good.", {}, (OK, 4, "Good.")),
+    ("slash-max", "4/5 - Good but terse.", {}, (OK, 4, "Good but terse.")),
+    ("en-dash", "4 – Good.", {}, (OK, 4, "Good.")),
+    ("em-dash", "2—Off topic.", {}, (OK, 2, "Off topic.")),
+    ("colon", "1: Harmful advice.", {}, (OK, 1, "Harmful advice.")),
+    (
+        "preamble",
+        "Here is my evaluation:\n4 - Accurate and concise.",
+        {},
+        (OK, 4, "Accurate and concise."),
+    ),
+    ("leading-whitespace", "\n   5 - Great.\n", {}, (OK, 5, "Great.")),
+    (
+        "crlf-multiline",
+        "3 - Okay.\r\nIt misses one case.",
+        {},
+        (OK, 3, "Okay.\nIt misses one case."),
+    ),
+    ("empty-rationale", "4 -", {}, (OK, 4, None)),
+    ("ten-point-scale", "8/10 - Good.", {"scale": range(1, 11)}, (OK, 8, "Good.")),
+    ("six", "6 - Beyond perfect.", {}, (OOR, None, "Beyond perfect.")),
+    ("zero", "0 - Useless.", {}, (OOR, None, "Useless.")),
+    ("negative", "-1 - Worse than nothing.", {}, (OOR, None, "Worse than nothing.")),
+    ("other-maximum", "7/10 - Fine.", {}, (OOR, None, "Fine.")),
+    ("decimal", "3.5 - Between.", {}, (PE, None, "Between.")),
+    ("range", "3-4 - Hard to say.", {}, (PE, None, None)),
+    ("word", "five - Great.", {}, (PE, None, None)),
+    ("no-separator", "Score: 4", {}, (PE, None, None)),
+    ("not-anchored", "The response deserves 4 - it is good.", {}, (PE, None, None)),
+    ("empty", "", {}, (PE, None, None)),
+    ("refusal", "I cannot evaluate this response.", {}, (PE, None, None)),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "expected"), [r[1:] for r in SR_ROWS], ids=[r[0] for r in SR_ROWS]
+)
+def test_parse_score_rationale_table(text: str, options: dict, expected: tuple) -> None:
+    r = parse_score_rationale(text, **options)
+    assert (r.status, r.value, r.rationale) == expected
+    assert r.raw == text
+
+
+def test_format_round_trip() -> None:
+    pairs = [(4, "Clear."), (1, "Wrong.\n\nVery wrong."), ("N/A", "Does not apply."), (5, "")]
+    ratings = parse_ultrafeedback(format_ultrafeedback(pairs), 4, allow_na=True)
+    assert [(r.status, r.value, r.rationale) for r in ratings] == [
+        (OK, 4.0, "Clear."),
+        (OK, 1.0, "Wrong.\n\nVery wrong."),
+        (NA, None, "Does not apply."),
+        (OK, 5.0, None),
+    ]
+
+
+@pytest.mark.parametrize("rationale", ["ok\n#### Output for Text 2\nmore", "ok\n---\nmore"])
+def test_format_rejects_rationale_that_would_misparse(rationale: str) -> None:
+    with pytest.raises(ValueError, match="rationale for Text 1"):
+        format_ultrafeedback([(3, rationale)])
+
+
+@pytest.mark.parametrize("scale", [(), (1, 2.5), (True, False)])
+def test_bad_scale_is_rejected(scale: tuple) -> None:
+    with pytest.raises(ValueError, match="scale"):
+        parse_ultrafeedback(TWO, 2, scale=scale)
+    with pytest.raises(ValueError, match="scale"):
+        parse_score_rationale("4 - ok", scale=scale)
+
+
+def test_negative_n_is_rejected() -> None:
+    with pytest.raises(ValueError, match="n "):
+        parse_ultrafeedback(TWO, -1)
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(judge.parsing).failed == 0
+
+
+# -- properties ---------------------------------------------------------------
+
+SCALES = st.sampled_from([(1, 2, 3, 4, 5), tuple(range(1, 11)), (0, 1), (1, 3, 5)])
+PIECES = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda h, i: f"{h}Output for Text {i}{h[::-1]}",
+        st.sampled_from(["", "#### ", "**", "### "]),
+        st.integers(-2, 8),
+    ),
+    st.builds(
+        lambda v: f"Rating: {v}",
+        st.one_of(st.integers(-20, 20), st.floats(allow_nan=True), st.text(max_size=8)),
+    ),
+    st.builds(lambda s: f"Rationale: {s}", st.text(max_size=20)),
+    st.sampled_from(["", "---", "Rating:", "Rating: N/A", "Type: 1", "4 - ok", "Score: 3 - fine"]),
+)
+SPLICED = st.builds(
+    lambda parts, sep: sep.join(parts),
+    st.lists(PIECES, max_size=25),
+    st.sampled_from(["\n", "\r\n", "\r", " "]),
+)
+
+
+def _check(rating, scale) -> None:  # type: ignore[no-untyped-def]
+    if rating.status == OK:
+        assert rating.value in scale
+    else:
+        assert rating.value is None
+        assert rating.status in {NA, PE, OOR, MISS}
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    text=st.one_of(st.text(), SPLICED), n=st.integers(0, 6), scale=SCALES, allow_na=st.booleans()
+)
+def test_parse_ultrafeedback_invariants(text: str, n: int, scale: tuple, allow_na: bool) -> None:
+    ratings = parse_ultrafeedback(text, n, scale=scale, allow_na=allow_na)
+    assert len(ratings) == n
+    for r in ratings:
+        _check(r, scale)
+        assert allow_na or r.status != NA
+
+
+@settings(deadline=None, max_examples=300)
+@given(text=st.one_of(st.text(), SPLICED), scale=SCALES)
+def test_parse_score_rationale_invariants(text: str, scale: tuple) -> None:
+    r = parse_score_rationale(text, scale=scale)
+    _check(r, scale)
+    assert r.status != MISS and r.raw == text
+
+
+RATIONALE = st.text(alphabet="abcXYZ019 .,!?'\n-#:", max_size=60)
+
+
+@settings(deadline=None)
+@given(
+    pairs=st.lists(st.tuples(st.one_of(st.integers(1, 5), st.just("N/A")), RATIONALE), max_size=6)
+)
+def test_format_parse_round_trip_property(pairs: list) -> None:
+    try:
+        text = format_ultrafeedback(pairs)
+    except ValueError:
+        assume(False)
+    ratings = parse_ultrafeedback(text, len(pairs), allow_na=True)
+    for (value, rationale), r in zip(pairs, ratings, strict=True):
+        assert (r.status, r.value) == ((NA, None) if value == "N/A" else (OK, float(value)))
+        assert r.rationale == (rationale.strip() or None)
+
+
+# -- no catastrophic backtracking ---------------------------------------------
+
+PATHOLOGICAL = {
+    "headers-no-newlines": "####Output for Text" * 6000,
+    "headers-lines": "####Output for Text\n" * 6000,
+    "header-then-spaces": "#### Output for Text " + " " * 100_000 + "x",
+    "header-then-hashes": "Output for Text 1" + "#" * 100_000 + "x",
+    "leading-markdown": "*#" * 50_000 + "Output",
+    "rating-then-spaces": "#### Output for Text 1\nRating:" + " " * 100_000 + "x",
+    "many-blocks": "#### Output for Text 1\nRating: 4\n" * 4000,
+    "score-then-spaces": "Score:" + " " * 100_000 + "x",
+    "digits": "4" * 100_000 + " -",
+}
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_pathological_input_finishes(text: str) -> None:
+    assert len(parse_ultrafeedback(text, 3)) == 3
+    assert parse_score_rationale(text).status in {PE, OOR}
