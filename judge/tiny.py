@@ -20,12 +20,64 @@ CHATML_TEMPLATE = (
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
-_WORDS = (
-    "the a of to and in is that for it with as on be by this are or an from at which not "
-    "rating text output rationale helpful honest truthful instruction following overall "
-    "score model answer question explain write list code python data example because "
-    "good bad correct incorrect response user assistant system evaluate quality clear"
-).split()
+_WORDS = [
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "with",
+    "as",
+    "on",
+    "be",
+    "by",
+    "this",
+    "are",
+    "or",
+    "an",
+    "from",
+    "at",
+    "which",
+    "not",
+    "rating",
+    "text",
+    "output",
+    "rationale",
+    "helpful",
+    "honest",
+    "truthful",
+    "instruction",
+    "following",
+    "overall",
+    "score",
+    "model",
+    "answer",
+    "question",
+    "explain",
+    "write",
+    "list",
+    "code",
+    "python",
+    "data",
+    "example",
+    "because",
+    "good",
+    "bad",
+    "correct",
+    "incorrect",
+    "response",
+    "user",
+    "assistant",
+    "system",
+    "evaluate",
+    "quality",
+    "clear",
+]
 
 
 @dataclass(frozen=True)
@@ -59,7 +111,9 @@ def _corpus(extra: Iterable[str], seed: int) -> list[str]:
     return lines + list(extra)
 
 
-def build_tokenizer(out_dir: Path, *, vocab_size: int = 1024, corpus: Iterable[str] = (), seed: int = 0):
+def build_tokenizer(
+    out_dir: Path, *, vocab_size: int = 1024, corpus: Iterable[str] = (), seed: int = 0
+):
     """Train a byte-level BPE tokenizer locally and save it with a ChatML chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

@@ -135,7 +135,9 @@ class Rating:
 
     def __post_init__(self) -> None:
         if (self.value is None) == (self.status == "ok"):
-            raise ValueError(f"a rating with status {self.status!r} cannot have value {self.value!r}")
+            raise ValueError(
+                f"a rating with status {self.status!r} cannot have value {self.value!r}"
+            )
 
     @property
     def ok(self) -> bool:

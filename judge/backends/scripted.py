@@ -52,7 +52,9 @@ def auto_ultrafeedback(prompt: str) -> str:
     blocks = []
     for i in indices:
         rating = 1 + _stable_int(f"{prompt}|{i}") % 5
-        blocks.append(f"#### Output for Text {i}\nRating: {rating}\nRationale: scripted rationale {i}.")
+        blocks.append(
+            f"#### Output for Text {i}\nRating: {rating}\nRationale: scripted rationale {i}."
+        )
     return "\n\n".join(blocks)
 
 
@@ -91,7 +93,9 @@ class ScriptedBackend:
             time.sleep(self.delay)
         return self.responder(prompt)
 
-    def chat(self, conversations: Sequence[Conversation], params: GenerationParams) -> list[Completion]:
+    def chat(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Completion]:
         return self.complete([_render(c) for c in conversations], params)
 
     def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
@@ -102,8 +106,12 @@ class ScriptedBackend:
                 text = text.split(stop, 1)[0]
             n_out = len(text.split())
             finish = "length" if n_out > params.max_new_tokens else "stop"
-            text = " ".join(text.split(" ")[: params.max_new_tokens]) if finish == "length" else text
-            out.append(Completion(text, len(prompt.split()), min(n_out, params.max_new_tokens), finish))
+            text = (
+                " ".join(text.split(" ")[: params.max_new_tokens]) if finish == "length" else text
+            )
+            out.append(
+                Completion(text, len(prompt.split()), min(n_out, params.max_new_tokens), finish)
+            )
         return out
 
     def next_token_logprobs(
@@ -113,7 +121,7 @@ class ScriptedBackend:
             raise NotImplementedError(f"{self.id} was given no logprob responder")
         out = []
         for req in requests:
-            prompt = (req.raw_prompt if req.raw_prompt is not None else _render(req.messages))
+            prompt = req.raw_prompt if req.raw_prompt is not None else _render(req.messages)
             prompt += req.assistant_prefix
             with self._lock:
                 self.calls.append(prompt)
@@ -123,7 +131,11 @@ class ScriptedBackend:
 
 def _file_responder(path: Path) -> Responder:
     try:
-        entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        entries = [
+            json.loads(line)
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read scripted outputs from {path}: {exc}") from exc
     if not entries or any("output" not in e for e in entries):

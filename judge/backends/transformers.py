@@ -46,10 +46,14 @@ def choose_device_dtype(device: str | None, dtype: str | None) -> tuple[str, Any
     try:
         return device, getattr(torch, dtype)
     except AttributeError:
-        raise ValueError(f"unknown dtype {dtype!r}; use auto, bfloat16, float16 or float32") from None
+        raise ValueError(
+            f"unknown dtype {dtype!r}; use auto, bfloat16, float16 or float32"
+        ) from None
 
 
-def _batches(order: list[int], lengths: list[int], batch_size: int, max_tokens: int) -> Iterator[list[int]]:
+def _batches(
+    order: list[int], lengths: list[int], batch_size: int, max_tokens: int
+) -> Iterator[list[int]]:
     """Consecutive groups of ``order`` (sorted by length) within a row and token budget."""
     batch: list[int] = []
     for i in order:
@@ -69,7 +73,7 @@ class TransformersBackend:
     model_path: str
     device: str | None = None
     dtype: str | None = None
-    batch_size: int = 8
+    batch_size: int = 64
     max_batch_tokens: int = 16384
     trust_remote_code: bool = False
     id: str = ""
@@ -91,11 +95,17 @@ class TransformersBackend:
                 trust_remote_code=self.trust_remote_code,
             ).to(self.device)
         except OSError as exc:
-            where = "" if Path(self.model_path).exists() else (
-                " It is not a local directory, and the Hub could not serve it (no network, "
-                "a typo, or a gated model). Pass the path of a local model directory instead."
+            where = (
+                ""
+                if Path(self.model_path).exists()
+                else (
+                    " It is not a local directory, and the Hub could not serve it (no network, "
+                    "a typo, or a gated model). Pass the path of a local model directory instead."
+                )
             )
-            raise ModelLoadError(f"could not load judge model {self.model_path!r}: {exc}.{where}") from exc
+            raise ModelLoadError(
+                f"could not load judge model {self.model_path!r}: {exc}.{where}"
+            ) from exc
         self.model.eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
@@ -118,7 +128,9 @@ class TransformersBackend:
                 "model or pass --raw to judge with raw prompts"
             )
         return self.tokenizer.apply_chat_template(
-            [m.as_dict() for m in conversation], tokenize=False, add_generation_prompt=generation_prompt
+            [m.as_dict() for m in conversation],
+            tokenize=False,
+            add_generation_prompt=generation_prompt,
         )
 
     def encode(self, text: str) -> list[int]:
@@ -127,7 +139,9 @@ class TransformersBackend:
 
     # -- generation ------------------------------------------------------------
 
-    def chat(self, conversations: Sequence[Conversation], params: GenerationParams) -> list[Completion]:
+    def chat(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Completion]:
         return self.complete([self.render(c) for c in conversations], params)
 
     def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
@@ -136,7 +150,9 @@ class TransformersBackend:
         order = sorted(range(len(ids)), key=lambda i: -lengths[i])
         budget = max(self.max_batch_tokens, max(lengths, default=0) + params.max_new_tokens)
         out: list[Completion | None] = [None] * len(ids)
-        for batch in _batches(order, [n + params.max_new_tokens for n in lengths], self.batch_size, budget):
+        for batch in _batches(
+            order, [n + params.max_new_tokens for n in lengths], self.batch_size, budget
+        ):
             for i, completion in zip(batch, self._generate([ids[i] for i in batch], params)):
                 out[i] = completion
         return [c for c in out if c is not None]
@@ -180,7 +196,9 @@ class TransformersBackend:
         width = max(len(x) for x in batch)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=self.device)
-        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch], device=self.device)
+        attention = torch.tensor(
+            [[0] * (width - len(x)) + [1] * len(x) for x in batch], device=self.device
+        )
         return input_ids, attention
 
     # -- log-probabilities -----------------------------------------------------
@@ -201,7 +219,8 @@ class TransformersBackend:
         import torch
 
         texts = [
-            (r.raw_prompt if r.raw_prompt is not None else self.render(r.messages)) + r.assistant_prefix
+            (r.raw_prompt if r.raw_prompt is not None else self.render(r.messages))
+            + r.assistant_prefix
             for r in requests
         ]
         ids = [self.encode(t) for t in texts]
@@ -211,7 +230,9 @@ class TransformersBackend:
         for batch in _batches(order, [len(x) for x in ids], self.batch_size, self.max_batch_tokens):
             input_ids, attention = self._left_pad([ids[i] for i in batch])
             with torch.inference_mode():
-                logits = self.model(input_ids=input_ids, attention_mask=attention, logits_to_keep=1).logits
+                logits = self.model(
+                    input_ids=input_ids, attention_mask=attention, logits_to_keep=1
+                ).logits
             logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
             top = torch.topk(logprobs, k=min(top_k, logprobs.shape[-1]), dim=-1)
             for row, i in enumerate(batch):
@@ -220,7 +241,9 @@ class TransformersBackend:
                     for t, v in zip(top.indices[row].tolist(), top.values[row].tolist())
                 }
                 dist.update({text: logprobs[row, tid].item() for text, tid in wanted.items()})
-                out[i] = TokenDistribution({k: v for k, v in dist.items() if math.isfinite(v)}, len(ids[i]))
+                out[i] = TokenDistribution(
+                    {k: v for k, v in dist.items() if math.isfinite(v)}, len(ids[i])
+                )
         return [d for d in out if d is not None]
 
 
@@ -249,7 +272,11 @@ def build_transformers(target: str, **options: Any) -> TransformersBackend:
         if key in options:
             options[key] = int(options[key])
     if "trust_remote_code" in options:
-        options["trust_remote_code"] = str(options["trust_remote_code"]).lower() in ("1", "true", "yes")
+        options["trust_remote_code"] = str(options["trust_remote_code"]).lower() in (
+            "1",
+            "true",
+            "yes",
+        )
     try:
         return TransformersBackend(target, **options)
     except TypeError as exc:

@@ -1,0 +1,45 @@
+"""``ultrajudge``: score datasets, compare judges, generate and filter preference pairs."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="ultrajudge",
+    help=(
+        "LLM-as-judge toolkit: rate completions UltraFeedback-style, compare judges, "
+        "and build filtered DPO pairs. Every run is resumable: rerun the same command "
+        "after a crash and it continues where it stopped."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # One line per command module; each module adds its commands to ``app``.
+    from ultrajudge.commands import quickstart, score
+
+    for module in (score, quickstart):
+        module.register(app)
+
+
+def _quiet_libraries() -> None:
+    # ultrajudge draws its own progress bars; the libraries' per-step bars are noise.
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+
+
+def main() -> None:
+    _register()
+    _quiet_libraries()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""``ultrajudge score``: rate every completion of every instruction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ultrajudge.commands._common import JUDGE_OPTION_HELP, fail, friendly_errors, parse_options
+
+ASPECT_HELP = (
+    "Aspect to rate, repeatable: overall, helpfulness, honesty, instruction_following, "
+    "truthfulness, or 'all' for the five. With several, columns get an _<aspect> suffix "
+    "and 'ratings' mirrors 'overall' (or the mean of the aspects when overall is not asked)."
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(score)
+
+
+@friendly_errors
+def score(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Input: .jsonl/.json/.csv/.parquet, a save_to_disk folder, or a Hub id."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (save_to_disk)."),
+    ],
+    judge: Annotated[
+        str,
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Local model folder, Hub id, 'scripted:auto', 'scripted:FILE.jsonl', or 'openai:MODEL'.",
+        ),
+    ] = "",
+    judge_option: Annotated[
+        list[str] | None, typer.Option("--judge-option", "-O", help=JUDGE_OPTION_HELP)
+    ] = None,
+    aspect: Annotated[list[str] | None, typer.Option("--aspect", "-a", help=ASPECT_HELP)] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="generate: rating + rationale text. logprob: probability-weighted score from one forward pass, no rationale."
+        ),
+    ] = "generate",
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="A built-in template name or your own .jinja2 file (sandboxed, StrictUndefined)."
+        ),
+    ] = None,
+    per_completion: Annotated[
+        bool,
+        typer.Option(
+            "--per-completion",
+            help="One prompt per completion ('score - rationale' format) instead of all completions in one prompt.",
+        ),
+    ] = False,
+    split: Annotated[
+        str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")
+    ] = "train",
+    instruction_col: Annotated[
+        str,
+        typer.Option(
+            help="Column with the instruction (text, or a chat whose last user turn is the instruction)."
+        ),
+    ] = "instruction",
+    completions_col: Annotated[
+        str, typer.Option(help="Column with a list of completions.")
+    ] = "completions",
+    completion_col: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A column with one completion; repeat for each (e.g. --completion-col chosen --completion-col rejected)."
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows.")] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(help="Rows sent to the judge at a time, and committed to the store together."),
+    ] = 8,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="Generation budget per prompt (generate mode).")
+    ] = 512,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Sampling seed (retries use seed+attempt).")] = 0,
+    max_retries: Annotated[
+        int,
+        typer.Option(
+            help="Re-ask completions whose rating could not be read at most this many times."
+        ),
+    ] = 2,
+    store: Annotated[
+        Path | None, typer.Option(help="Results store (SQLite). Default: next to --out.")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check columns and template, print the first prompt and the number of judge calls, write nothing. No model is loaded.",
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Rate every completion of every instruction, UltraFeedback style.
+
+    Adds ratings, rationales, rating_status (ok, na, parse_error, out_of_range, missing,
+    backend_error, low_mass), rating_raw (the judge's text where a rating failed) and
+    judge to every input row. Interrupted runs resume from the store.
+    """
+    from judge.io import Columns, load_rows
+    from judge.rating import RatingConfig
+    from judge.types import GenerationParams
+
+    aspects = _aspects(aspect)
+    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    configs = [
+        RatingConfig(
+            aspect=a,
+            template=template,
+            mode=mode,
+            params=params,
+            max_retries=max_retries,
+            per_completion=per_completion,
+        )  # type: ignore[arg-type]
+        for a in aspects
+    ]
+    columns = Columns(instruction_col, completions_col, tuple(completion_col or ()))
+    ds = load_rows(source, split=split, limit=limit)
+    columns.validate(ds.column_names)
+    if dry_run:
+        _dry_run(ds, columns, configs)
+        return
+    if not judge:
+        raise fail(
+            "pass --judge (a local model folder, a Hub id, scripted:auto or openai:MODEL), or --dry-run"
+        )
+    _run(
+        source,
+        out,
+        judge,
+        parse_options(judge_option),
+        ds,
+        columns,
+        configs,
+        store,
+        batch_size,
+        progress,
+    )
+
+
+def _aspects(aspect: list[str] | None) -> list[str]:
+    from judge.rating import ASPECTS
+
+    names = [a.replace("-", "_") for a in (aspect or ["overall"])]
+    if "all" in names:
+        return list(ASPECTS)
+    unknown = sorted(set(names) - set(ASPECTS))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown aspect(s) {unknown}; choose from {', '.join(ASPECTS)} or all",
+            param_hint="--aspect",
+        )
+    return list(dict.fromkeys(names))
+
+
+def _dry_run(ds: Any, columns: Any, configs: list[Any]) -> None:
+    first = ds[0] if len(ds) else None
+    calls = 0
+    for row in ds:
+        calls += len(columns.completions_of(row)) if configs[0].per_completion else 1
+    typer.echo(
+        f"{len(ds)} rows; {calls * len(configs)} judge calls for {len(configs)} aspect(s) (before retries)."
+    )
+    if first is not None:
+        comps = columns.completions_of(first)
+        variables: dict[str, Any] = {"instruction": columns.instruction_of(first)}
+        variables.update(
+            {"completion": comps[0]} if configs[0].per_completion else {"completions": comps}
+        )
+        for message in configs[0].load_template().render(**variables):
+            typer.echo(f"--- {message.role} ---\n{message.content}")
+
+
+def _run(
+    source: str,
+    out: Path,
+    judge: str,
+    options: dict[str, str],
+    ds: Any,
+    columns: Any,
+    configs: list[Any],
+    store_path: Path | None,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    from judge.backends import build_backend
+    from judge.io import save_rows
+    from judge.scoring import add_score_columns, judge_dataset
+    from judge.store import ResultStore, default_store_path
+
+    backend = build_backend(judge, **options)
+    store_path = store_path or default_store_path(out)
+    with ResultStore(store_path) as store:
+        summary = judge_dataset(
+            backend,
+            ds,
+            columns=columns,
+            configs=configs,
+            store=store,
+            chunk_rows=batch_size,
+            progress=progress,
+        )
+        scored = add_score_columns(
+            backend, ds, columns=columns, configs=configs, store=store, summary=summary
+        )
+        save_rows(scored, out)
+    _print_summary(summary, out, store_path)
+
+
+def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
+    total = sum(summary.statuses.values())
+    typer.echo(f"\nwrote {out} ({summary.rows} rows, {summary.completions} completions)")
+    typer.echo(
+        f"judgments: {summary.judged_now} made now, {summary.from_store} from the store ({store_path})"
+    )
+    for status, n in summary.statuses.most_common():
+        typer.echo(f"  {status:<14} {n:>7}  {n / total:6.1%}")
+    rate = summary.rows / summary.seconds if summary.seconds else float("nan")
+    typer.echo(
+        f"tokens: {summary.prompt_tokens} prompt, {summary.completion_tokens} generated; "
+        f"time: {summary.seconds:.1f} s ({rate:.2f} rows/s)"
+    )
