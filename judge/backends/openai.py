@@ -1,0 +1,664 @@
+"""Any OpenAI-compatible server as a judge: OpenAI, vLLM, SGLang, TGI, Ollama, llama.cpp.
+
+Spec ``openai:<model>``. Options (strings from the CLI are converted):
+
+``base_url``            server URL (default ``$OPENAI_BASE_URL`` or api.openai.com)
+``api_key``             default ``$OPENAI_API_KEY``, read when the backend is built;
+                        ``"EMPTY"`` for a local server without one
+``server_kind``         profile in :mod:`judge.backends.profiles` (default ``openai``
+                        for api.openai.com, else ``generic``)
+``concurrency``         requests in flight at once (16)
+``rpm`` / ``tpm``       requests / tokens per minute (token buckets; unlimited)
+``max_attempts``        attempts per request (5)
+``max_request_seconds`` total time per request, retries included (300)
+``timeout``             seconds per attempt (default: what is left of the total)
+``backoff_base`` / ``backoff_max``  retry backoff in seconds (1 / 60)
+``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
+``progress``            tqdm bar on a terminal (true)
+
+Each public call runs its own event loop and ``AsyncOpenAI`` client (from a
+worker thread when the caller already runs a loop), so the backend can be used
+from any thread. Only 429, 408, 5xx, timeouts, connection errors and malformed
+bodies are retried; a request that fails for good comes back as an item with
+``error`` set, never as an exception. The API key never appears in ``id``,
+``repr``, results or error messages.
+
+Logprob scoring with an ``assistant_prefix`` needs a server that continues a
+final assistant message (profiles with ``continue_final_message``: vLLM,
+SGLang). Elsewhere (OpenAI, TGI, ...) the prefix cannot be forced, and such a
+request comes back with ``error`` set instead of a distribution read at the
+wrong position: put the prefix's instruction into the prompt and pass
+``assistant_prefix=""`` for those servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import json
+import math
+import os
+import re
+import sys
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from tqdm import tqdm
+
+from judge.backends.base import register_backend
+from judge.backends.profiles import ServerProfile, get_profile, structured_fields
+from judge.ratelimit import Failure, GaveUp, RetryPolicy, TokenBucket, parse_retry_after, retrying
+from judge.types import (
+    Capabilities,
+    Completion,
+    Conversation,
+    GenerationParams,
+    LogprobRequest,
+    Message,
+    TokenDistribution,
+    as_messages,
+)
+
+R = TypeVar("R")
+OPENAI_URL = "https://api.openai.com/v1"
+
+#: Default list prices of api.openai.com models, USD per million (input, output)
+#: tokens, as published in 2025 (cached-input discounts ignored). A default to
+#: override with ``price_in``/``price_out``: prices change. Dated snapshots
+#: (``gpt-4o-mini-2024-07-18``) use the price of their longest listed prefix.
+DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+}
+
+_HINTS = {
+    401: " Check api_key / OPENAI_API_KEY.",
+    403: " Check the key's permissions.",
+    404: " Check the model name and base_url (it usually ends in /v1).",
+}
+_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
+
+
+@dataclass
+class Usage:
+    """Running totals of one backend: requests sent, failed items, retries, tokens, fallbacks."""
+
+    requests: int = 0
+    errors: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    fallbacks: Counter[str] = field(default_factory=Counter)
+
+
+class MalformedResponse(Exception):
+    """The server answered 200 with a body that is not a usable completion."""
+
+
+@dataclass
+class _Session:
+    """What one public call shares between its requests (bound to its event loop)."""
+
+    client: Any
+    sem: asyncio.Semaphore
+    bar: Any
+    in_flight: int = 0
+
+
+@dataclass
+class OpenAIBackend:
+    """An OpenAI-protocol server; see the module docstring for the options."""
+
+    model: str
+    base_url: str = OPENAI_URL
+    api_key: str = field(default="EMPTY", repr=False)
+    profile: ServerProfile = field(default_factory=lambda: get_profile("generic"))
+    concurrency: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+    rpm: float | None = None
+    tpm: float | None = None
+    prices: tuple[float, float] | None = None
+    progress: bool = True
+    id: str = field(init=False)
+    capabilities: Capabilities = field(init=False)
+    usage: Usage = field(init=False, default_factory=Usage)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        self.id = f"openai:{self.model}@{urlparse(self.base_url).hostname or self.base_url}"
+        self.capabilities = self.profile.capabilities()
+        self._buckets = (
+            TokenBucket(self.rpm) if self.rpm else None,
+            TokenBucket(self.tpm) if self.tpm else None,
+        )
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    # -- the Protocol ----------------------------------------------------------
+
+    def chat(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Completion]:
+        return self._chat_all(conversations, params, None)
+
+    def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
+        async def one(s: _Session, prompt: str) -> Completion:
+            kwargs = {"model": self.model, "prompt": prompt, **_sampling(params, "max_tokens")}
+            return (await self._request(s, "completions", kwargs, _completions))[0]
+
+        return self._run([functools.partial(one, prompt=p) for p in prompts], self._failed)
+
+    def next_token_logprobs(
+        self, requests: Sequence[LogprobRequest], *, candidates: Sequence[str] = (), top_k: int = 20
+    ) -> list[TokenDistribution]:
+        """Top alternatives of the first generated token; ``candidates`` only widen ``top_k``.
+
+        An API cannot be asked for given tokens, so a candidate outside the
+        server's top-k is simply absent from the result.
+        """
+        k = min(max(top_k, len(candidates)), self.profile.max_top_logprobs)
+        jobs = [functools.partial(self._logprob_one, req=r, k=k) for r in requests]
+        return self._run(jobs, lambda msg: TokenDistribution({}, error=msg))
+
+    # -- beyond the Protocol ---------------------------------------------------
+
+    def chat_structured(
+        self,
+        conversations: Sequence[Conversation],
+        params: GenerationParams,
+        *,
+        json_schema: Mapping[str, Any] | None = None,
+        regex: str | None = None,
+    ) -> list[Completion]:
+        """Like :meth:`chat`, with the output constrained in the server's dialect.
+
+        Where the server kind has no way to express the constraint, the requests
+        go out unconstrained (a warning, ``usage.fallbacks["structured_unsupported"]``).
+        Either way the caller still parses and validates what comes back.
+        """
+        fields = structured_fields(
+            self.profile.structured_output, json_schema=json_schema, regex=regex
+        )
+        if fields is None:
+            what = "a regex" if regex is not None else "a JSON schema"
+            self._fallback(
+                "structured_unsupported",
+                f"server_kind={self.profile.kind!r} cannot constrain output by {what}; "
+                "sending unconstrained requests",
+                len(conversations),
+            )
+        return self._chat_all(conversations, params, fields)
+
+    def sample(
+        self, conversations: Sequence[Conversation], params: GenerationParams, *, n: int
+    ) -> list[list[Completion]]:
+        """``n`` completions per conversation: one request with ``n`` where the server
+        honours it, else (or for what it left out) one request per sample with seeds
+        ``params.seed + i``. Token counts of a multi-choice response sit on its first choice.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        jobs = [
+            functools.partial(self._sample_one, conv=as_messages(c), params=params, n=n)
+            for c in conversations
+        ]
+        return self._run(jobs, lambda msg: [self._failed(msg)] * n)
+
+    def cost_usd(self) -> float | None:
+        """Cost of the tokens used so far; None when the price is unknown (not zero)."""
+        prices = self.prices
+        if prices is None and self.profile.kind == "openai":
+            prices = default_price(self.model)
+        if prices is None:
+            return None
+        return (
+            self.usage.prompt_tokens * prices[0] + self.usage.completion_tokens * prices[1]
+        ) / 1e6
+
+    # -- requests ----------------------------------------------------------------
+
+    def _chat_all(
+        self,
+        conversations: Sequence[Conversation],
+        params: GenerationParams,
+        extra: dict[str, Any] | None,
+    ) -> list[Completion]:
+        async def one(s: _Session, conv: Conversation) -> Completion:
+            kwargs = self._chat_kwargs(as_messages(conv), params, extra_body=extra)
+            return (await self._request(s, "chat", kwargs, _chat_completions))[0]
+
+        return self._run([functools.partial(one, conv=c) for c in conversations], self._failed)
+
+    def _chat_kwargs(
+        self,
+        messages: Sequence[Message],
+        params: GenerationParams,
+        *,
+        n: int = 1,
+        extra_body: dict | None = None,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.as_dict() for m in messages],
+            **_sampling(params, self.profile.max_tokens_field),
+        }
+        if n > 1:
+            kwargs["n"] = n
+        if extra_body:
+            kwargs["extra_body"] = extra_body
+        return kwargs
+
+    async def _sample_one(
+        self, s: _Session, conv: Conversation, params: GenerationParams, n: int
+    ) -> list[Completion]:
+        asked = n if self.profile.supports_n else 1
+        got = (
+            await self._request(
+                s, "chat", self._chat_kwargs(conv, params, n=asked), _chat_completions
+            )
+        )[:n]
+        if len(got) < asked:
+            self._fallback(
+                "n_ignored",
+                f"asked for n={asked} but the server returned {len(got)} choice(s); "
+                "sending one request per missing sample, with distinct seeds",
+            )
+
+        async def extra(seed: int) -> Completion:
+            kwargs = self._chat_kwargs(conv, replace(params, seed=seed))
+            try:
+                return (await self._request(s, "chat", kwargs, _chat_completions))[0]
+            except GaveUp as exc:
+                return self._failed(str(exc))
+
+        return got + list(
+            await asyncio.gather(*(extra(params.seed + i) for i in range(len(got), n)))
+        )
+
+    async def _logprob_one(self, s: _Session, req: LogprobRequest, k: int) -> TokenDistribution:
+        kind = self.profile.kind
+        if k < 1:
+            return TokenDistribution(
+                {},
+                error=(
+                    f"server_kind={kind!r} declares no logprobs; pass the server_kind of a server "
+                    "that returns them (openai, vllm, sglang, tgi, llamacpp) or use generate mode"
+                ),
+            )
+        if req.raw_prompt is not None:
+            kwargs = {
+                "model": self.model,
+                "prompt": req.raw_prompt + req.assistant_prefix,
+                "max_tokens": 1,
+                "temperature": 1.0,
+                "logprobs": k,
+            }
+            return await self._request(
+                s, "completions", kwargs, lambda r: self._read_logprobs(r, k, chat=False)
+            )
+        messages, extra = list(req.messages), None
+        if req.assistant_prefix:
+            if not self.profile.continue_final_message:
+                return TokenDistribution(
+                    {},
+                    error=(
+                        f"server_kind={kind!r} cannot continue an assistant prefix, so the next-token "
+                        "distribution after it cannot be read; put the instruction in the prompt and "
+                        "pass assistant_prefix='' (or use a vllm/sglang server)"
+                    ),
+                )
+            messages.append(Message("assistant", req.assistant_prefix))
+            extra = {"continue_final_message": True, "add_generation_prompt": False}
+        # temperature 1: servers that report post-processing logprobs then report the model's own.
+        kwargs = self._chat_kwargs(
+            messages, GenerationParams(max_new_tokens=1, temperature=1.0), extra_body=extra
+        )
+        kwargs.update(logprobs=True, top_logprobs=k)
+        return await self._request(
+            s, "chat", kwargs, lambda r: self._read_logprobs(r, k, chat=True)
+        )
+
+    def _read_logprobs(self, response: Any, k: int, *, chat: bool) -> TokenDistribution:
+        choice = _choices(response)[0]
+        prompt_tokens = _get(_get(response, "usage"), "prompt_tokens") or 0
+        logprobs = _get(choice, "logprobs")
+        if chat:
+            first = (_get(logprobs, "content") or [None])[0]
+            pairs = [
+                (_get(t, "token"), _get(t, "logprob")) for t in _get(first, "top_logprobs") or ()
+            ]
+        else:
+            first = (_get(logprobs, "top_logprobs") or [None])[0]
+            pairs = list((first or {}).items())
+        dist: dict[str, float] = {}
+        for token, lp in pairs:  # distinct tokens may decode to the same text: add their mass
+            if isinstance(token, str) and isinstance(lp, (int, float)) and math.isfinite(lp):
+                dist[token] = float(lp) if token not in dist else _logaddexp(dist[token], lp)
+        if not dist:
+            self._fallback(
+                "logprobs_absent", f"logprobs were asked for (top {k}) but the server returned none"
+            )
+            return TokenDistribution(
+                {},
+                prompt_tokens,
+                error=(
+                    f"the server returned no logprobs (server_kind={self.profile.kind!r}); "
+                    "it may not support them: use generate mode"
+                ),
+            )
+        if len(pairs) < k:
+            self._fallback(
+                "top_logprobs_truncated",
+                f"asked for top {k} logprobs, the server returned {len(pairs)}",
+            )
+        return TokenDistribution(dist, prompt_tokens)
+
+    async def _request(
+        self, s: _Session, endpoint: str, kwargs: dict[str, Any], parse: Callable[[Any], R]
+    ) -> R:
+        """One logical request: rate limits, bounded retries, accounting; raises :class:`GaveUp`."""
+        create = (
+            s.client.chat.completions.create if endpoint == "chat" else s.client.completions.create
+        )
+        estimate = _estimate_tokens(kwargs)
+        rpm, tpm = self._buckets
+
+        async def attempt(left: float) -> R:
+            if rpm is not None:
+                await rpm.acquire(1)
+            if tpm is not None:
+                await tpm.acquire(estimate)
+            response = await create(**kwargs, timeout=min(self.timeout or left, left))
+            used = self._account(response)
+            if tpm is not None and used:
+                tpm.adjust(used - estimate)
+            try:
+                return parse(response)
+            except (AttributeError, TypeError, KeyError, IndexError) as exc:
+                raise MalformedResponse(
+                    f"unexpected response shape ({type(exc).__name__}: {exc})"
+                ) from exc
+
+        async with s.sem:
+            s.in_flight += 1
+            self._count(requests=1)
+            try:
+                return await retrying(
+                    attempt, self.retry, _classify, on_retry=lambda _: self._count(retries=1)
+                )
+            finally:
+                s.in_flight -= 1
+
+    # -- running -----------------------------------------------------------------
+
+    def _run(
+        self, jobs: Sequence[Callable[[_Session], Awaitable[R]]], failed: Callable[[str], R]
+    ) -> list[R]:
+        return _run_sync(self._gather(jobs, failed))
+
+    async def _gather(
+        self, jobs: Sequence[Callable[[_Session], Awaitable[R]]], failed: Callable[[str], R]
+    ) -> list[R]:
+        import openai
+
+        client = openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
+        disable = not (self.progress and sys.stderr.isatty()) or not jobs
+        bar = tqdm(total=len(jobs), desc=self.id, unit="req", disable=disable, leave=False)
+        s = _Session(client, asyncio.Semaphore(self.concurrency), bar)
+        try:
+            return list(await asyncio.gather(*(self._item(s, job, failed) for job in jobs)))
+        finally:
+            bar.close()
+            await client.close()
+
+    async def _item(
+        self, s: _Session, job: Callable[[_Session], Awaitable[R]], failed: Callable[[str], R]
+    ) -> R:
+        try:
+            result = await job(s)
+        except GaveUp as exc:
+            result = failed(str(exc))
+        items = result if isinstance(result, list) else [result]
+        errors = sum(getattr(r, "error", None) is not None for r in items)
+        if errors:
+            self._count(errors=errors)
+        s.bar.update(1)
+        s.bar.set_postfix(in_flight=s.in_flight, errors=self.usage.errors, refresh=False)
+        return result
+
+    def _failed(self, message: str) -> Completion:
+        return Completion("", finish_reason="error", error=self._redact(message))
+
+    def _redact(self, text: str) -> str:
+        if self.api_key and self.api_key != "EMPTY":
+            text = text.replace(self.api_key, "***")
+        return _KEYLIKE.sub("sk-***", text)
+
+    def _account(self, response: Any) -> int:
+        usage = _get(response, "usage")
+        prompt = _get(usage, "prompt_tokens") or 0
+        completion = _get(usage, "completion_tokens") or 0
+        self._count(prompt_tokens=prompt, completion_tokens=completion)
+        return prompt + completion
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self.usage, name, getattr(self.usage, name) + delta)
+
+    def _fallback(self, kind: str, message: str, count: int = 1) -> None:
+        with self._lock:
+            self.usage.fallbacks[kind] += count
+            first = kind not in self._warned
+            self._warned.add(kind)
+        if first:
+            warnings.warn(
+                f"{self.id}: {message} (counted in usage.fallbacks[{kind!r}])",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _run_sync(coro: Awaitable[R]) -> R:
+    """``asyncio.run`` here, or in a worker thread when this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def _classify(exc: Exception) -> Failure:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retryable = status in (408, 429) or status >= 500
+        if status == 429 and exc.code == "insufficient_quota":
+            retryable = False  # out of credit: waiting will not help
+        detail = re.sub(r"^Error code: \d+ - ", "", str(exc.message))[:300]
+        message = f"HTTP {status}: {detail}{_HINTS.get(status, '')}"
+        return Failure(message, retryable, parse_retry_after(exc.response.headers))
+    if isinstance(exc, openai.APITimeoutError):
+        return Failure("timed out waiting for the server", True)
+    if isinstance(exc, openai.APIConnectionError):
+        return Failure(f"connection error: {exc.__cause__ or exc}", True)
+    if isinstance(
+        exc, (openai.APIResponseValidationError, MalformedResponse, json.JSONDecodeError)
+    ):
+        return Failure(f"malformed response body: {str(exc)[:300]}", True)
+    return Failure(f"{type(exc).__name__}: {str(exc)[:300]}", False)
+
+
+def _sampling(params: GenerationParams, max_tokens_field: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        max_tokens_field: params.max_new_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "seed": params.seed,
+    }
+    if params.stop:
+        kwargs["stop"] = list(params.stop)
+    return kwargs
+
+
+def _get(obj: Any, name: str) -> Any:
+    """Attribute or key ``name`` of a response part (SDK object or plain dict), else None."""
+    if obj is None:
+        return None
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _choices(response: Any) -> list[Any]:
+    choices = _get(response, "choices") if not isinstance(response, str) else None
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponse(f"no choices in the response ({str(response)[:200]!r})")
+    return sorted(choices, key=lambda c: _get(c, "index") or 0)
+
+
+def _to_completions(response: Any, text_of: Callable[[Any], str | None]) -> list[Completion]:
+    usage = _get(response, "usage")
+    prompt, completion = _get(usage, "prompt_tokens") or 0, _get(usage, "completion_tokens") or 0
+    out = []
+    for i, choice in enumerate(_choices(response)):
+        finish = "length" if _get(choice, "finish_reason") == "length" else "stop"
+        tokens = (prompt, completion) if i == 0 else (0, 0)
+        out.append(Completion(text_of(choice) or "", *tokens, finish))
+    return out
+
+
+def _chat_completions(response: Any) -> list[Completion]:
+    return _to_completions(response, lambda c: _get(_get(c, "message"), "content"))
+
+
+def _completions(response: Any) -> list[Completion]:
+    return _to_completions(response, lambda c: _get(c, "text"))
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """``log(exp(a) + exp(b))`` without overflow."""
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+def _estimate_tokens(kwargs: Mapping[str, Any]) -> int:
+    text = kwargs.get("prompt") or "".join(m["content"] for m in kwargs.get("messages", ()))
+    out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or 0
+    return len(text) // 4 + 1 + out * kwargs.get("n", 1)
+
+
+def default_price(model: str) -> tuple[float, float] | None:
+    """List price of ``model`` (or of the longest listed prefix of a dated snapshot)."""
+    matches = [name for name in DEFAULT_PRICES if model == name or model.startswith(name + "-")]
+    return DEFAULT_PRICES[max(matches, key=len)] if matches else None
+
+
+# -- the factory ---------------------------------------------------------------------
+
+_OPTIONS = (
+    "base_url",
+    "api_key",
+    "server_kind",
+    "concurrency",
+    "rpm",
+    "tpm",
+    "max_attempts",
+    "max_request_seconds",
+    "timeout",
+    "backoff_base",
+    "backoff_max",
+    "price_in",
+    "price_out",
+    "progress",
+)
+
+
+def _option(
+    options: Mapping[str, Any], name: str, cast: Callable[[Any], Any], default: Any = None
+) -> Any:
+    value = options.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        result = cast(value)
+    except (TypeError, ValueError):
+        kind = {"_flag": "boolean"}.get(cast.__name__, cast.__name__)
+        raise ValueError(
+            f"option {name}={value!r} for the openai backend is not a valid {kind}"
+        ) from None
+    if isinstance(result, (int, float)) and result < 0:
+        raise ValueError(f"option {name}={value!r} for the openai backend must be >= 0")
+    return result
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+@register_backend("openai")
+def build_openai(target: str, **options: Any) -> OpenAIBackend:
+    """``openai:<model>``; the API key comes from ``api_key`` or ``$OPENAI_API_KEY``, read now."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown} for the openai backend; options are {list(_OPTIONS)}"
+        )
+    base_url = str(
+        options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+    ).rstrip("/")
+    on_openai = urlparse(base_url).hostname == "api.openai.com"
+    kind = str(options.get("server_kind") or ("openai" if on_openai else "generic"))
+    api_key = str(options.get("api_key") or os.environ.get("OPENAI_API_KEY") or "")
+    if not api_key and on_openai:
+        raise ValueError(
+            "no API key for api.openai.com: set OPENAI_API_KEY or pass the api_key option"
+        )
+    price_in, price_out = _option(options, "price_in", float), _option(options, "price_out", float)
+    if (price_in is None) != (price_out is None):
+        raise ValueError("pass both price_in and price_out (USD per million tokens), or neither")
+    retry = RetryPolicy(
+        max_attempts=_option(options, "max_attempts", int, 5),
+        max_seconds=_option(options, "max_request_seconds", float, 300.0),
+        backoff_base=_option(options, "backoff_base", float, 1.0),
+        backoff_max=_option(options, "backoff_max", float, 60.0),
+    )
+    return OpenAIBackend(
+        model=target,
+        base_url=base_url,
+        api_key=api_key or "EMPTY",
+        profile=get_profile(kind),
+        concurrency=_option(options, "concurrency", int, 16),
+        retry=retry,
+        timeout=_option(options, "timeout", float),
+        rpm=_option(options, "rpm", float),
+        tpm=_option(options, "tpm", float),
+        prices=None if price_in is None else (price_in, price_out),
+        progress=_option(options, "progress", _flag, True),
+    )
