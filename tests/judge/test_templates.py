@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from jinja2.exceptions import SecurityError
 
 from judge.rating import ASPECTS
 from judge.templates import TemplateError, builtin_templates, load_template
@@ -78,7 +79,7 @@ def test_user_template_renders_in_the_sandbox(tmp_path: Path) -> None:
     evil.write_text(
         "{% block user %}{{ instruction.__class__.__mro__[1].__subclasses__() }}{% endblock %}"
     )
-    with pytest.raises(Exception, match="unsafe|not safely|access"):
+    with pytest.raises(SecurityError):
         load_template(evil).render(instruction="x")
 
 
