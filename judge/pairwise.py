@@ -27,26 +27,37 @@ import json
 import math
 import random
 import re
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from judge.backends.base import Backend
+from judge.io import Columns, DataError
 from judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
-from judge.store import make_key
+from judge.store import ResultStore, make_key
 from judge.templates import PromptTemplate, TemplateError, load_template
 from judge.types import GenerationParams, LogprobRequest, Message, TokenDistribution
 
 __all__ = [
     "OrderJudgment",
     "Pair",
+    "PairColumns",
     "PairJudgment",
     "PairwiseConfig",
+    "PairwiseSummary",
+    "Shown",
+    "add_pairwise_columns",
     "combine",
     "first_position",
     "judge_orders",
     "judge_pairs",
+    "judge_pairs_dataset",
+    "output_columns",
     "probs_to_original",
+    "read_abc_distribution",
+    "shown_orders",
     "to_original",
 ]
 
@@ -73,7 +84,11 @@ class Pair:
 
     def shown(self, first: Side) -> tuple[str, str]:
         """The two responses in the order shown when ``first`` is shown as "A"."""
-        return (self.response_a, self.response_b) if first == "A" else (self.response_b, self.response_a)
+        return (
+            (self.response_a, self.response_b)
+            if first == "A"
+            else (self.response_b, self.response_a)
+        )
 
 
 @dataclass(frozen=True)
@@ -258,35 +273,52 @@ def judge_orders(
 ) -> list[OrderJudgment]:
     """Judge each shown order. ``previous`` judgings that are ok are kept; failed ones are
     asked again (up to ``max_retries`` more times in this call)."""
-    states = list(previous) if previous is not None else [None] * len(asks)
+    states: list[OrderJudgment | None] = list(previous or [None] * len(asks))
     if len(states) != len(asks):
         raise ValueError("previous must have one entry per ask")
-    template, fmt = config.load_template(), config.verdict_format()
     if config.mode == "logprob" and not backend.capabilities.logprobs:
-        raise ValueError(f"backend {backend.id!r} cannot return log-probabilities; use --mode generate")
+        raise ValueError(
+            f"backend {backend.id!r} cannot return log-probabilities; use --mode generate"
+        )
+    ask = _ask_generate if config.mode == "generate" else _ask_logprob
     for attempt in range(config.max_retries + 1):
         todo = [i for i, s in enumerate(states) if _needs_ask(s, attempt, config.mode)]
         if not todo:
             break
-        conversations = [asks[i].render(template) for i in todo]
-        if config.mode == "generate":
-            params = replace(config.params, seed=config.params.seed + attempt)
-            parse = VERDICT_PARSERS[fmt]
-            for i, c in zip(todo, backend.chat(conversations, params)):
-                prev = states[i]
-                if c.failed:
-                    new = OrderJudgment(None, "backend_error", raw=c.error)
-                else:
-                    v = parse(c.text, echoes=(asks[i].response_a, asks[i].response_b))
-                    new = OrderJudgment(v.winner, v.status, raw=c.text, token=v.token)
-                states[i] = _accumulate(new, prev, c.prompt_tokens, c.completion_tokens)
-        else:
-            requests = [LogprobRequest(conv, config.logprob_prefix) for conv in conversations]
-            dists = backend.next_token_logprobs(requests, candidates=_CANDIDATES, top_k=20)
-            for i, dist in zip(todo, dists):
-                new = read_abc_distribution(dist, min_mass=config.min_mass)
-                states[i] = _accumulate(new, states[i], dist.prompt_tokens, 0)
+        for i, new in zip(todo, ask(backend, [asks[i] for i in todo], config, attempt)):
+            states[i] = _accumulate(new, states[i])
     return [s if s is not None else OrderJudgment(None, "backend_error") for s in states]
+
+
+def _ask_generate(
+    backend: Backend, asks: Sequence[Shown], config: PairwiseConfig, attempt: int
+) -> list[OrderJudgment]:
+    template, parse = config.load_template(), VERDICT_PARSERS[config.verdict_format()]
+    params = replace(config.params, seed=config.params.seed + attempt)
+    out = []
+    for shown, c in zip(asks, backend.chat([s.render(template) for s in asks], params)):
+        if c.failed:
+            new = OrderJudgment(None, "backend_error", raw=c.error)
+        else:
+            v = parse(c.text, echoes=(shown.response_a, shown.response_b))
+            new = OrderJudgment(v.winner, v.status, raw=c.text, token=v.token)
+        out.append(
+            replace(new, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens)
+        )
+    return out
+
+
+def _ask_logprob(
+    backend: Backend, asks: Sequence[Shown], config: PairwiseConfig, attempt: int
+) -> list[OrderJudgment]:
+    template = config.load_template()
+    config.verdict_format()  # logprob mode needs an "abc" template
+    requests = [LogprobRequest(s.render(template), config.logprob_prefix) for s in asks]
+    dists = backend.next_token_logprobs(requests, candidates=_CANDIDATES, top_k=20)
+    return [
+        replace(read_abc_distribution(d, min_mass=config.min_mass), prompt_tokens=d.prompt_tokens)
+        for d in dists
+    ]
 
 
 def _needs_ask(state: OrderJudgment | None, attempt: int, mode: str) -> bool:
@@ -299,14 +331,14 @@ def _needs_ask(state: OrderJudgment | None, attempt: int, mode: str) -> bool:
     return attempt == 0 or mode == "generate" or state.status == "backend_error"
 
 
-def _accumulate(
-    new: OrderJudgment, prev: OrderJudgment | None, prompt_tokens: int, completion_tokens: int
-) -> OrderJudgment:
+def _accumulate(new: OrderJudgment, prev: OrderJudgment | None) -> OrderJudgment:
+    if prev is None:
+        return replace(new, attempts=1)
     return replace(
         new,
-        prompt_tokens=prompt_tokens + (prev.prompt_tokens if prev else 0),
-        completion_tokens=completion_tokens + (prev.completion_tokens if prev else 0),
-        attempts=1 + (prev.attempts if prev else 0),
+        prompt_tokens=new.prompt_tokens + prev.prompt_tokens,
+        completion_tokens=new.completion_tokens + prev.completion_tokens,
+        attempts=1 + prev.attempts,
     )
 
 
@@ -361,3 +393,234 @@ def judge_pairs(
         combine(judged[2 * k], judged[2 * k + 1], position, judge)
         for k, (position, _, _) in enumerate(orders)
     ]
+
+
+# -- a whole dataset, through the store ---------------------------------------------
+
+GENERATE_COLUMNS = (
+    "verdict",
+    "verdict_status",
+    "verdict_first",
+    "verdict_second",
+    "raw_first",
+    "raw_second",
+    "first_position",
+    "consistent",
+    "judge",
+)
+LOGPROB_COLUMNS = (
+    "p_a",
+    "p_b",
+    "p_tie",
+    "probs_first",
+    "probs_second",
+    "mass_first",
+    "mass_second",
+)
+
+
+def output_columns(mode: str) -> tuple[str, ...]:
+    return GENERATE_COLUMNS + (LOGPROB_COLUMNS if mode == "logprob" else ())
+
+
+@dataclass(frozen=True)
+class PairColumns:
+    """Where a row's instruction and two responses are (text, or chat messages)."""
+
+    instruction: str = "instruction"
+    response_a: str = "response_a"
+    response_b: str = "response_b"
+
+    @classmethod
+    def resolve(
+        cls,
+        column_names: Sequence[str],
+        *,
+        instruction: str | None = None,
+        response_a: str = "response_a",
+        response_b: str = "response_b",
+    ) -> PairColumns:
+        """Check the columns exist; ``instruction=None`` takes ``instruction``, else ``prompt``."""
+        names = list(column_names)
+        if instruction is None:
+            instruction = next((c for c in ("instruction", "prompt") if c in names), "instruction")
+        wanted = {"--instruction-col": instruction, "--a-col": response_a, "--b-col": response_b}
+        missing = {flag: col for flag, col in wanted.items() if col not in names}
+        if missing:
+            raise DataError(
+                f"column(s) {sorted(set(missing.values()))} not found; columns are {names}; "
+                f"pass {' and '.join(missing)} (e.g. --a-col chosen --b-col rejected)"
+            )
+        return cls(instruction, response_a, response_b)
+
+    def pair_of(self, row: dict[str, Any]) -> Pair:
+        cols = Columns(self.instruction, None, (self.response_a, self.response_b))
+        a, b = cols.completions_of(row)
+        return Pair(cols.instruction_of(row), a, b)
+
+
+@dataclass
+class PairwiseSummary:
+    """What a pairwise run did, for the end-of-run report."""
+
+    rows: int = 0
+    judged_now: int = 0  # order judgings paid for in this run
+    from_store: int = 0  # order judgings served by the store
+    verdicts: Counter[str] = field(default_factory=Counter)  # A, B, tie, none
+    statuses: Counter[str] = field(default_factory=Counter)  # per pair
+    consistent: int = 0  # pairs whose two orders agree
+    decided_orders: int = 0  # ok order judgings that named a winner
+    shown_first_wins: int = 0  # ... where the winner was the response shown first
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def failure_rate(self) -> float:
+        return (self.rows - self.statuses["ok"]) / self.rows if self.rows else float("nan")
+
+    def consistency(self) -> float:
+        """Share of judged pairs whose two orders agree."""
+        ok = self.statuses["ok"]
+        return self.consistent / ok if ok else float("nan")
+
+    def shown_first_rate(self) -> float:
+        """Share of decided judgings won by the response shown first (0.5 = no position bias)."""
+        return self.shown_first_wins / self.decided_orders if self.decided_orders else float("nan")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(verdicts=dict(self.verdicts), statuses=dict(self.statuses))
+        d.update(
+            failure_rate=self.failure_rate(),
+            consistency=self.consistency(),
+            shown_first_rate=self.shown_first_rate(),
+        )
+        return d
+
+    def count(self, j: PairJudgment) -> None:
+        self.verdicts[j.verdict or "none"] += 1
+        self.statuses[j.status] += 1
+        self.consistent += bool(j.consistent)
+        for order in (j.first, j.second):
+            if order.ok and order.winner in ("A", "B"):
+                self.decided_orders += 1
+                self.shown_first_wins += order.winner == "A"
+
+
+def judge_pairs_dataset(
+    backend: Backend,
+    ds: Any,
+    *,
+    columns: PairColumns,
+    config: PairwiseConfig,
+    store: ResultStore,
+    chunk_rows: int = 8,
+    progress: bool = True,
+) -> PairwiseSummary:
+    """Make sure the store holds both judgings of every row; return the summary so far.
+
+    Each order is stored under the hash of backend, config and its exact prompt
+    inputs; a chunk is committed before the next starts; failures are stored
+    not-ok, so a rerun asks only for them.
+    """
+    from tqdm.auto import tqdm
+
+    config.verdict_format()  # fail on a bad template before any work
+    summary = PairwiseSummary(rows=len(ds))
+    start = time.perf_counter()
+    failed = 0
+    with tqdm(total=len(ds), unit="pair", disable=not progress, desc="pairwise") as bar:
+        for begin in range(0, len(ds), chunk_rows):
+            rows = ds.select(range(begin, min(len(ds), begin + chunk_rows)))
+            asks = {}
+            for row in rows:
+                _, first, second = shown_orders(columns.pair_of(row), config.seed)
+                asks.update({s.key(backend, config): s for s in (first, second)})
+            stored = store.get_many(list(asks), include_failed=True)
+            todo = [k for k in asks if k not in stored or stored[k]["status"] != "ok"]
+            summary.from_store += len(asks) - len(todo)
+            previous = [OrderJudgment.from_dict(stored[k]) if k in stored else None for k in todo]
+            judged = judge_orders(backend, [asks[k] for k in todo], config, previous)
+            store.put_many(((k, j.as_dict(), j.ok) for k, j in zip(todo, judged)), kind="pairwise")
+            summary.judged_now += len(todo)
+            for j, prev in zip(judged, previous):  # count only what this run spent
+                summary.prompt_tokens += j.prompt_tokens - (prev.prompt_tokens if prev else 0)
+                summary.completion_tokens += j.completion_tokens - (
+                    prev.completion_tokens if prev else 0
+                )
+                failed += not j.ok
+            bar.update(len(rows))
+            bar.set_postfix(failed_orders=failed)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def add_pairwise_columns(
+    backend: Backend,
+    ds: Any,
+    *,
+    columns: PairColumns,
+    config: PairwiseConfig,
+    store: ResultStore,
+    summary: PairwiseSummary,
+) -> Any:
+    """Append the verdict columns, read back from the store (batched ``map``: streams).
+    Every input column survives; an input column with an output column's name is an error."""
+    clash = sorted(set(output_columns(config.mode)) & set(ds.column_names))
+    if clash:
+        raise DataError(
+            f"the input already has column(s) {clash}, which pairwise writes; rename them first"
+        )
+    judge = config.judge_id(backend.id)
+
+    def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+        orders = [shown_orders(columns.pair_of(r), config.seed) for r in rows]
+        keys = [s.key(backend, config) for _, first, second in orders for s in (first, second)]
+        stored = store.get_many(keys, include_failed=True)
+        judged = [
+            combine(_stored(stored, keys[2 * k]), _stored(stored, keys[2 * k + 1]), position, judge)
+            for k, (position, _, _) in enumerate(orders)
+        ]
+        for j in judged:
+            summary.count(j)
+        return _columns_for(judged, config.mode)
+
+    fingerprint = make_key(
+        "pairwise-columns/v1", ds._fingerprint, backend.id, config.key_fields(), config.seed
+    )[:32]
+    return ds.map(
+        add, batched=True, batch_size=256, load_from_cache_file=False, new_fingerprint=fingerprint
+    )
+
+
+def _stored(stored: dict[str, dict[str, Any]], key: str) -> OrderJudgment:
+    if key not in stored:  # judge_pairs_dataset was not run (or on other rows)
+        return OrderJudgment(None, "backend_error", raw="not judged: no result in the store")
+    return OrderJudgment.from_dict(stored[key])
+
+
+def _columns_for(judged: list[PairJudgment], mode: str) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {
+        "verdict": [j.verdict for j in judged],
+        "verdict_status": [j.status for j in judged],
+        "verdict_first": [j.verdict_first for j in judged],
+        "verdict_second": [j.verdict_second for j in judged],
+        "raw_first": [j.first.raw for j in judged],
+        "raw_second": [j.second.raw for j in judged],
+        "first_position": [j.first_position for j in judged],
+        "consistent": [j.consistent for j in judged],
+        "judge": [j.judge for j in judged],
+    }
+    if mode == "logprob":
+        for name, k in (("p_a", 0), ("p_b", 1), ("p_tie", 2)):
+            cols[name] = [j.probs[k] if j.probs else None for j in judged]
+        cols["probs_first"] = [_original_probs(j.first, j.first_position) for j in judged]
+        cols["probs_second"] = [_original_probs(j.second, _other(j.first_position)) for j in judged]
+        cols["mass_first"] = [j.first.mass for j in judged]
+        cols["mass_second"] = [j.second.mass for j in judged]
+    return cols
+
+
+def _original_probs(order: OrderJudgment, shown_first: Side) -> list[float] | None:
+    return list(probs_to_original(order.probs, shown_first)) if order.probs else None
