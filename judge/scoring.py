@@ -87,7 +87,7 @@ def judge_dataset(
     columns.validate(ds.column_names)
     summary = ScoreSummary(rows=len(ds))
     start = time.perf_counter()
-    bar = tqdm(total=len(ds) * len(configs), unit="judgment", disable=not progress, desc="scoring")
+    bar = tqdm(total=len(ds), unit="row", disable=not progress, desc="scoring")
     failed = 0
     for rows in _chunks(len(ds), chunk_rows):
         batch = ds.select(rows)
@@ -113,7 +113,7 @@ def judge_dataset(
                         prev.completion_tokens if prev else 0
                     )
                     failed += sum(not r.ok for r in j.ratings)
-            bar.update(len(keys))
+        bar.update(len(rows))
         bar.set_postfix(failed=failed)
     bar.close()
     summary.seconds = time.perf_counter() - start
