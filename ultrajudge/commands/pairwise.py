@@ -1,0 +1,217 @@
+"""``ultrajudge pairwise``: which of two responses is better, judged in both orders."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ultrajudge.commands._common import JUDGE_OPTION_HELP, fail, friendly_errors, parse_options
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pairwise")(pairwise)
+
+
+@friendly_errors
+def pairwise(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Input: .jsonl/.json/.csv/.parquet, a save_to_disk folder, or a Hub id."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (save_to_disk)."),
+    ],
+    judge: Annotated[
+        str,
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Local model folder, Hub id, 'scripted:FILE.jsonl', or 'openai:MODEL'.",
+        ),
+    ] = "",
+    judge_option: Annotated[
+        list[str] | None, typer.Option("--judge-option", "-O", help=JUDGE_OPTION_HELP)
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="generate: the judge writes a comparison ending in a verdict. logprob: P(A), "
+            "P(B), P(tie) read after '[[' from one forward pass per order (abc templates only)."
+        ),
+    ] = "generate",
+    template: Annotated[
+        str,
+        typer.Option(
+            help="pairwise/mt_bench ([[A]]/[[B]]/[[C]]=tie), pairwise/arena_hard ([[A>>B]] ...), "
+            "or your own .jinja2 file declaring 'verdict format: abc|arena|output_ab'."
+        ),
+    ] = "pairwise/mt_bench",
+    split: Annotated[
+        str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")
+    ] = "train",
+    instruction_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Column with the instruction (text or chat). Default: 'instruction', else 'prompt'."
+        ),
+    ] = None,
+    a_col: Annotated[
+        str, typer.Option(help="Column with response A (e.g. 'chosen' for preference data).")
+    ] = "response_a",
+    b_col: Annotated[
+        str, typer.Option(help="Column with response B (e.g. 'rejected' for preference data).")
+    ] = "response_b",
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows.")] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(help="Rows per batch (two prompts each), committed to the store together."),
+    ] = 8,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="Generation budget per prompt (generate mode).")
+    ] = 1024,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seeds which response each row shows first (per row) and sampling (retries use seed+attempt)."
+        ),
+    ] = 0,
+    max_retries: Annotated[
+        int,
+        typer.Option(help="Re-ask an order whose verdict could not be read at most this often."),
+    ] = 2,
+    min_mass: Annotated[
+        float,
+        typer.Option(
+            help="logprob mode: below this probability on A/B/C the order is 'low_mass', not a verdict."
+        ),
+    ] = 0.5,
+    store: Annotated[
+        Path | None, typer.Option(help="Results store (SQLite). Default: next to --out.")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check columns and template, print the first prompt and the number of judge calls, write nothing.",
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Judge response A against response B for every row, in both orders.
+
+    Adds verdict (A, B or tie in the input's own a/b labels; empty when it failed),
+    verdict_status (ok, parse_error, backend_error, low_mass), verdict_first and
+    verdict_second (each order's verdict), raw_first and raw_second, first_position,
+    consistent (both orders agree; a disagreement is a tie) and judge; in logprob mode
+    also p_a, p_b, p_tie (the two orders' mean), probs_first/second and mass_first/second.
+    Interrupted runs resume from the store.
+    """
+    from judge.io import load_rows
+    from judge.pairwise import PairColumns, PairwiseConfig
+    from judge.types import GenerationParams
+
+    config = PairwiseConfig(
+        template=template,
+        mode=mode,  # type: ignore[arg-type]
+        params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
+        max_retries=max_retries,
+        seed=seed,
+        min_mass=min_mass,
+    )
+    config.verdict_format()  # a bad template or mode fails before anything loads
+    ds = load_rows(source, split=split, limit=limit)
+    columns = PairColumns.resolve(
+        ds.column_names, instruction=instruction_col, response_a=a_col, response_b=b_col
+    )
+    if dry_run:
+        _dry_run(ds, columns, config)
+        return
+    if not judge:
+        raise fail(
+            "pass --judge (a local model folder, a Hub id, scripted:FILE.jsonl or openai:MODEL), or --dry-run"
+        )
+    _run(out, judge, parse_options(judge_option), ds, columns, config, store, batch_size, progress)
+
+
+def _dry_run(ds: Any, columns: Any, config: Any) -> None:
+    from judge.pairwise import shown_orders
+
+    typer.echo(f"{len(ds)} rows; {2 * len(ds)} judge calls, one per order (before retries).")
+    if len(ds):
+        position, first, _ = shown_orders(columns.pair_of(ds[0]), config.seed)
+        typer.echo(f"first row, first judging: response {position.lower()} is shown as A")
+        for message in first.render(config.load_template()):
+            typer.echo(f"--- {message.role} ---\n{message.content}")
+
+
+def _run(
+    out: Path,
+    judge: str,
+    options: dict[str, str],
+    ds: Any,
+    columns: Any,
+    config: Any,
+    store_path: Path | None,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    from judge.backends import build_backend
+    from judge.io import save_rows
+    from judge.pairwise import add_pairwise_columns, judge_pairs_dataset
+    from judge.store import ResultStore, default_store_path
+
+    if batch_size < 1:
+        raise typer.BadParameter(f"must be >= 1, got {batch_size}", param_hint="--batch-size")
+    backend = build_backend(judge, **options)
+    store_path = store_path or default_store_path(out)
+    with ResultStore(store_path) as store:
+        summary = judge_pairs_dataset(
+            backend,
+            ds,
+            columns=columns,
+            config=config,
+            store=store,
+            chunk_rows=batch_size,
+            progress=progress,
+        )
+        judged = add_pairwise_columns(
+            backend, ds, columns=columns, config=config, store=store, summary=summary
+        )
+        save_rows(judged, out)
+    _print_summary(summary, out, store_path)
+
+
+def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
+    n = summary.rows
+    typer.echo(f"\nwrote {out} ({n} pairs)")
+    typer.echo(
+        f"order judgings: {summary.judged_now} made now, {summary.from_store} from the store ({store_path})"
+    )
+    typer.echo("verdicts:")
+    for verdict in ("A", "B", "tie", "none"):
+        count = summary.verdicts[verdict]
+        typer.echo(f"  {verdict:<14} {count:>7}  {count / n if n else 0:6.1%}")
+    typer.echo("status:")
+    for status, count in summary.statuses.most_common():
+        typer.echo(f"  {status:<14} {count:>7}  {count / n:6.1%}")
+    typer.echo(
+        f"position consistency: {_pct(summary.consistency())} of judged pairs got the same "
+        "verdict in both orders (disagreements count as ties); the response shown first won "
+        f"{_pct(summary.shown_first_rate())} of decided judgings (50% = no position bias)"
+    )
+    typer.echo(f"failure rate: {_pct(summary.failure_rate())} of pairs have no verdict")
+    typer.echo(
+        f"tokens: {summary.prompt_tokens} prompt, {summary.completion_tokens} generated; "
+        f"time: {summary.seconds:.1f} s"
+    )
+
+
+def _pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.1%}"
