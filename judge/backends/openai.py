@@ -16,9 +16,11 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
 ``progress``            tqdm bar on a terminal (true)
 
-Each public call runs its own event loop and ``AsyncOpenAI`` client (from a
-worker thread when the caller already runs a loop), so the backend can be used
-from any thread. Only 429, 408, 5xx, timeouts, connection errors and malformed
+The calls are synchronous; the requests run on one ``AsyncOpenAI`` client in the
+backend's own event loop thread (started on first use, stopped by ``close()``
+or when the backend is collected), so connections are reused across calls and
+``concurrency`` bounds all calls together, from any thread, including one that
+runs an event loop of its own (which then waits). Only 429, 408, 5xx, timeouts, connection errors and malformed
 bodies are retried; a request that fails for good comes back as an item with
 ``error`` set, never as an exception. The API key never appears in ``id``,
 ``repr``, results or error messages.
@@ -34,7 +36,7 @@ wrong position: put the prefix's instruction into the prompt and pass
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import functools
 import json
 import math
@@ -43,8 +45,9 @@ import re
 import sys
 import threading
 import warnings
+import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -111,14 +114,45 @@ class MalformedResponse(Exception):
     """The server answered 200 with a body that is not a usable completion."""
 
 
-@dataclass
-class _Session:
-    """What one public call shares between its requests (bound to its event loop)."""
+class _Runtime:
+    """The backend's event loop, running in a daemon thread, with its client and semaphore.
 
-    client: Any
-    sem: asyncio.Semaphore
-    bar: Any
-    in_flight: int = 0
+    One per backend, started on first use: connections are reused from call to
+    call, and the concurrency bound holds across threads calling at once.
+    """
+
+    def __init__(self, client: Any, concurrency: int) -> None:
+        self.client = client
+        self.sem = asyncio.Semaphore(concurrency)
+        self.in_flight = 0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="ultrajudge-openai", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> R:
+        """Run ``coro`` on the backend's loop and wait for it (from any other thread)."""
+        if threading.current_thread() is self.thread:
+            raise RuntimeError(
+                "a backend call cannot be made from inside the backend's own event loop"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:  # e.g. KeyboardInterrupt: stop the requests too
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        if self.loop.is_closed() or threading.current_thread() is self.thread:
+            return
+        with contextlib.suppress(Exception):  # closing connections is best effort
+            asyncio.run_coroutine_threadsafe(self.client.close(), self.loop).result(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 @dataclass
@@ -151,6 +185,20 @@ class OpenAIBackend:
         )
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._runtime: _Runtime | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def close(self) -> None:
+        """Close connections and stop the backend's event loop (also done when it is collected)."""
+        if self._finalizer is not None:
+            self._finalizer()
+            self._runtime = self._finalizer = None
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- the Protocol ----------------------------------------------------------
 
@@ -160,9 +208,9 @@ class OpenAIBackend:
         return self._chat_all(conversations, params, None)
 
     def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
-        async def one(s: _Session, prompt: str) -> Completion:
+        async def one(prompt: str) -> Completion:
             kwargs = {"model": self.model, "prompt": prompt, **_sampling(params, "max_tokens")}
-            return (await self._request(s, "completions", kwargs, _completions))[0]
+            return (await self._request("completions", kwargs, _completions))[0]
 
         return self._run([functools.partial(one, prompt=p) for p in prompts], self._failed)
 
@@ -241,9 +289,9 @@ class OpenAIBackend:
         params: GenerationParams,
         extra: dict[str, Any] | None,
     ) -> list[Completion]:
-        async def one(s: _Session, conv: Conversation) -> Completion:
+        async def one(conv: Conversation) -> Completion:
             kwargs = self._chat_kwargs(as_messages(conv), params, extra_body=extra)
-            return (await self._request(s, "chat", kwargs, _chat_completions))[0]
+            return (await self._request("chat", kwargs, _chat_completions))[0]
 
         return self._run([functools.partial(one, conv=c) for c in conversations], self._failed)
 
@@ -267,13 +315,11 @@ class OpenAIBackend:
         return kwargs
 
     async def _sample_one(
-        self, s: _Session, conv: Conversation, params: GenerationParams, n: int
+        self, conv: Conversation, params: GenerationParams, n: int
     ) -> list[Completion]:
         asked = n if self.profile.supports_n else 1
         got = (
-            await self._request(
-                s, "chat", self._chat_kwargs(conv, params, n=asked), _chat_completions
-            )
+            await self._request("chat", self._chat_kwargs(conv, params, n=asked), _chat_completions)
         )[:n]
         if len(got) < asked:
             self._fallback(
@@ -285,7 +331,7 @@ class OpenAIBackend:
         async def extra(seed: int) -> Completion:
             kwargs = self._chat_kwargs(conv, replace(params, seed=seed))
             try:
-                return (await self._request(s, "chat", kwargs, _chat_completions))[0]
+                return (await self._request("chat", kwargs, _chat_completions))[0]
             except GaveUp as exc:
                 return self._failed(str(exc))
 
@@ -293,7 +339,7 @@ class OpenAIBackend:
             await asyncio.gather(*(extra(params.seed + i) for i in range(len(got), n)))
         )
 
-    async def _logprob_one(self, s: _Session, req: LogprobRequest, k: int) -> TokenDistribution:
+    async def _logprob_one(self, req: LogprobRequest, k: int) -> TokenDistribution:
         kind = self.profile.kind
         if k < 1:
             return TokenDistribution(
@@ -312,7 +358,7 @@ class OpenAIBackend:
                 "logprobs": k,
             }
             return await self._request(
-                s, "completions", kwargs, lambda r: self._read_logprobs(r, k, chat=False)
+                "completions", kwargs, lambda r: self._read_logprobs(r, k, chat=False)
             )
         messages, extra = list(req.messages), None
         if req.assistant_prefix:
@@ -332,9 +378,7 @@ class OpenAIBackend:
             messages, GenerationParams(max_new_tokens=1, temperature=1.0), extra_body=extra
         )
         kwargs.update(logprobs=True, top_logprobs=k)
-        return await self._request(
-            s, "chat", kwargs, lambda r: self._read_logprobs(r, k, chat=True)
-        )
+        return await self._request("chat", kwargs, lambda r: self._read_logprobs(r, k, chat=True))
 
     def _read_logprobs(self, response: Any, k: int, *, chat: bool) -> TokenDistribution:
         choice = _choices(response)[0]
@@ -371,12 +415,14 @@ class OpenAIBackend:
             )
         return TokenDistribution(dist, prompt_tokens)
 
-    async def _request(
-        self, s: _Session, endpoint: str, kwargs: dict[str, Any], parse: Callable[[Any], R]
-    ) -> R:
+    async def _request(self, endpoint: str, kwargs: dict[str, Any], parse: Callable[[Any], R]) -> R:
         """One logical request: rate limits, bounded retries, accounting; raises :class:`GaveUp`."""
+        rt = self._runtime
+        assert rt is not None, "requests run on the backend's runtime"
         create = (
-            s.client.chat.completions.create if endpoint == "chat" else s.client.completions.create
+            rt.client.chat.completions.create
+            if endpoint == "chat"
+            else rt.client.completions.create
         )
         estimate = _estimate_tokens(kwargs)
         rpm, tpm = self._buckets
@@ -397,51 +443,56 @@ class OpenAIBackend:
                     f"unexpected response shape ({type(exc).__name__}: {exc})"
                 ) from exc
 
-        async with s.sem:
-            s.in_flight += 1
+        async with rt.sem:
+            rt.in_flight += 1
             self._count(requests=1)
             try:
                 return await retrying(
                     attempt, self.retry, _classify, on_retry=lambda _: self._count(retries=1)
                 )
             finally:
-                s.in_flight -= 1
+                rt.in_flight -= 1
 
     # -- running -----------------------------------------------------------------
 
     def _run(
-        self, jobs: Sequence[Callable[[_Session], Awaitable[R]]], failed: Callable[[str], R]
+        self, jobs: Sequence[Callable[[], Awaitable[R]]], failed: Callable[[str], R]
     ) -> list[R]:
-        return _run_sync(self._gather(jobs, failed))
+        return self._get_runtime().run(self._gather(jobs, failed))
+
+    def _get_runtime(self) -> _Runtime:
+        with self._lock:
+            if self._runtime is None:
+                import openai
+
+                client = openai.AsyncOpenAI(
+                    api_key=self.api_key, base_url=self.base_url, max_retries=0
+                )
+                self._runtime = _Runtime(client, self.concurrency)
+                self._finalizer = weakref.finalize(self, self._runtime.close)
+            return self._runtime
 
     async def _gather(
-        self, jobs: Sequence[Callable[[_Session], Awaitable[R]]], failed: Callable[[str], R]
+        self, jobs: Sequence[Callable[[], Awaitable[R]]], failed: Callable[[str], R]
     ) -> list[R]:
-        import openai
-
-        client = openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
         disable = not (self.progress and sys.stderr.isatty()) or not jobs
-        bar = tqdm(total=len(jobs), desc=self.id, unit="req", disable=disable, leave=False)
-        s = _Session(client, asyncio.Semaphore(self.concurrency), bar)
-        try:
-            return list(await asyncio.gather(*(self._item(s, job, failed) for job in jobs)))
-        finally:
-            bar.close()
-            await client.close()
+        with tqdm(total=len(jobs), desc=self.id, unit="req", disable=disable, leave=False) as bar:
+            return list(await asyncio.gather(*(self._item(job, failed, bar) for job in jobs)))
 
     async def _item(
-        self, s: _Session, job: Callable[[_Session], Awaitable[R]], failed: Callable[[str], R]
+        self, job: Callable[[], Awaitable[R]], failed: Callable[[str], R], bar: Any
     ) -> R:
         try:
-            result = await job(s)
+            result = await job()
         except GaveUp as exc:
-            result = failed(str(exc))
+            result = failed(self._redact(str(exc)))
         items = result if isinstance(result, list) else [result]
         errors = sum(getattr(r, "error", None) is not None for r in items)
         if errors:
             self._count(errors=errors)
-        s.bar.update(1)
-        s.bar.set_postfix(in_flight=s.in_flight, errors=self.usage.errors, refresh=False)
+        bar.update(1)
+        in_flight = self._runtime.in_flight if self._runtime else 0
+        bar.set_postfix(in_flight=in_flight, errors=self.usage.errors, refresh=False)
         return result
 
     def _failed(self, message: str) -> Completion:
@@ -480,16 +531,6 @@ class OpenAIBackend:
 # -- helpers ---------------------------------------------------------------------
 
 
-def _run_sync(coro: Awaitable[R]) -> R:
-    """``asyncio.run`` here, or in a worker thread when this thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
-
-
 def _classify(exc: Exception) -> Failure:
     import openai
 
@@ -499,7 +540,7 @@ def _classify(exc: Exception) -> Failure:
         if status == 429 and exc.code == "insufficient_quota":
             retryable = False  # out of credit: waiting will not help
         detail = re.sub(r"^Error code: \d+ - ", "", str(exc.message))[:300]
-        message = f"HTTP {status}: {detail}{_HINTS.get(status, '')}"
+        message = f"HTTP {status}: {detail.rstrip('. ')}.{_HINTS.get(status, '')}"
         return Failure(message, retryable, parse_retry_after(exc.response.headers))
     if isinstance(exc, openai.APITimeoutError):
         return Failure("timed out waiting for the server", True)

@@ -6,18 +6,14 @@ backend still checks what actually came back and falls back (with a warning and
 a count on ``backend.usage.fallbacks``) when a server does less than its profile
 promised.
 
-Structured-output dialects (request fields, sent in the JSON body):
+Structured-output dialects (fields added to the JSON request body):
 
-========== ===================================================== ===========================================
-dialect    JSON schema                                           regex
-========== ===================================================== ===========================================
-json_schema ``response_format={"type": "json_schema", ...}``      not supported
-vllm       ``structured_outputs={"json": schema}``               ``structured_outputs={"regex": r}``
-vllm_guided ``guided_json=schema`` (vLLM before 0.12)             ``guided_regex=r``
-sglang     ``response_format={"type": "json_schema", ...}``      ``regex=r``
-tgi        ``response_format={"type": "json", "value": schema}`` ``response_format={"type": "regex", ...}``
-llamacpp   ``json_schema=schema``                                not supported (GBNF ``grammar`` only)
-========== ===================================================== ===========================================
+- ``json_schema`` (OpenAI, Ollama): ``response_format={"type": "json_schema", ...}``; no regex.
+- ``vllm`` (current vLLM; the only form since 0.12): ``structured_outputs={"json": schema}`` / ``{"regex": r}``.
+- ``vllm_guided`` (vLLM before 0.12): ``guided_json=schema`` / ``guided_regex=r``.
+- ``sglang``: ``response_format`` as OpenAI for a schema; ``regex=r``.
+- ``tgi``: ``response_format={"type": "json" | "regex", "value": ...}``.
+- ``llamacpp``: ``json_schema=schema``; no regex (llama.cpp takes GBNF ``grammar`` only).
 """
 
 from __future__ import annotations
@@ -72,7 +68,7 @@ PROFILES: Mapping[str, ServerProfile] = {
             raw_completions=False,
             max_tokens_field="max_completion_tokens",
         ),
-        # vLLM >= 0.12; the server caps logprobs at --max-logprobs (default 20).
+        # vLLM; the server caps logprobs at --max-logprobs (default 20).
         ServerProfile(
             "vllm",
             supports_n=True,
