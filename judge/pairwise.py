@@ -117,11 +117,13 @@ class PairwiseConfig:
     def verdict_format(self) -> str:
         """The format the template asks for, from its ``verdict format:`` header line."""
         template = self.load_template()
-        m = _FORMAT_LINE.search(template.source)
+        source = template.source.lstrip()
+        header = source.split("#}", 1)[0] if source.startswith("{#") else ""
+        m = _FORMAT_LINE.search(header)
         if m is None or m.group(1).lower() not in VERDICT_FORMATS:
             raise TemplateError(
                 f"template {template.name!r} does not declare its verdict format; add a line "
-                f"'verdict format: <{'|'.join(VERDICT_FORMATS)}>' to its header comment"
+                f"'verdict format: <{'|'.join(VERDICT_FORMATS)}>' to the comment that opens it"
             )
         fmt = m.group(1).lower()
         if self.mode == "logprob" and fmt != "abc":
@@ -224,7 +226,16 @@ def probs_to_original(
 def combine(
     first: OrderJudgment, second: OrderJudgment, position: Side, judge: str
 ) -> PairJudgment:
-    """Settle a pair from its two judgings; ``position`` is shown first in ``first``."""
+    """Settle a pair from its two judgings; ``position`` is shown first in ``first``.
+
+    >>> a_wins, b_wins = OrderJudgment("A", "ok"), OrderJudgment("B", "ok")
+    >>> j = combine(a_wins, b_wins, "B", "judge")  # b shown first and preferred, then a shown second
+    >>> (j.verdict, j.consistent, j.verdict_first, j.verdict_second)
+    ('B', True, 'B', 'B')
+    >>> j = combine(a_wins, a_wins, "A", "judge")  # whatever comes first wins: position bias
+    >>> (j.verdict, j.consistent, j.verdict_first, j.verdict_second)
+    ('tie', False, 'A', 'B')
+    """
     v1, v2 = to_original(first.winner, position), to_original(second.winner, _other(position))
     if not (first.ok and second.ok):
         status = next(s for s in _STATUS_PRIORITY if s in (first.status, second.status))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import doctest
 import math
 from collections.abc import Mapping
 
 import datasets
 import pytest
 
+import judge.pairwise
 from judge.backends.scripted import ScriptedBackend
 from judge.io import DataError
 from judge.pairwise import (
@@ -135,6 +137,11 @@ def test_swap_judge_unswap_round_trip(position: str, truth: str) -> None:
     )
     positional = {"[[A]]": "A", "[[B]]": "B", "[[C]]": "tie"}[winner.split("\n")[-1]]
     assert to_original(positional, position) == truth  # type: ignore[arg-type]
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(judge.pairwise)
+    assert result.attempted >= 4 and result.failed == 0
 
 
 def test_probs_to_original_swaps_a_and_b_only() -> None:
