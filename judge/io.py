@@ -80,7 +80,7 @@ def save_rows(ds: Any, out: str | Path) -> Path:
             elif suffix == ".csv":
                 ds.to_csv(tmp, index=False)
             else:
-                ds.to_json(tmp, lines=True, force_ascii=False)
+                ds.to_json(tmp, lines=True, force_ascii=False, double_precision=15)
             os.replace(tmp, out)
         finally:
             if os.path.exists(tmp):

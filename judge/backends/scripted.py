@@ -45,7 +45,10 @@ def _stable_int(text: str) -> int:
 
 
 def auto_ultrafeedback(prompt: str) -> str:
-    """Well-formed UltraFeedback answer for every 'Text i' in ``prompt``."""
+    """Well-formed UltraFeedback answer for every 'Text i' in ``prompt``; a stable
+    ``[[A]]``/``[[B]]``/``[[C]]`` verdict for a pairwise prompt."""
+    if "[[A]]" in prompt and "[[B]]" in prompt:
+        return f"Scripted comparison.\n[[{'ABC'[_stable_int(prompt) % 3]}]]"
     indices = sorted({int(a or b) for a, b in _TEXT_HEADER.findall(prompt)})
     if not indices:  # a single-response prompt ("score - rationale")
         return f"{1 + _stable_int(prompt) % 5} - scripted rationale."
