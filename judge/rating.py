@@ -46,6 +46,8 @@ class RatingConfig:
             raise ValueError("max_retries must be >= 0")
         if len(self.scale) < 2 or list(self.scale) != sorted(set(self.scale)):
             raise ValueError(f"scale must be at least two increasing integers, got {self.scale}")
+        if not 0.0 <= self.min_mass <= 1.0:
+            raise ValueError(f"min_mass must be between 0 and 1, got {self.min_mass}")
 
     def load_template(self) -> PromptTemplate:
         if self.template is not None:
@@ -200,3 +202,6 @@ def judge_id(backend_id: str, template: PromptTemplate, config: RatingConfig) ->
 
 
 RATERS["generate"] = _rate_generate
+
+# The logprob rater lives in its own module and registers itself on import.
+import judge.logprob  # noqa: E402, F401

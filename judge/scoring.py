@@ -152,7 +152,7 @@ def add_score_columns(
             for j in judgments:
                 summary.statuses.update(r.status for r in j.ratings)
             suffix = "" if len(configs) == 1 else f"_{config.aspect}"
-            new.update(_columns_for(judgments, suffix, config.mode))
+            new.update(_columns_for(judgments, suffix, config))
         if len(configs) > 1:
             new.update(_combined(per_aspect, configs))
         summary.completions += sum(len(comps) for _, comps in items)
@@ -166,7 +166,13 @@ def add_score_columns(
     )
 
 
-def _columns_for(judgments: list[RowJudgment], suffix: str, mode: str) -> dict[str, list[Any]]:
+def _columns_for(
+    judgments: list[RowJudgment], suffix: str, config: RatingConfig
+) -> dict[str, list[Any]]:
+    """Output columns of one config. In logprob mode ``ratings`` holds the expected score
+    (a float), ``rating_argmax`` the most likely scale value, ``rating_probs`` the
+    distribution over the scale and ``rating_mass`` the probability the scale got;
+    ``ratings`` and ``rating_argmax`` are None where the status is not ok."""
     cols: dict[str, list[Any]] = {
         f"ratings{suffix}": [[r.value for r in j.ratings] for j in judgments],
         f"rationales{suffix}": [[r.rationale for r in j.ratings] for j in judgments],
@@ -174,12 +180,21 @@ def _columns_for(judgments: list[RowJudgment], suffix: str, mode: str) -> dict[s
         f"judge{suffix}": [j.judge for j in judgments],
         f"rating_raw{suffix}": [[None if r.ok else r.raw for r in j.ratings] for j in judgments],
     }
-    if mode == "logprob":
+    if config.mode == "logprob":
+        cols[f"rating_argmax{suffix}"] = [
+            [_argmax(r, config.scale) for r in j.ratings] for j in judgments
+        ]
         cols[f"rating_probs{suffix}"] = [
             [list(r.probs) if r.probs else None for r in j.ratings] for j in judgments
         ]
         cols[f"rating_mass{suffix}"] = [[r.mass for r in j.ratings] for j in judgments]
     return cols
+
+
+def _argmax(rating: Rating, scale: Sequence[int]) -> int | None:
+    if rating.status != "ok" or not rating.probs:
+        return None
+    return scale[max(range(len(scale)), key=lambda k: rating.probs[k])]  # type: ignore[index]
 
 
 def _combined(

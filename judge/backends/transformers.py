@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from judge.backends.base import register_backend
+from judge.backends.packed import (
+    MIN_SHARED,
+    Chain,
+    Node,
+    PackingUnsupported,
+    Piece,
+    build_tree,
+    check_supported,
+    crop,
+    lcp,
+    run_nodes,
+)
+from judge.backends.positions import Chooser, PositionRequest, score_positions_portable
 from judge.types import (
     Capabilities,
     Completion,
@@ -68,7 +82,13 @@ def _batches(
 
 @dataclass
 class TransformersBackend:
-    """A causal LM loaded with ``from_pretrained``; left padding; length-sorted batches."""
+    """A causal LM loaded with ``from_pretrained``; left padding; length-sorted batches.
+
+    ``score_positions`` (teacher-forced logprob scoring) runs *packed*: sequences are
+    concatenated with no padding, shared prefixes are computed once, and the prefix of
+    the previous call (the template) is kept for the next; see ``judge.backends.packed``.
+    ``tokens_processed`` and ``padding_tokens`` count what the model was actually fed.
+    """
 
     model_path: str
     device: str | None = None
@@ -78,6 +98,8 @@ class TransformersBackend:
     trust_remote_code: bool = False
     id: str = ""
     capabilities: Capabilities = field(init=False)
+    tokens_processed: int = field(default=0, init=False)
+    padding_tokens: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         import torch
@@ -118,6 +140,12 @@ class TransformersBackend:
             max_context=getattr(self.model.config, "max_position_embeddings", None),
         )
         torch.set_grad_enabled(False)
+        self._packed_error: str | None = None
+        self._prefix: tuple[list[int], Chain] | None = None  # the last call's shared prefix
+        try:
+            check_supported(self.model)
+        except PackingUnsupported as exc:
+            self._packed_error = str(exc)
 
     # -- prompts ---------------------------------------------------------------
 
@@ -194,6 +222,8 @@ class TransformersBackend:
         import torch
 
         width = max(len(x) for x in batch)
+        self.tokens_processed += width * len(batch)
+        self.padding_tokens += sum(width - len(x) for x in batch)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=self.device)
         attention = torch.tensor(
@@ -233,18 +263,143 @@ class TransformersBackend:
                 logits = self.model(
                     input_ids=input_ids, attention_mask=attention, logits_to_keep=1
                 ).logits
-            logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
-            top = torch.topk(logprobs, k=min(top_k, logprobs.shape[-1]), dim=-1)
-            for row, i in enumerate(batch):
-                dist = {
-                    self.tokenizer.decode([t]): v
-                    for t, v in zip(top.indices[row].tolist(), top.values[row].tolist())
-                }
-                dist.update({text: logprobs[row, tid].item() for text, tid in wanted.items()})
-                out[i] = TokenDistribution(
-                    {k: v for k, v in dist.items() if math.isfinite(v)}, len(ids[i])
-                )
+            dists = self._distributions(logits[:, -1, :], wanted, top_k)
+            for i, dist in zip(batch, dists):
+                out[i] = TokenDistribution(dist, len(ids[i]))
         return [d for d in out if d is not None]
+
+    def _distributions(self, logits: Any, wanted: dict[str, int], top_k: int) -> list[dict]:
+        """Candidate and top-k log-probabilities of each row of ``logits`` [rows, vocab]."""
+        import torch
+
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        ids = list(wanted.values())
+        picked = logprobs[:, ids].tolist() if ids else [[] for _ in range(len(logprobs))]
+        top = torch.topk(logprobs, k=min(top_k, logprobs.shape[-1]), dim=-1) if top_k else None
+        out = []
+        for row in range(logprobs.shape[0]):
+            dist: dict[str, float] = {}
+            if top is not None:
+                for t, v in zip(top.indices[row].tolist(), top.values[row].tolist()):
+                    dist[self.tokenizer.decode([t])] = v
+            dist.update(zip(wanted, picked[row]))
+            out.append({k: v for k, v in dist.items() if math.isfinite(v)})
+        return out
+
+    # -- teacher-forced positions, packed (fast path) ------------------------------
+
+    def score_positions(
+        self,
+        requests: Sequence[PositionRequest],
+        *,
+        candidates: Sequence[str],
+        choose: Chooser,
+        top_k: int = 20,
+    ) -> list[list[TokenDistribution]]:
+        """Same result as ``score_positions_portable`` (within float tolerance), but one
+        prefill per prompt, shared prefixes once, no padding; see the class docstring."""
+        if self._packed_error is None:
+            try:
+                return self._score_packed(requests, candidates, choose, top_k)
+            except PackingUnsupported as exc:
+                self._packed_error, self._prefix = str(exc), None
+        warnings.warn(
+            f"{self.model_path}: packed scoring unavailable ({self._packed_error}); "
+            "scoring each position with a padded forward instead",
+            stacklevel=2,
+        )
+        return score_positions_portable(
+            self, requests, candidates=candidates, choose=choose, top_k=top_k
+        )
+
+    def _score_packed(
+        self,
+        requests: Sequence[PositionRequest],
+        candidates: Sequence[str],
+        choose: Chooser,
+        top_k: int,
+    ) -> list[list[TokenDistribution]]:
+        if not requests:
+            return []
+        wanted = self.candidate_token_ids(candidates)
+        prompts = [
+            r.raw_prompt if r.raw_prompt is not None else self.render(r.messages) for r in requests
+        ]
+        seqs = [self.encode(p + r.forced[0]) for p, r in zip(prompts, requests)]
+        base = self._cached_prefix(seqs)
+        multi = any(len(r.forced) > 1 for r in requests)
+        nodes, reads, chains = build_tree(seqs, base, keep_leaves=multi)
+        self.tokens_processed += run_nodes(self.model, nodes, max_tokens=self.max_batch_tokens)
+        self._remember_prefix(seqs, base, nodes)
+        out: list[list[TokenDistribution]] = [[] for _ in requests]
+        choices: list[list[str]] = [[] for _ in requests]
+        todo = list(range(len(requests)))
+        while todo:
+            logits = [reads[i][0].logits[reads[i][1]] for i in todo]
+            for i, dist in zip(todo, self._distributions(_stack(logits), wanted, top_k)):
+                out[i].append(TokenDistribution(dist, len(seqs[i])))
+            todo = [i for i in todo if len(out[i]) < len(requests[i].forced)]
+            steps = []
+            for i in todo:
+                choices[i].append(choose(out[i][-1]))
+                node = self._extend(i, prompts[i] + requests[i].prefix(choices[i]), seqs, chains)
+                node.keep = len(out[i]) + 1 < len(requests[i].forced)
+                reads[i] = (node, 0)
+                steps.append(node)
+            self.tokens_processed += run_nodes(self.model, steps, max_tokens=self.max_batch_tokens)
+        return out
+
+    def _extend(self, i: int, text: str, seqs: list[list[int]], chains: list[Chain]) -> Node:
+        """A node that continues request ``i``'s chain to ``text``'s tokens (re-tokenised in
+        full, so a merge across the boundary recomputes the merged token)."""
+        tokens = self.encode(text)
+        common = min(lcp(tokens, seqs[i]), len(tokens) - 1)
+        chain = crop(chains[i], common)
+        node = Node(tokens[common:], common, chain, reads=[len(tokens) - common - 1])
+        seqs[i], chains[i] = tokens, [*chain, Piece(node, len(node.tokens))]
+        return node
+
+    def _cached_prefix(self, seqs: list[list[int]]) -> Chain:
+        if self._prefix is None:
+            return []
+        tokens, chain = self._prefix
+        common = min(lcp(tokens, s) for s in seqs)
+        if common < MIN_SHARED or any(len(s) <= common for s in seqs):
+            return []
+        return crop(chain, common)
+
+    def _remember_prefix(self, seqs: list[list[int]], base: Chain, nodes: list[Node]) -> None:
+        """Keep the prefix every sequence shared (usually the template) for the next call,
+        as one compact node (its keys and values copied out of the packed batch)."""
+        import torch
+
+        root = nodes[0]
+        shared = (
+            len(seqs) > 1
+            and root.keep
+            and root.parents == base
+            and all(
+                s[: root.pos0 + len(root.tokens)] == seqs[0][: root.pos0 + len(root.tokens)]
+                for s in seqs
+            )
+        )
+        if not shared or root.kv is None:
+            return
+        pieces = [*base, Piece(root, len(root.tokens))]
+        kv = []
+        for layer in range(len(root.kv)):
+            ks = [p.node.kv[layer][0][:, :, : p.length] for p in pieces]  # type: ignore[index]
+            vs = [p.node.kv[layer][1][:, :, : p.length] for p in pieces]  # type: ignore[index]
+            kv.append((torch.cat(ks, dim=2), torch.cat(vs, dim=2)))
+        length = root.pos0 + len(root.tokens)
+        node = Node(list(seqs[0][:length]), 0, [], keep=True, kv=kv, done=True)
+        self._prefix = (node.tokens, [Piece(node, length)])
+
+
+def _stack(rows: list[Any]) -> Any:
+    import torch
+
+    return torch.stack(rows)
 
 
 def _model_fingerprint(model_path: str) -> str:

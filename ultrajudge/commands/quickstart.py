@@ -60,6 +60,14 @@ def quickstart(
             {"max_new_tokens": 48},
             "scored-generate.jsonl",
         ),
+        (
+            "tiny model, logprob mode (expected score from one forward pass, no generation; "
+            "--min-mass 0 because a random model puts almost no probability on '1'..'5', "
+            "see rating_mass)",
+            str(model_dir),
+            {"mode": "logprob", "min_mass": 0.0},
+            "scored-logprob.jsonl",
+        ),
     ]
     for title, judge, extra, name in runs:
         typer.secho(f"\n== {title}", bold=True)

@@ -50,6 +50,13 @@ def score(
             help="generate: rating + rationale text. logprob: probability-weighted score from one forward pass, no rationale."
         ),
     ] = "generate",
+    min_mass: Annotated[
+        float,
+        typer.Option(
+            help="logprob mode: a rating whose scale tokens got less probability than this is "
+            "low_mass (no value; rating_probs and rating_mass are kept)."
+        ),
+    ] = 0.5,
     template: Annotated[
         str | None,
         typer.Option(
@@ -113,13 +120,18 @@ def score(
 
     Adds ratings, rationales, rating_status (ok, na, parse_error, out_of_range, missing,
     backend_error, low_mass), rating_raw (the judge's text where a rating failed) and
-    judge to every input row. Interrupted runs resume from the store.
+    judge to every input row; in logprob mode ratings are expected scores, plus
+    rating_argmax, rating_probs and rating_mass. Interrupted runs resume from the store.
     """
     from judge.io import Columns, load_rows
     from judge.rating import RatingConfig
     from judge.types import GenerationParams
 
     aspects = _aspects(aspect)
+    if mode not in ("generate", "logprob"):
+        raise typer.BadParameter(
+            f"unknown mode {mode!r}; use generate or logprob", param_hint="--mode"
+        )
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     configs = [
         RatingConfig(
@@ -129,6 +141,7 @@ def score(
             params=params,
             max_retries=max_retries,
             per_completion=per_completion,
+            min_mass=min_mass,
         )  # type: ignore[arg-type]
         for a in aspects
     ]

@@ -1,0 +1,303 @@
+"""Packed, prefix-sharing forward passes for Hugging Face causal LMs: no padding, no masks.
+
+Many token sequences are scored in one forward by concatenating them into a single
+batch row ("packing"); attention is then computed per sequence, so nothing is padded
+and no mask is ever built (a mask pushes CPU SDPA off its causal fast path). Each
+sequence is a chain of *nodes*: token segments whose keys and values later nodes
+attend to. A node attends to its own tokens causally and to each ancestor segment
+without a mask; the partial results are merged exactly through their log-sum-exps:
+
+    out = lerp(out_a, out_b, sigmoid(lse_b - lse_a)),  lse = logaddexp(lse_a, lse_b)
+
+so a prefix shared by many sequences (the template, a row's instruction) is computed
+once, and a teacher-forced continuation costs only its new tokens.
+
+The model keeps its own modules: only its attention function is swapped (through
+``transformers``' ``AttentionInterface``) for the duration of a packed forward. A model
+whose attention does not go through that interface, or that uses sliding windows or
+soft-capping, is refused (``PackingUnsupported``) and the caller falls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ATTENTION_NAME = "ultrajudge_packed"
+MIN_SHARED = 16  # a shared run shorter than this is recomputed rather than made a node
+
+
+class PackingUnsupported(RuntimeError):
+    """This model cannot be run packed; use an ordinary (padded) forward instead."""
+
+
+@dataclass(eq=False)
+class Node:
+    """A run of tokens at absolute positions ``pos0..``, attending to ``parents``."""
+
+    tokens: list[int]
+    pos0: int
+    parents: list[Piece]
+    keep: bool = False  # store keys/values: later nodes attend to this one
+    reads: list[int] = field(default_factory=list)  # offsets whose next-token logits we want
+    kv: list[Any] | None = None  # per layer (key, value), [1, kv_heads, len, head_dim]
+    logits: Any = None  # [len(reads), vocab] after the forward
+    done: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """The first ``length`` tokens of ``node``: one link of an attention chain."""
+
+    node: Node
+    length: int
+
+
+Chain = list[Piece]
+
+
+def chain_length(chain: Chain) -> int:
+    return sum(p.length for p in chain)
+
+
+def crop(chain: Chain, length: int) -> Chain:
+    """The chain's first ``length`` tokens."""
+    out: Chain = []
+    for piece in chain:
+        if length <= 0:
+            break
+        out.append(Piece(piece.node, min(piece.length, length)))
+        length -= piece.length
+    return out
+
+
+# -- attention ---------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    segments: list[tuple[Node, int, int]]  # node, start and end in the packed row
+    layers: set[int] = field(default_factory=set)
+
+
+def _attend(q: Any, k: Any, v: Any, causal: bool, scale: float) -> tuple[Any, Any]:
+    """Attention output [1, H, L, D] and its log-sum-exp [1, H, L] (float32)."""
+    import torch
+
+    if q.device.type == "cpu":
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            q, k, v, 0.0, causal, scale=scale
+        )
+        return out, lse
+    return _attend_math(q, k, v, causal, scale)
+
+
+def _attend_math(q: Any, k: Any, v: Any, causal: bool, scale: float) -> tuple[Any, Any]:
+    """Reference implementation (any device): materialises the scores."""
+    import torch
+
+    groups = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(groups, dim=1)
+    v = v.repeat_interleave(groups, dim=1)
+    scores = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale
+    if causal:
+        n, m = scores.shape[-2:]
+        scores = scores.masked_fill(
+            torch.ones(n, m, dtype=torch.bool, device=q.device).triu(1), float("-inf")
+        )
+    lse = torch.logsumexp(scores, dim=-1)
+    out = torch.matmul(torch.exp(scores - lse.unsqueeze(-1)), v.float())
+    return out.to(q.dtype), lse
+
+
+def packed_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    uj_plan: _Plan | None = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """``AttentionInterface`` function: per-node causal attention plus ancestor chains."""
+    import torch
+
+    if uj_plan is None:
+        raise PackingUnsupported("packed attention was called without a plan")
+    if kwargs.get("sliding_window") is not None or kwargs.get("softcap") is not None:
+        raise PackingUnsupported("sliding-window and soft-capped attention are not packed")
+    layer = module.layer_idx
+    uj_plan.layers.add(layer)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    out = query.new_empty(query.shape[0], query.shape[2], query.shape[1], query.shape[3])
+    for node, a, b in uj_plan.segments:
+        q, k, v = query[:, :, a:b], key[:, :, a:b], value[:, :, a:b]
+        if node.keep:
+            assert node.kv is not None
+            node.kv[layer] = (k, v)
+        o, lse = _attend(q, k, v, True, scale)
+        for piece in node.parents:
+            pk, pv = piece.node.kv[layer]  # type: ignore[index]
+            o2, lse2 = _attend(q, pk[:, :, : piece.length], pv[:, :, : piece.length], False, scale)
+            weight = torch.sigmoid(lse2 - lse).unsqueeze(-1).to(o.dtype)
+            o, lse = torch.lerp(o, o2, weight), torch.logaddexp(lse, lse2)
+        out[:, a:b] = o.transpose(1, 2)
+    return out, None
+
+
+def check_supported(model: Any) -> None:
+    """Refuse models whose attention a packed forward would compute wrongly."""
+    from transformers import AttentionInterface
+
+    config = model.config
+    layer_types = getattr(config, "layer_types", None) or []
+    if any(t != "full_attention" for t in layer_types):
+        raise PackingUnsupported(f"layer types {sorted(set(layer_types))} are not all full")
+    for name in ("attn_logit_softcapping", "final_logit_softcapping"):
+        if getattr(config, name, None):
+            raise PackingUnsupported(f"{name} is set")
+    window = getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True)
+    if window and not layer_types:
+        raise PackingUnsupported("the model uses sliding-window attention")
+    if ATTENTION_NAME not in AttentionInterface._global_mapping:
+        AttentionInterface.register(ATTENTION_NAME, packed_attention)
+
+
+@contextlib.contextmanager
+def _packed_attention_on(model: Any) -> Iterator[None]:
+    config = model.config
+    previous = config._attn_implementation
+    config._attn_implementation = ATTENTION_NAME
+    try:
+        yield
+    finally:
+        config._attn_implementation = previous
+
+
+# -- building and running nodes ------------------------------------------------------
+
+
+def lcp(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def build_tree(
+    seqs: Sequence[Sequence[int]], base: Chain, *, keep_leaves: bool, min_shared: int = MIN_SHARED
+) -> tuple[list[Node], list[tuple[Node, int]], list[Chain]]:
+    """Nodes of a radix tree over ``seqs`` that all start with ``base``'s tokens.
+
+    Returns the nodes (parents first), each sequence's read (node, index into
+    ``node.reads``), and each sequence's full chain.
+    """
+    start0 = chain_length(base)
+    nodes: list[Node] = []
+    reads: list[tuple[Node, int] | None] = [None] * len(seqs)
+    chains: list[Chain | None] = [None] * len(seqs)
+
+    def read_at(node: Node, offset: int) -> int:
+        if offset not in node.reads:
+            node.reads.append(offset)
+        return node.reads.index(offset)
+
+    def split(members: list[int], start: int, parent: Chain) -> None:
+        if len(members) == 1:
+            m = members[0]
+            node = Node(list(seqs[m][start:]), start, parent, keep=keep_leaves)
+            nodes.append(node)
+            reads[m] = (node, read_at(node, len(node.tokens) - 1))
+            chains[m] = [*parent, Piece(node, len(node.tokens))]
+            return
+        first = seqs[members[0]]
+        common = min(len(seqs[m]) for m in members)
+        for m in members[1:]:
+            common = start + lcp(first[start:common], seqs[m][start:common])
+        ends = [m for m in members if len(seqs[m]) == common]
+        rest = [m for m in members if len(seqs[m]) > common]
+        if common - start >= min_shared or ends:
+            node = Node(list(first[start:common]), start, parent, keep=True)
+            nodes.append(node)
+            chain = [*parent, Piece(node, len(node.tokens))]
+            for m in ends:
+                reads[m], chains[m] = (node, read_at(node, len(node.tokens) - 1)), chain
+            parent, start = chain, common
+        groups: dict[int, list[int]] = {}
+        for m in rest:
+            groups.setdefault(seqs[m][common], []).append(m)
+        for group in groups.values():
+            split(group, start, parent)
+
+    if any(len(s) <= start0 for s in seqs):
+        raise ValueError("every sequence must be longer than the shared base")
+    split(list(range(len(seqs))), start0, base)
+    return nodes, reads, chains  # type: ignore[return-value]
+
+
+def run_nodes(model: Any, nodes: Sequence[Node], *, max_tokens: int) -> int:
+    """Compute every node (parents before children), ``max_tokens`` per forward.
+
+    A node longer than ``max_tokens`` runs alone. Returns the number of tokens processed.
+    """
+    pending = [n for n in nodes if not n.done]
+    total = 0
+    while pending:
+        ready = [n for n in pending if all(p.node.done for p in n.parents)]
+        if not ready:
+            raise ValueError("a node's parent is neither computed nor scheduled")
+        ready.sort(key=lambda n: -len(n.tokens))
+        batch: list[Node] = []
+        size = 0
+        for node in ready:
+            if batch and size + len(node.tokens) > max_tokens:
+                total += _forward(model, batch)
+                batch, size = [], 0
+            batch.append(node)
+            size += len(node.tokens)
+        total += _forward(model, batch)
+        pending = [n for n in pending if not n.done]
+    return total
+
+
+def _forward(model: Any, batch: list[Node]) -> int:
+    import torch
+
+    device = model.device
+    segments, ids, positions, keep_idx = [], [], [], []
+    at = 0
+    for node in batch:
+        n = len(node.tokens)
+        segments.append((node, at, at + n))
+        ids.extend(node.tokens)
+        positions.extend(range(node.pos0, node.pos0 + n))
+        keep_idx.extend(at + r for r in node.reads)
+        if node.keep:
+            node.kv = [None] * model.config.num_hidden_layers
+        at += n
+    plan = _Plan(segments)
+    with torch.inference_mode(), _packed_attention_on(model):
+        logits = model(
+            input_ids=torch.tensor([ids], device=device),
+            position_ids=torch.tensor([positions], device=device),
+            logits_to_keep=torch.tensor(keep_idx or [0], device=device),
+            use_cache=False,
+            uj_plan=plan,
+        ).logits[0]
+    if len(plan.layers) != model.config.num_hidden_layers:
+        raise PackingUnsupported(
+            f"the model ran packed attention in {len(plan.layers)} of "
+            f"{model.config.num_hidden_layers} layers"
+        )
+    row = 0
+    for node in batch:
+        node.logits = logits[row : row + len(node.reads)]
+        row += len(node.reads)
+        node.done = True
+    return at
