@@ -33,13 +33,24 @@ def score(
         typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (save_to_disk)."),
     ],
     judge: Annotated[
-        str,
+        list[str] | None,
         typer.Option(
             "--judge",
             "-j",
-            help="Local model folder, Hub id, 'scripted:auto', 'scripted:FILE.jsonl', or 'openai:MODEL'.",
+            help="Local model folder, Hub id, 'scripted:auto', 'scripted:FILE.jsonl', or 'openai:MODEL'. "
+            "Repeat for a jury (optionally NAME=SPEC; NAME labels the ratings__NAME columns).",
         ),
-    ] = "",
+    ] = None,
+    reducer: Annotated[
+        str,
+        typer.Option(help="Jury: mean, median, trimmed_mean or majority of the judges' ratings."),
+    ] = "mean",
+    jury: Annotated[
+        Path | None,
+        typer.Option(
+            help="Jury YAML: judges (specs or {name, model, options}), reducer, trim, spread, quorum."
+        ),
+    ] = None,
     judge_option: Annotated[
         list[str] | None, typer.Option("--judge-option", "-O", help=JUDGE_OPTION_HELP)
     ] = None,
@@ -148,6 +159,17 @@ def score(
     columns = Columns(instruction_col, completions_col, tuple(completion_col or ()))
     ds = load_rows(source, split=split, limit=limit)
     columns.validate(ds.column_names)
+    if jury is not None or len(judge or []) > 1:
+        from ultrajudge.pipeline import load_jury, run_jury_score
+
+        panel = load_jury(jury, judge or [], reducer, parse_options(judge_option))
+        if dry_run:
+            _dry_run(ds, columns, configs)
+            typer.echo(f"× {len(panel.jurors)} judges: {', '.join(panel.names)}")
+            return
+        run_jury_score(ds, out, panel, columns, configs, store, batch_size, progress)
+        return
+    judge = (judge or [""])[0]  # type: ignore[assignment]
     if dry_run:
         _dry_run(ds, columns, configs)
         return

@@ -1,0 +1,197 @@
+"""``ultrajudge pairs``: scored completions → filtered, TRL-ready preference pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ultrajudge.commands._common import fail, friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pairs")(pairs)
+
+
+@friendly_errors
+def pairs(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Scored data (ultrajudge score output): file, save_to_disk folder or Hub id."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Pairs: .jsonl, .parquet, or a folder (save_to_disk)."),
+    ] = None,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="best-vs-worst, best-vs-random-lower (UltraFeedback/Zephyr binarisation), or all-pairs."
+        ),
+    ] = "best-vs-worst",
+    seed: Annotated[
+        int, typer.Option(help="Seed of per-row random choices and the isolation forest.")
+    ] = 0,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="standard: prompt/chosen/rejected strings. conversational: message lists.",
+        ),
+    ] = "standard",
+    min_margin: Annotated[
+        float | None, typer.Option(help="Drop pairs whose score margin is below this.")
+    ] = None,
+    min_judge_margin: Annotated[
+        float | None,
+        typer.Option(help="Jury: drop pairs where some juror's own margin is below this."),
+    ] = None,
+    jury_order: Annotated[
+        str,
+        typer.Option(
+            help="Jury: any (off), no-reversal (drop if a juror prefers rejected), unanimous (drop unless every juror prefers chosen)."
+        ),
+    ] = "any",
+    max_spread: Annotated[
+        float | None,
+        typer.Option(help="Jury: drop pairs whose jury spread (chosen or rejected) exceeds this."),
+    ] = None,
+    max_length_ratio: Annotated[
+        float | None,
+        typer.Option(help="Drop pairs whose chosen is more than K times longer than rejected."),
+    ] = None,
+    near_duplicates: Annotated[
+        float | None,
+        typer.Option(
+            help="Drop pairs whose chosen and rejected are at least this similar (0-1; 0.7 is a good start)."
+        ),
+    ] = None,
+    embedding_model: Annotated[
+        str | None,
+        typer.Option(
+            help="sentence-transformers model for the near-duplicate similarity (default: lexical)."
+        ),
+    ] = None,
+    dedupe_prompts: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe-prompts", help="Keep only the first source row of each repeated prompt."
+        ),
+    ] = False,
+    outliers: Annotated[
+        str, typer.Option(help="none, iforest (IsolationForest) or zscore (median/MAD).")
+    ] = "none",
+    contamination: Annotated[
+        str, typer.Option(help="iforest: share of pairs to drop (0-0.5) or 'auto'.")
+    ] = "0.05",
+    z_threshold: Annotated[
+        float, typer.Option(help="zscore: drop pairs with a robust |z| above this.")
+    ] = 3.5,
+    report: Annotated[
+        Path | None, typer.Option(help="HTML report: funnel, margins, lengths, jury agreement.")
+    ] = None,
+    dropped: Annotated[
+        Path | None,
+        typer.Option(help="Write every removed pair (and row without a pair) with its reason."),
+    ] = None,
+    push_to_hub: Annotated[
+        str | None, typer.Option(help="Also push the pairs to this Hub dataset repo.")
+    ] = None,
+    ratings_col: Annotated[
+        str, typer.Option(help="Column with the ratings to pair on.")
+    ] = "ratings",
+    instruction_col: Annotated[
+        str, typer.Option(help="Column with the instruction.")
+    ] = "instruction",
+    completions_col: Annotated[
+        str, typer.Option(help="Column with the list of completions.")
+    ] = "completions",
+    completion_col: Annotated[
+        list[str] | None,
+        typer.Option(help="A column with one completion; repeat for each (as in score)."),
+    ] = None,
+    id_col: Annotated[
+        str, typer.Option(help="Row id column (seeds per-row choices; provenance).")
+    ] = "id",
+    split: Annotated[str, typer.Option(help="Split of a Hub dataset or DatasetDict.")] = "train",
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows.")] = None,
+) -> None:
+    """Build DPO pairs from scored completions, filter them, and export them for TRL.
+
+    Ties never become pairs, chosen always differs from rejected, and completions with
+    a failed rating never enter a pair. Each filter is optional and counted; the funnel
+    (pairs in, dropped, out per filter) is printed and, with --report, drawn.
+    """
+    from analysis.filters import FilterConfig
+    from analysis.pairs import PairBuilder, make_pairs, write_outputs
+    from judge.io import Columns, load_rows
+
+    if out is None and push_to_hub is None:
+        raise fail("pass --out (a .jsonl/.parquet file or a folder) and/or --push-to-hub REPO")
+    config = FilterConfig(
+        min_margin=min_margin,
+        min_judge_margin=min_judge_margin,
+        jury_order=jury_order,  # type: ignore[arg-type]
+        max_spread=max_spread,
+        max_length_ratio=max_length_ratio,
+        near_duplicates=near_duplicates,
+        embedding_model=embedding_model,
+        duplicate_prompts=dedupe_prompts,
+        outliers=outliers,  # type: ignore[arg-type]
+        contamination=_contamination(contamination),  # type: ignore[arg-type]
+        z_threshold=z_threshold,
+        seed=seed,
+    )
+    columns = Columns(instruction_col, completions_col, tuple(completion_col or ()))
+    builder = PairBuilder(strategy, seed, columns, ratings_col, id_col=id_col)  # type: ignore[arg-type]
+    filters = config.filters()
+    ds = load_rows(source, split=split, limit=limit)
+    outcome = make_pairs(ds, builder, filters, format=format)  # type: ignore[arg-type]
+    write_outputs(
+        outcome,
+        out=out,
+        dropped=dropped,
+        report=report,
+        push_to_hub=push_to_hub,
+        scored=ds,
+        subtitle=f"{source}; strategy {strategy}; format {format}",
+    )
+    print_outcome(outcome, out=out, dropped=dropped, report=report)
+
+
+def _contamination(value: str) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither a number nor 'auto'", param_hint="--contamination"
+        ) from None
+
+
+def print_outcome(
+    outcome: Any, *, out: Path | None, dropped: Path | None, report: Path | None
+) -> None:
+    """The build summary and the funnel, as plain text."""
+    stats = outcome.stats
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(stats.no_pair.items())) or "none"
+    typer.echo(
+        f"{stats.rows} rows → {stats.pairs} pairs from {stats.rows_with_pairs} rows "
+        f"(rows without a pair: {reasons})"
+    )
+    if stats.excluded_completions:
+        left = ", ".join(f"{r} {n}" for r, n in sorted(stats.excluded_completions.items()))
+        typer.echo(f"completions left out: {left}")
+    for step in outcome.result.funnel.to_dict("records"):
+        typer.echo(
+            f"  {step['step']:<18} {step['in']:>7} in  {step['dropped']:>7} dropped  "
+            f"{step['out']:>7} out"
+        )
+    typer.echo(f"{len(outcome.records)} pairs kept")
+    for label, path in (("pairs", out), ("dropped", dropped), ("report", report)):
+        if path is not None:
+            typer.echo(f"wrote {label}: {path}")

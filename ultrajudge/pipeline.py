@@ -1,0 +1,82 @@
+"""Jury scoring for the CLI, and (below) the one-command pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from judge.jury import Jury
+
+
+def load_jury(
+    path: Path | None, judges: Sequence[str], reducer: str, options: Mapping[str, str]
+) -> Jury:
+    """A jury from a YAML file (``--jury``) or from repeated ``--judge`` specs; ``options``
+    (``-O``) apply to every ``--judge`` juror."""
+    from judge.jury import jury_from_mapping, parse_juror
+
+    if path is not None:
+        import yaml
+
+        if judges:
+            raise ValueError("pass the judges either with --jury FILE or with --judge, not both")
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: expected a mapping with 'judges' (and reducer, trim, ...)")
+        return jury_from_mapping(data)
+    return Jury(tuple(parse_juror(j, options) for j in judges), reducer=reducer.replace("-", "_"))
+
+
+def run_jury_score(
+    ds: Any,
+    out: Path,
+    jury: Jury,
+    columns: Any,
+    configs: Sequence[Any],
+    store_path: Path | None,
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Score ``ds`` with every juror (resumable), reduce, write ``out``, print a summary."""
+    from judge.io import save_rows
+    from judge.jury import score_with_jury
+    from judge.store import ResultStore, default_store_path
+
+    store_path = store_path or default_store_path(out)
+    with ResultStore(store_path) as store:
+        scored, summaries = score_with_jury(
+            ds,
+            jury,
+            columns=columns,
+            configs=configs,
+            store=store,
+            chunk_rows=batch_size,
+            progress=progress,
+        )
+        save_rows(scored, out)
+    print_jury_summary(scored, jury, summaries, out, store_path)
+
+
+def print_jury_summary(
+    scored: Any, jury: Jury, summaries: Mapping[str, Any], out: Path, store_path: Path
+) -> None:
+    from collections import Counter
+
+    from analysis.pairs_report import jury_table
+
+    typer.echo(f"\nwrote {out} ({len(scored)} rows); jury {jury.id()}, store {store_path}")
+    for name, s in summaries.items():
+        failed = sum(n for status, n in s.statuses.items() if status not in ("ok", "na"))
+        typer.echo(
+            f"  {name:<16} {s.judged_now:>6} judged now, {s.from_store:>6} from the store, "
+            f"{failed} failed ratings"
+        )
+    reduced = Counter(status for row in scored["rating_status"] for status in row)
+    typer.echo("jury ratings: " + ", ".join(f"{k} {v}" for k, v in reduced.most_common()))
+    table = jury_table(scored)
+    if table is not None:
+        typer.echo("agreement between judges:")
+        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
