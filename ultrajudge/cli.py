@@ -25,6 +25,7 @@ def _register() -> None:
         module.register(app)
     __import__("ultrajudge.commands.pairwise", fromlist=["register"]).register(app)
     __import__("ultrajudge.commands.pairs", fromlist=["register"]).register(app)
+    __import__("ultrajudge.commands.generate", fromlist=["register"]).register(app)
 
 
 def _quiet_libraries() -> None:
