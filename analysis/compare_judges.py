@@ -1,0 +1,177 @@
+"""A judge's own numbers in a comparison: ratings, failures, length and position bias, runs
+across seeds, and tokens and seconds read from its results store."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.bias import (
+    failure_rates,
+    length_preference,
+    position_bias,
+    rating_length_correlation,
+)
+from analysis.compare_inputs import Aligned, Kind
+from judge.store import default_store_path
+
+__all__ = [
+    "Usage",
+    "pairwise_judge",
+    "pointwise_judge",
+    "positional_verdicts",
+    "run_group",
+    "store_usage",
+    "within_row_verdicts",
+]
+
+_NAN = float("nan")
+
+
+def within_row_verdicts(values: pd.Series, lengths: pd.Series) -> pd.DataFrame:
+    """Every pair of completions of a row as a verdict: "A" when the first-listed completion
+    got the higher rating, "B" the lower, "tie" equal, None when either is missing; with both
+    lengths (``len_a``, ``len_b``)."""
+    items = pd.DataFrame({"value": values, "length": lengths}).reset_index()
+    pairs = items.merge(items, on="row", suffixes=("_a", "_b"))
+    pairs = pairs[pairs.completion_a < pairs.completion_b]
+    a, b = pairs.value_a.to_numpy(), pairs.value_b.to_numpy()
+    verdict = np.select([a > b, a < b, a == b], ["A", "B", "tie"], default="")
+    return pd.DataFrame(
+        {
+            "verdict": np.array([v or None for v in verdict.tolist()], dtype=object),
+            "len_a": pairs.length_a.to_numpy(),
+            "len_b": pairs.length_b.to_numpy(),
+        }
+    )
+
+
+def pointwise_judge(al: Aligned, judge: str, *, min_char_diff: int) -> dict[str, Any]:
+    """Items, mean rating, offset from the humans, length preference and failure rate.
+
+    ``bias`` is the mean of (judge − human) over the items both rated (the mean over human
+    columns); ``p_prefer_longer`` reads each pair of completions of a row as a verdict (see
+    :func:`within_row_verdicts`) and applies :func:`analysis.bias.length_preference`.
+    """
+    x = al.values[judge]
+    offsets = [float((x - al.values[h]).mean()) for h in al.humans]
+    row = {
+        "judge": judge,
+        "n_items": len(al.statuses[judge]),
+        "n_rated": int(x.notna().sum()),
+        "mean_rating": float(x.mean()),
+        "bias": float(np.mean(offsets)) if offsets else _NAN,
+        "rating_length_spearman": _NAN,
+        "p_prefer_longer": _NAN,
+        "failure_rate": failure_rates(al.statuses[judge].to_numpy()).failure_rate,
+    }
+    if "length" in al.lengths:
+        length = al.lengths["length"].reindex(x.index)
+        row["rating_length_spearman"] = rating_length_correlation(x, length)
+        pairs = within_row_verdicts(x, length)
+        row["p_prefer_longer"] = length_preference(
+            pairs.verdict, pairs.len_a, pairs.len_b, min_char_diff=min_char_diff
+        )
+    return row
+
+
+def positional_verdicts(orders: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each judging's verdict in shown-position labels (A = shown first), from the
+    ``verdict_first``/``verdict_second``/``first_position`` columns of a verdict file: the
+    first judging showed ``first_position`` first, the second judging the other response."""
+    other = {"A": "B", "B": "A"}
+    shown = orders.first_position.tolist()
+    first = [_to_position(v, s) for v, s in zip(orders.verdict_first, shown)]
+    second = [_to_position(v, other.get(s)) for v, s in zip(orders.verdict_second, shown)]
+    return np.array(first, dtype=object), np.array(second, dtype=object)
+
+
+def _to_position(verdict: Any, shown_first: str | None) -> str | None:
+    if verdict in ("A", "B") and shown_first in ("A", "B"):
+        return "A" if verdict == shown_first else "B"
+    return "tie" if verdict == "tie" else None
+
+
+def pairwise_judge(al: Aligned, judge: str, *, min_char_diff: int) -> dict[str, Any]:
+    """Verdict shares, position bias (both orders), length preference and failure rate."""
+    v = al.values[judge]
+    decided = v.dropna()
+    row: dict[str, Any] = {"judge": judge, "n_items": len(al.statuses[judge])}
+    row["n_rated"] = len(decided)
+    for label in ("A", "B", "tie"):
+        row[f"p_{label.lower()}"] = float((decided == label).mean()) if len(decided) else _NAN
+    row.update(position_consistency=_NAN, flip_rate=_NAN, p_first_position=_NAN, n_both_orders=0)
+    if judge in al.orders:
+        bias = position_bias(*positional_verdicts(al.orders[judge]))
+        row.update(
+            position_consistency=bias.consistency,
+            flip_rate=bias.flip_rate,
+            p_first_position=bias.first_position_rate,
+            n_both_orders=bias.n,
+        )
+    row["p_prefer_longer"] = _NAN
+    if "len_a" in al.lengths:
+        lengths = al.lengths.reindex(v.index)
+        row["p_prefer_longer"] = length_preference(
+            v.to_numpy(), lengths.len_a, lengths.len_b, min_char_diff=min_char_diff
+        )
+    row["failure_rate"] = failure_rates(al.statuses[judge].to_numpy()).failure_rate
+    return row
+
+
+def run_group(judge_id: str | None) -> str | None:
+    """Runs of one judge share their judge id up to the sampling seed.
+
+    >>> run_group("m | ultrafeedback/overall@1 | generate | t=0.7,top_p=1.0,seed=3")
+    'm | ultrafeedback/overall@1 | generate | t=0.7,top_p=1.0'
+    """
+    return re.sub(r",?\s*seed=\d+", "", judge_id) if judge_id else None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Mean tokens and seconds per judgment, over ``judgments`` judgments in a store."""
+
+    prompt_tokens: float
+    completion_tokens: float
+    seconds: float
+    judgments: float
+
+
+def store_usage(path: Path | None, kind: Kind, judge_id: str | None) -> Usage | None:
+    """Usage recorded in the results store next to ``path`` (``<file>.ultrajudge.sqlite``).
+
+    Pointwise: the stored row judgments of ``judge_id`` (tokens of every attempt, as
+    recorded), per rated completion. Pairwise: every stored order judging (the store keeps no
+    judge id for them, so it must be the file's own store), per pair judged in both orders;
+    they record no seconds. None without a store or a matching judgment.
+    """
+    store = default_store_path(path) if path is not None else None
+    if store is None or not store.is_file() or (kind == "pointwise" and judge_id is None):
+        return None
+    kind_name = "rating" if kind == "pointwise" else "pairwise"
+    try:
+        with closing(sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            query = "SELECT value FROM results WHERE kind = ?"
+            values = [json.loads(v) for (v,) in db.execute(query, (kind_name,))]
+    except sqlite3.Error:
+        return None
+    if kind == "pointwise":
+        values = [v for v in values if v.get("judge") == judge_id]
+        judgments = float(sum(len(v.get("ratings", ())) for v in values))
+    else:
+        judgments = len(values) / 2
+    if not judgments:
+        return None
+    prompt = sum(v.get("prompt_tokens", 0) for v in values)
+    completion = sum(v.get("completion_tokens", 0) for v in values)
+    seconds = sum(v.get("seconds", 0.0) for v in values) if kind == "pointwise" else _NAN
+    return Usage(prompt / judgments, completion / judgments, seconds / judgments, judgments)
