@@ -23,6 +23,7 @@ def _register() -> None:
 
     for module in (score, quickstart):
         module.register(app)
+    __import__("ultrajudge.commands.compare", fromlist=["register"]).register(app)
     __import__("ultrajudge.commands.pairwise", fromlist=["register"]).register(app)
     __import__("ultrajudge.commands.pairs", fromlist=["register"]).register(app)
     __import__("ultrajudge.commands.generate", fromlist=["register"]).register(app)
