@@ -49,6 +49,7 @@ __all__ = [
     "REDUCERS",
     "Juror",
     "Jury",
+    "juror_from_item",
     "jury_from_mapping",
     "parse_juror",
     "reduce_completion",
@@ -193,14 +194,15 @@ def jury_from_mapping(data: Mapping[str, Any]) -> Jury:
     judges = data.get("judges")
     if not isinstance(judges, list):
         raise ValueError("a jury needs 'judges': a list of specs or {name, model, options}")
-    jurors = tuple(_juror_from_item(item) for item in judges)
+    jurors = tuple(juror_from_item(item) for item in judges)
     extra = {k: data[k] for k in ("reducer", "trim", "spread", "quorum") if k in data}
     if "trim" in extra:
         extra["trim"] = float(extra["trim"])
     return Jury(jurors, **extra)
 
 
-def _juror_from_item(item: Any) -> Juror:
+def juror_from_item(item: Any) -> Juror:
+    """A juror from a spec string (:func:`parse_juror`) or ``{name, model, options}``."""
     if isinstance(item, str):
         return parse_juror(item)
     if not isinstance(item, Mapping):

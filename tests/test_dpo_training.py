@@ -92,7 +92,10 @@ def test_dpo_trainer_trains_on_exported_pairs(
     trainer = trl.DPOTrainer(
         model=model, args=args, train_dataset=train, processing_class=tokenizer
     )
-    result = trainer.train()
+    # the transformers judge backend switches autograd off process-wide when it loads a
+    # model (an earlier test may have loaded one); training needs it on
+    with torch.enable_grad():
+        result = trainer.train()
     assert result.global_step == 2
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)

@@ -26,6 +26,7 @@ def _register() -> None:
     __import__("ultrajudge.commands.compare", fromlist=["register"]).register(app)
     __import__("ultrajudge.commands.pairwise", fromlist=["register"]).register(app)
     __import__("ultrajudge.commands.pairs", fromlist=["register"]).register(app)
+    __import__("ultrajudge.commands.run", fromlist=["register"]).register(app)
     __import__("ultrajudge.commands.generate", fromlist=["register"]).register(app)
 
 

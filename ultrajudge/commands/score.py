@@ -160,7 +160,7 @@ def score(
     ds = load_rows(source, split=split, limit=limit)
     columns.validate(ds.column_names)
     if jury is not None or len(judge or []) > 1:
-        from ultrajudge.pipeline import load_jury, run_jury_score
+        from ultrajudge.pipeline.jury import load_jury, run_jury_score
 
         panel = load_jury(jury, judge or [], reducer, parse_options(judge_option))
         if dry_run:

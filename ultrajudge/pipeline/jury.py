@@ -1,4 +1,4 @@
-"""Jury scoring for the CLI, and (below) the one-command pipeline."""
+"""Jury scoring for ``ultrajudge score``: build the jury from flags or YAML, run it, report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from judge.jury import Jury
+from judge.jury import Jury, jury_from_mapping, parse_juror
 
 
 def load_jury(
@@ -16,8 +16,6 @@ def load_jury(
 ) -> Jury:
     """A jury from a YAML file (``--jury``) or from repeated ``--judge`` specs; ``options``
     (``-O``) apply to every ``--judge`` juror."""
-    from judge.jury import jury_from_mapping, parse_juror
-
     if path is not None:
         import yaml
 

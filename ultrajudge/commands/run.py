@@ -1,0 +1,73 @@
+"""``ultrajudge run``: the whole pipeline from one YAML file, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ultrajudge.commands._common import friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+@friendly_errors
+def run(
+    pipeline_file: Annotated[
+        Path,
+        typer.Argument(
+            help="Pipeline YAML: input, generate steps, judge or jury, score, pairs, filters, outputs."
+        ),
+    ],
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where outputs and the results store go. Default: the file's 'workdir', else ./<name>-run."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Validate the file, print the plan and the model calls each step would make; load no model.",
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Generate → score with a judge or a jury → pairs → report, as one resumable run.
+
+    Every model call goes through the results store in the work directory, so rerunning
+    the same command after a crash or a kill repeats none of the committed work.
+    """
+    from ultrajudge.commands.pairs import print_outcome
+    from ultrajudge.pipeline import input_rows, load_pipeline, plan, run_pipeline
+
+    pipeline = load_pipeline(pipeline_file)
+    workdir = workdir or pipeline.workdir or Path(f"{pipeline.name}-run")
+    if dry_run:
+        rows = input_rows(pipeline)
+        steps = plan(pipeline, rows)
+        typer.echo(f"pipeline {pipeline.name}: {len(rows)} input rows; outputs in {workdir}")
+        for k, (step, calls) in enumerate(steps, 1):
+            typer.echo(f"  {k}. {step}" + (f" — at most {calls} model calls" if calls else ""))
+        total = sum(calls for _, calls in steps)
+        typer.echo(
+            f"at most {total} model calls in all (before retries; calls already in the store "
+            "are not made again)"
+        )
+        return
+    result = run_pipeline(pipeline, workdir, progress=progress)
+    files = result.files
+    print_outcome(
+        result.outcome,
+        out=files.get("pairs"),
+        dropped=files.get("dropped"),
+        report=files.get("report"),
+    )
+    for label in ("generated", "scored"):
+        if label in files:
+            typer.echo(f"wrote {label}: {files[label]}")
+    typer.echo(f"store: {result.store}")

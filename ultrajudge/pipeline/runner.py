@@ -1,0 +1,165 @@
+"""Plan and run a pipeline: generate → score → pairs → report, every step through the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from judge.jury import Jury
+from ultrajudge.pipeline.config import Pipeline
+from ultrajudge.pipeline.steps import Loader
+
+
+def input_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    from judge.io import load_rows
+
+    if pipeline.input is None:
+        return [{"system_prompt": pipeline.generate[0].system}]
+    return list(load_rows(pipeline.input, split=pipeline.split, limit=pipeline.limit).to_list())
+
+
+def plan(pipeline: Pipeline, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
+    """Each step with the number of model calls it makes at most (before retries; calls
+    already in the store are not made again)."""
+    n_rows = len(rows)
+    completions = sum(len(r.get(pipeline.columns.completions or "") or []) for r in rows)
+    steps = []
+    for step in pipeline.generate:
+        calls, n_rows, completions = step.estimate(n_rows, completions)
+        steps.append((step.describe(), calls))
+    per_judge = completions if any(c.per_completion for c in pipeline.ratings) else n_rows
+    aspects = ", ".join(c.aspect for c in pipeline.ratings)
+    for juror in pipeline.jurors:
+        steps.append(
+            (
+                f"score ({aspects}) with {juror.name}: {juror.spec}",
+                per_judge * len(pipeline.ratings),
+            )
+        )
+    filters = ", ".join(f.name for f in pipeline.filters.filters()) or "no filters"
+    steps.append((f"pairs: {pipeline.builder.strategy}, {filters}, {pipeline.format} format", 0))
+    return steps
+
+
+@dataclass
+class PipelineRun:
+    """What a run wrote, and what each step cost."""
+
+    workdir: Path
+    store: Path
+    outcome: Any = None
+    generation: list[tuple[str, Any]] = field(default_factory=list)
+    scoring: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    workdir: Path,
+    *,
+    progress: bool = True,
+    loader: Loader | None = None,
+    echo: Callable[[str], None] = typer.echo,
+) -> PipelineRun:
+    """Run every step through the store under ``workdir``; see the module docstring."""
+    from judge.backends import build_backend
+    from judge.store import ResultStore
+
+    loader = loader or build_backend
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = PipelineRun(workdir, workdir / "store.sqlite")
+    with ResultStore(run.store) as store:
+        rows = input_rows(pipeline)
+        if pipeline.generate:
+            rows = _generate(pipeline, rows, store, run, progress, loader, echo)
+        scored = _score(pipeline, rows, store, run, progress, loader, echo)
+    _pairs(pipeline, scored, run)
+    return run
+
+
+def _generate(
+    pipeline: Pipeline,
+    rows: list[dict[str, Any]],
+    store: Any,
+    run: PipelineRun,
+    progress: bool,
+    loader: Loader,
+    echo: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    import datasets
+
+    from generators.engine import Session
+    from judge.io import save_rows
+
+    for step in pipeline.generate:
+        session = Session(store, max_retries=pipeline.max_retries, chunk_rows=pipeline.batch_size, progress=progress)  # fmt: skip
+        session.summary.rows_in = len(rows)
+        rows = step.run(rows, session, loader)
+        session.summary.rows_out = len(rows)
+        run.generation.append((step.describe(), session.summary))
+        s = session.summary
+        echo(f"{step.describe()}: {s.generated_now} generated now, {s.from_store} from the store; {s.rows_in} → {s.rows_out} rows")  # fmt: skip
+    path = run.workdir / pipeline.outputs.generated
+    save_rows(datasets.Dataset.from_list(rows), path)
+    run.files["generated"] = path
+    return rows
+
+
+def _score(
+    pipeline: Pipeline,
+    rows: list[dict[str, Any]],
+    store: Any,
+    run: PipelineRun,
+    progress: bool,
+    loader: Loader,
+    echo: Callable[[str], None],
+) -> Any:
+    import datasets
+
+    from judge.io import save_rows
+    from judge.jury import score_with_jury
+    from judge.scoring import add_score_columns, judge_dataset
+
+    ds = datasets.Dataset.from_list(rows)
+    columns, configs = pipeline.columns, list(pipeline.ratings)
+    columns.validate(ds.column_names)
+    if isinstance(pipeline.judges, Jury):
+        scored, run.scoring = score_with_jury(ds, pipeline.judges, columns=columns, configs=configs, store=store, chunk_rows=pipeline.batch_size, progress=progress, loader=loader)  # fmt: skip
+    else:
+        juror = pipeline.judges
+        backend = loader(juror.spec, **juror.options)
+        summary = judge_dataset(backend, ds, columns=columns, configs=configs, store=store, chunk_rows=pipeline.batch_size, progress=progress)  # fmt: skip
+        scored = add_score_columns(backend, ds, columns=columns, configs=configs, store=store, summary=summary)  # fmt: skip
+        run.scoring = {juror.name: summary}
+    for name, s in run.scoring.items():
+        echo(f"score with {name}: {s.judged_now} judged now, {s.from_store} from the store")
+    path = run.workdir / pipeline.outputs.scored
+    save_rows(scored, path)
+    run.files["scored"] = path
+    return scored
+
+
+def _pairs(pipeline: Pipeline, scored: Any, run: PipelineRun) -> None:
+    from analysis.pairs import make_pairs, write_outputs
+
+    out = pipeline.outputs
+    run.outcome = make_pairs(scored, pipeline.builder, pipeline.filters.filters(), format=pipeline.format)  # type: ignore[arg-type]  # fmt: skip
+    files = {
+        "pairs": run.workdir / out.pairs,
+        "dropped": run.workdir / out.dropped if out.dropped else None,
+        "report": run.workdir / out.report if out.report else None,
+    }
+    write_outputs(
+        run.outcome,
+        out=files["pairs"],
+        dropped=files["dropped"],
+        report=files["report"],
+        push_to_hub=out.push_to_hub,
+        scored=scored,
+        subtitle=f"pipeline {pipeline.name}; strategy {pipeline.builder.strategy}; format {pipeline.format}",
+    )
+    run.files.update({k: v for k, v in files.items() if v is not None})
