@@ -102,7 +102,7 @@ def _shown(frame: pd.DataFrame) -> pd.DataFrame:
 def _transposed(board: pd.DataFrame) -> pd.DataFrame:
     """One column per judge, one row per measure (many measures, few judges), as text."""
     shown = board.set_index("judge").T.map(_cell)
-    return shown.rename_axis("judge")
+    return shown.rename_axis(index=None, columns="judge")
 
 
 def _cell(value: Any) -> str:

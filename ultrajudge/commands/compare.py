@@ -151,7 +151,8 @@ def _print(result: Any) -> None:
     with pd.option_context("display.width", 120, "display.max_columns", None):
         typer.echo(board.T.to_string(float_format=lambda v: f"{v:.3f}"))
     for key, value in result.overall.items():
-        typer.echo(f"{key}: {value:.3f}")
+        if value == value:  # nan says nothing (e.g. no second human column)
+            typer.echo(f"{key}: {value:.3f}")
     typer.echo(f"{result.meta['items']} items aligned by {result.meta['aligned_by']}")
     for note in result.meta["notes"]:
         typer.echo(f"note: {note}")
