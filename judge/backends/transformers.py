@@ -189,6 +189,9 @@ class TransformersBackend:
         import torch
 
         input_ids, attention = self._left_pad(batch)
+        cache = self._prefill(batch)
+        if cache is None:
+            self._count(batch, padded=True)
         if params.temperature > 0:
             torch.manual_seed(params.seed)
         kwargs: dict[str, Any] = {
@@ -201,7 +204,9 @@ class TransformersBackend:
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         with torch.inference_mode():
-            generated = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+            generated = self.model.generate(
+                input_ids=input_ids, attention_mask=attention, past_key_values=cache, **kwargs
+            )
         new = generated[:, input_ids.shape[1] :].tolist()
         return [self._decode(tokens, len(prompt), params) for tokens, prompt in zip(new, batch)]
 
@@ -218,12 +223,42 @@ class TransformersBackend:
                 text, finish = text.split(stop, 1)[0], "stop"
         return Completion(text, prompt_len, len(tokens), finish)
 
+    def _count(self, batch: list[list[int]], *, padded: bool) -> None:
+        width = max(len(x) for x in batch)
+        self.tokens_processed += width * len(batch) if padded else sum(map(len, batch))
+        self.padding_tokens += sum(width - len(x) for x in batch) if padded else 0
+
+    def _prefill(self, batch: list[list[int]]) -> Any:
+        """The KV cache of every prompt but its last token, computed packed (no padding, the
+        shared template prefix once), laid out left-padded as ``generate`` expects; None
+        where packing is unavailable (``generate`` then prefills itself)."""
+        import torch
+        from transformers import DynamicCache
+
+        if self._packed_error is not None or min(map(len, batch)) < 2:
+            return None
+        seqs = [x[:-1] for x in batch]
+        base = self._cached_prefix(seqs)
+        nodes, _, chains = build_tree(seqs, base, keep_leaves=True)
+        try:
+            processed = run_nodes(self.model, nodes, max_tokens=self.max_batch_tokens)
+        except PackingUnsupported as exc:
+            self._packed_error, self._prefix = str(exc), None
+            return None
+        self._remember_prefix(seqs, base, nodes)
+        self.tokens_processed += processed + len(batch)  # + the last tokens, fed by generate
+        width = max(map(len, seqs))
+        cache = DynamicCache(config=self.model.config)
+        for layer in range(self.model.config.num_hidden_layers):
+            keys = [_left_padded(chain, layer, 0, width) for chain in chains]
+            values = [_left_padded(chain, layer, 1, width) for chain in chains]
+            cache.update(torch.cat(keys), torch.cat(values), layer)
+        return cache
+
     def _left_pad(self, batch: list[list[int]]) -> tuple[Any, Any]:
         import torch
 
         width = max(len(x) for x in batch)
-        self.tokens_processed += width * len(batch)
-        self.padding_tokens += sum(width - len(x) for x in batch)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=self.device)
         attention = torch.tensor(
@@ -259,6 +294,7 @@ class TransformersBackend:
         out: list[TokenDistribution | None] = [None] * len(ids)
         for batch in _batches(order, [len(x) for x in ids], self.batch_size, self.max_batch_tokens):
             input_ids, attention = self._left_pad([ids[i] for i in batch])
+            self._count([ids[i] for i in batch], padded=True)
             with torch.inference_mode():
                 logits = self.model(
                     input_ids=input_ids, attention_mask=attention, logits_to_keep=1
@@ -394,6 +430,15 @@ class TransformersBackend:
         length = root.pos0 + len(root.tokens)
         node = Node(list(seqs[0][:length]), 0, [], keep=True, kv=kv, done=True)
         self._prefix = (node.tokens, [Piece(node, length)])
+
+
+def _left_padded(chain: Chain, layer: int, which: int, width: int) -> Any:
+    """A chain's keys (``which=0``) or values (1) of one layer, left-padded to ``width``."""
+    import torch
+
+    parts = [p.node.kv[layer][which][:, :, : p.length] for p in chain]  # type: ignore[index]
+    pad = width - sum(p.length for p in chain)
+    return torch.nn.functional.pad(torch.cat(parts, dim=2), (0, 0, pad, 0))
 
 
 def _stack(rows: list[Any]) -> Any:

@@ -67,3 +67,41 @@ def test_a_model_that_ignores_the_attention_interface_is_refused(tiny_backend, m
     (node, *_), _, _ = build_tree([[1, 2, 3, 4]], [], keep_leaves=False)
     with pytest.raises(PackingUnsupported, match="0 of 2 layers"):
         run_nodes(tiny_backend.model, [node], max_tokens=64)
+
+
+def test_generate_prefill_cache_matches_the_model_own(tiny_backend) -> None:
+    """Generate mode prefills packed, then hands ``generate`` a left-padded cache."""
+    rng = random.Random(1)
+    vocab = len(tiny_backend.tokenizer)
+    shared = [rng.randrange(vocab) for _ in range(30)]
+    batch = [shared + [rng.randrange(vocab) for _ in range(n)] for n in (5, 17, 9)]
+    cache = tiny_backend._prefill(batch)
+    width = max(map(len, batch)) - 1
+    model = tiny_backend.model
+    for b, seq in enumerate(batch):
+        with torch.inference_mode():
+            own = model(input_ids=torch.tensor([seq[:-1]]), use_cache=True).past_key_values
+        pad = width - (len(seq) - 1)
+        for layer in range(model.config.num_hidden_layers):
+            ours = cache.layers[layer]
+            torch.testing.assert_close(ours.keys[b : b + 1, :, pad:], own.layers[layer].keys)
+            torch.testing.assert_close(ours.values[b : b + 1, :, pad:], own.layers[layer].values)
+
+
+def test_generate_with_the_packed_prefill_generates_the_same_tokens(tiny_backend) -> None:
+    from judge.types import GenerationParams
+
+    prompts = ["Rating: 3 Text 1 output", "the a of to and in is that for it with as on be by this"]
+    params = GenerationParams(max_new_tokens=12)
+    packed_out = tiny_backend.complete(prompts, params)
+    ids = [tiny_backend.encode(p) for p in prompts]
+    input_ids, attention = tiny_backend._left_pad(ids)
+    with torch.inference_mode():
+        plain = tiny_backend.model.generate(
+            input_ids=input_ids, attention_mask=attention, max_new_tokens=12, do_sample=False
+        )
+    plain_out = [
+        tiny_backend._decode(t, len(i), params)
+        for t, i in zip(plain[:, input_ids.shape[1] :].tolist(), ids)
+    ]
+    assert [c.text for c in packed_out] == [c.text for c in plain_out]
