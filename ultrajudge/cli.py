@@ -32,12 +32,13 @@ def _register() -> None:
 
 def _quiet_libraries() -> None:
     # ultrajudge draws its own progress bars; the libraries' per-step bars are noise.
-    import datasets
-    import transformers
+    # Environment switches rather than imports, so that `--help` stays fast.
+    import os
 
-    datasets.disable_progress_bars()
-    transformers.logging.disable_progress_bar()
-    transformers.logging.set_verbosity_error()
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def main() -> None:
