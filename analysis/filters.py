@@ -41,6 +41,7 @@ import pandas as pd
 from judge.similarity import NEAR_DUPLICATE_THRESHOLD, lexical_similarity, normalise_words
 
 __all__ = [
+    "EMBEDDING_THRESHOLD",
     "FEATURES",
     "DuplicatePromptFilter",
     "FilterConfig",
@@ -56,6 +57,9 @@ __all__ = [
     "pair_features",
 ]
 
+#: Default cosine similarity at or above which two embedded texts are near-duplicates
+#: (paraphrases commonly score 0.8-0.9 with sentence-transformers models).
+EMBEDDING_THRESHOLD = 0.95
 _EPS = 1e-9  # margins are differences of means: 4.3333 - 3.3333 must count as 1.0
 
 
@@ -384,7 +388,7 @@ class FilterConfig:
     jury_order: Literal["any", "no-reversal", "unanimous"] = "any"
     max_spread: float | None = None
     max_length_ratio: float | None = None
-    near_duplicates: float | None = None  # similarity threshold
+    near_duplicates: float | None = None  # threshold: 0.7 lexical, 0.95 embedding by default
     embedding_model: str | None = None
     duplicate_prompts: bool = False
     outliers: Literal["none", "iforest", "zscore"] = "none"
@@ -401,9 +405,8 @@ class FilterConfig:
         if self.max_length_ratio is not None:
             out.append(LengthRatioFilter(self.max_length_ratio))
         if self.near_duplicates is not None or self.embedding_model is not None:
-            threshold = (
-                NEAR_DUPLICATE_THRESHOLD if self.near_duplicates is None else self.near_duplicates
-            )
+            default = EMBEDDING_THRESHOLD if self.embedding_model else NEAR_DUPLICATE_THRESHOLD
+            threshold = default if self.near_duplicates is None else self.near_duplicates
             out.append(NearDuplicateFilter(threshold, self.embedding_model))
         if self.duplicate_prompts:
             out.append(DuplicatePromptFilter())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -150,6 +151,32 @@ def test_near_duplicates_by_embedding_use_cosine_similarity() -> None:
     result = apply_filters(frame, [NearDuplicateFilter(0.9, encoder=encoder)])
     assert list(result.kept["source_row"]) == [1]
     assert result.dropped["similarity"].tolist() == pytest.approx([0.96])
+
+
+def test_near_duplicates_with_a_local_sentence_transformers_model(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    st = pytest.importorskip("sentence_transformers", reason="the 'embeddings' extra")
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:
+        from sentence_transformers import models as modules
+
+    transformer = modules.Transformer(str(tiny_model_dir))
+    pooling = modules.Pooling(transformer.auto_model.config.hidden_size, pooling_mode="mean")
+    st.SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(tmp_path / "st"))
+    frame = _frame(
+        [
+            _pair(source_row=0, chosen="the cat sat", rejected="the cat sat"),
+            _pair(source_row=1, chosen="write python code", rejected="the answer is bad"),
+        ]
+    )
+    config = FilterConfig(embedding_model=str(tmp_path / "st"))
+    (only,) = config.filters()
+    assert isinstance(only, NearDuplicateFilter) and only.threshold == 0.95
+    result = apply_filters(frame, [only])
+    assert list(result.kept["source_row"]) == [1]
+    assert result.dropped["similarity"].tolist() == pytest.approx([1.0])
 
 
 def test_missing_sentence_transformers_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,7 +72,8 @@ def pairs(
     embedding_model: Annotated[
         str | None,
         typer.Option(
-            help="sentence-transformers model for the near-duplicate similarity (default: lexical)."
+            help="sentence-transformers model: near duplicates by cosine similarity of embeddings "
+            "(threshold --near-duplicates, default 0.95) instead of lexical."
         ),
     ] = None,
     dedupe_prompts: Annotated[
