@@ -193,6 +193,13 @@ def print_outcome(
             f"{step['out']:>7} out"
         )
     typer.echo(f"{len(outcome.records)} pairs kept")
+    if not outcome.records:
+        typer.secho(
+            "warning: no pair was kept; see why with --dropped FILE or --report FILE, "
+            "and loosen the filters",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     for label, path in (("pairs", out), ("dropped", dropped), ("report", report)):
         if path is not None:
             typer.echo(f"wrote {label}: {path}")
