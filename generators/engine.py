@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from judge.backends.base import Backend
+from judge.metering import ApiUsage, snapshot, spent, sum_usage
 from judge.store import ResultStore, make_key
 from judge.types import Completion, GenerationParams, Message
 
@@ -101,10 +102,17 @@ class GenerationSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    api: ApiUsage | None = None  # metered (API) backends: requests, retries, billed tokens, cost
+
+    @property
+    def cost_usd(self) -> float | None:
+        """What this run's requests cost; None when unknown or no backend was an API."""
+        return self.api.cost_usd if self.api is not None else None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["statuses"], d["dropped"] = dict(self.statuses), dict(self.dropped)
+        d["cost_usd"] = self.cost_usd
         return d
 
 
@@ -161,7 +169,9 @@ class Session:
                 yield chunk
                 bar.update(len(chunk))
                 failed = sum(v for s, v in self.summary.statuses.items() if s != "ok")
-                bar.set_postfix(failed=failed)
+                api = self.summary.api
+                extra = {"requests": api.requests, "retries": api.retries} if api else {}
+                bar.set_postfix(failed=failed, **extra)
         finally:
             bar.close()
             self.summary.seconds += time.perf_counter() - start_time
@@ -183,7 +193,9 @@ class Session:
                     results[key] = Generated(**previous)  # the failure to retry
         self.summary.from_store += len(requests) - sum(k in todo for k in keys)
         if todo:
+            before = snapshot(backend)
             self._generate(backend, todo, results)
+            self.summary.api = sum_usage(self.summary.api, spent(before, backend))
         self.summary.generated_now += len(todo)
         for key in keys:
             self.summary.statuses[results[key].status] += 1

@@ -160,8 +160,9 @@ class ChatFormat:
             template = template.get("default")
         if not isinstance(template, str) or not template:
             raise ValueError(
-                f"backend {backend.id!r} has no chat template to build Magpie prompts from; "
-                f"name the model's template family ({', '.join(FAMILIES)})"
+                f"backend {backend.id!r} has no chat template to build Magpie prompts from "
+                "(an API server does not share its tokenizer); name the model's template family "
+                f"with --template-family ({', '.join(FAMILIES)})"
             )
         tokens = {
             k: v
@@ -261,7 +262,11 @@ def magpie(
     ``only_instruction`` the first reply in ``completions``. Conversations whose first
     instruction failed, and exact duplicates of an earlier instruction, are left out."""
     if not backend.capabilities.raw_completion:
-        raise ValueError(f"Magpie needs raw text completion, which backend {backend.id!r} lacks")
+        raise ValueError(
+            f"Magpie needs raw text completion, which backend {backend.id!r} lacks; over an "
+            "API that means a server with /v1/completions (e.g. -O server_kind=vllm, sglang, "
+            "tgi, llamacpp or generic; api.openai.com has none for chat models)"
+        )
     model = model or backend.id
     fmt = ChatFormat.for_backend(backend, config.family)
     items = [

@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from judge.backends.base import Backend
-from judge.backends.positions import Chooser, PositionRequest, score_positions
+from judge.backends.positions import Chooser, PositionRequest, PositionScorer, score_positions
 from judge.rating import RATERS, Item, RatingConfig, judge_id
 from judge.types import Rating, RowJudgment, TokenDistribution
 
@@ -143,12 +143,15 @@ def rate_logprob(
     share = (time.perf_counter() - start) / max(1, len(items))
     ratings: list[list[Rating | None]] = [[None] * len(completions) for _, completions in items]
     prompt_tokens = [0] * len(items)
+    # A fast path prefills each prompt once; the portable path sends (and an API bills)
+    # one whole prompt per position.
+    tally = max if isinstance(backend, PositionScorer) else sum
     for (row, first, _), positions in zip(asks, dists):
         for k, dist in enumerate(positions):
             ratings[row][first + k] = rating_from_distribution(
                 dist, scale, min_mass=config.min_mass
             )
-        prompt_tokens[row] += max((d.prompt_tokens for d in positions), default=0)
+        prompt_tokens[row] += tally([d.prompt_tokens for d in positions] or [0])
     judge = judge_id(backend.id, config.load_template(), config)
     return [
         RowJudgment(

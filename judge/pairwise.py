@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from judge.backends.base import Backend
 from judge.io import Columns, DataError
+from judge.metering import ApiUsage, bar_fields, snapshot, spent
 from judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
 from judge.store import ResultStore, make_key
 from judge.templates import PromptTemplate, TemplateError, load_template
@@ -485,6 +486,8 @@ class PairwiseSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    cost_usd: float | None = None  # what this run's requests cost; None: unknown or local
+    api: ApiUsage | None = None  # a metered (API) judge: requests, retries, billed tokens
 
     def failure_rate(self) -> float:
         return (self.rows - self.statuses["ok"]) / self.rows if self.rows else float("nan")
@@ -538,7 +541,7 @@ def judge_pairs_dataset(
 
     config.verdict_format()  # fail on a bad template before any work
     summary = PairwiseSummary(rows=len(ds))
-    start = time.perf_counter()
+    start, before = time.perf_counter(), snapshot(backend)
     failed = 0
     with tqdm(total=len(ds), unit="pair", disable=not progress, desc="pairwise") as bar:
         for begin in range(0, len(ds), chunk_rows):
@@ -561,8 +564,10 @@ def judge_pairs_dataset(
                 )
                 failed += not j.ok
             bar.update(len(rows))
-            bar.set_postfix(failed_orders=failed)
+            bar.set_postfix(failed_orders=failed, **bar_fields(before, backend))
     summary.seconds = time.perf_counter() - start
+    summary.api = spent(before, backend)
+    summary.cost_usd = summary.api.cost_usd if summary.api is not None else None
     return summary
 
 

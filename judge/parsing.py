@@ -1,9 +1,11 @@
 """Read judge outputs into ``Rating`` records: pure ``str -> Rating`` functions.
 
-Two formats:
+Three formats:
 
 * UltraFeedback blocks (``#### Output for Text i`` / ``Rating:`` / ``Rationale:``),
   aligned by their ``Text i`` headers, never by position or blank lines;
+* the same answer as JSON, ``{"text_1": {"rating": 4, "rationale": "..."}, ...}``, which
+  servers with JSON-schema constrained output write (:func:`parse_ultrafeedback_json`);
 * the seed chapter's one-line ``score - rationale``.
 
 A rating is an integer on an explicit ``scale``. A number off the scale (or
@@ -33,6 +35,7 @@ Decisions on ambiguous UltraFeedback outputs:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 
@@ -43,6 +46,7 @@ __all__ = [
     "format_ultrafeedback",
     "parse_score_rationale",
     "parse_ultrafeedback",
+    "parse_ultrafeedback_json",
 ]
 
 DEFAULT_SCALE: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -166,6 +170,47 @@ def parse_ultrafeedback(
         if index in found:
             found[index].append(_parse_block(lines, allowed, allow_na=allow_na))
     return tuple(_settle(found[i], text) for i in range(1, n + 1))
+
+
+def parse_ultrafeedback_json(
+    text: str, n: int, *, scale: Sequence[int] = DEFAULT_SCALE, allow_na: bool = False
+) -> tuple[Rating, ...]:
+    """One ``Rating`` per completion ``1..n`` from a JSON answer keyed ``text_1..text_n``.
+
+    Each value is read like the text after ``Rating:`` (so ``"4"``, ``4`` and ``4.0``
+    are 4, ``"N/A"`` is ``na`` only when ``allow_na``); a missing key is ``missing``,
+    output that is not a JSON object is ``parse_error`` for every completion.
+
+    >>> out = '{"text_1": {"rating": 4, "rationale": "Clear."}, "text_2": {"rating": 9}}'
+    >>> [(r.status, r.value, r.rationale) for r in parse_ultrafeedback_json(out, 3)]
+    [('ok', 4.0, 'Clear.'), ('out_of_range', None, None), ('missing', None, None)]
+    >>> parse_ultrafeedback_json('{"text_1": {"rating": 4', 1)[0].status
+    'parse_error'
+    """
+    if n < 0:
+        raise ValueError(f"n (the number of completions) must be >= 0, got {n}")
+    allowed = _allowed(scale)
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        return tuple(Rating(None, "parse_error", raw=text) for _ in range(n))
+    out = []
+    for i in range(1, n + 1):
+        item = data.get(f"text_{i}")
+        if item is None:
+            out.append(Rating(None, "missing", raw=text))
+            continue
+        raw = json.dumps(item, ensure_ascii=False)
+        if not isinstance(item, dict) or isinstance(item.get("rating"), (bool, type(None))):
+            out.append(Rating(None, "parse_error", raw=raw))
+            continue
+        rating, rationale = item["rating"], item.get("rationale")
+        status, value = _read_value(str(rating), allowed, allow_na=allow_na)
+        note = rationale.strip() or None if isinstance(rationale, str) else None
+        out.append(Rating(value, status, rationale=note, raw=raw))
+    return tuple(out)
 
 
 def parse_score_rationale(text: str, *, scale: Sequence[int] = DEFAULT_SCALE) -> Rating:

@@ -4,6 +4,11 @@ A row is one instruction with N completions. In ``generate`` mode the judge
 writes a rating and a rationale per completion; completions whose rating could
 not be read are re-asked (alone, renumbered, with a new seed) a bounded number
 of times. Other modes (``logprob``) register themselves in ``RATERS``.
+
+When the backend can constrain its output (:mod:`judge.structured`) and the template is a
+built-in one, generate mode asks for the answer held to its format (a regex of exactly
+the expected blocks, or a JSON schema), so that parse failures all but vanish; the answer
+is still parsed and validated. ``RatingConfig(structured=False)`` turns that off.
 """
 
 from __future__ import annotations
@@ -14,9 +19,17 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from judge.backends.base import Backend
-from judge.parsing import parse_score_rationale, parse_ultrafeedback
+from judge.parsing import parse_score_rationale, parse_ultrafeedback, parse_ultrafeedback_json
+from judge.structured import (
+    Form,
+    SupportsStructured,
+    score_rationale_regex,
+    structured_form,
+    ultrafeedback_regex,
+    ultrafeedback_schema,
+)
 from judge.templates import PromptTemplate, load_template
-from judge.types import Completion, GenerationParams, Rating, RowJudgment
+from judge.types import Completion, Conversation, GenerationParams, Rating, RowJudgment
 
 ASPECTS = ("overall", "helpfulness", "honesty", "instruction_following", "truthfulness")
 RETRYABLE = frozenset({"parse_error", "out_of_range", "missing", "backend_error", "low_mass"})
@@ -38,6 +51,7 @@ class RatingConfig:
     max_retries: int = 2
     per_completion: bool = False  # one prompt per completion ("score - rationale" format)
     min_mass: float = 0.5  # logprob mode: below this, the judge was not answering
+    structured: bool = True  # generate mode: constrain the answer where the backend can
 
     def __post_init__(self) -> None:
         if self.aspect not in ASPECTS:
@@ -67,6 +81,21 @@ class RatingConfig:
             "per_completion": self.per_completion,
             "min_mass": self.min_mass if self.mode == "logprob" else None,
         }
+
+
+def constraint_form(backend: Backend, config: RatingConfig) -> Form | None:
+    """How generate mode constrains ``backend``'s answers under ``config``, or None.
+
+    Only built-in templates are constrained: their answer format is known; a user's
+    template may ask for more (or other) lines than the parser needs.
+    """
+    if config.mode != "generate" or not config.structured:
+        return None
+    if config.template is not None:  # the built-in templates of the aspects need no loading
+        name = config.load_template().name
+        if not (name.startswith("ultrafeedback/") or name == "score_rationale"):
+            return None
+    return structured_form(backend, per_completion=config.per_completion)
 
 
 Rater = Callable[
@@ -113,6 +142,7 @@ def _rate_generate(
     previous: Sequence[RowJudgment | None],
 ) -> list[RowJudgment]:
     template = config.load_template()
+    form = constraint_form(backend, config)
     states = [_initial_state(item, prev) for item, prev in zip(items, previous)]
     for attempt in range(config.max_retries + 1):
         asks = [(row, idx) for row, s in enumerate(states) for idx in _groups(s.todo(), config)]
@@ -124,11 +154,41 @@ def _rate_generate(
             for row, idx in asks
         ]
         start = time.perf_counter()
-        completions = backend.chat(conversations, params)
+        sizes = [len(idx) for _, idx in asks]
+        completions = _ask(backend, conversations, sizes, params, config, form)
         share = (time.perf_counter() - start) / len(asks)
         for (row, idx), completion in zip(asks, completions):
-            _merge(states[row], idx, completion, config, share)
-    return [_finish(s, backend.id, template, config) for s in states]
+            _merge(states[row], idx, completion, config, share, form)
+    return [_finish(s, backend.id, template, config, form) for s in states]
+
+
+def _ask(
+    backend: Backend,
+    conversations: Sequence[Conversation],
+    sizes: Sequence[int],
+    params: GenerationParams,
+    config: RatingConfig,
+    form: Form | None,
+) -> list[Completion]:
+    """``backend.chat``, or constrained chat with one call per number of completions rated
+    (the constraint spells out exactly that many blocks)."""
+    if form is None:
+        return backend.chat(conversations, params)
+    assert isinstance(backend, SupportsStructured)
+    out: list[Completion | None] = [None] * len(conversations)
+    allow_na = config.aspect in NA_ASPECTS
+    for n in sorted(set(sizes)):
+        which = [k for k, size in enumerate(sizes) if size == n]
+        if config.per_completion:
+            constraint: dict = {"regex": score_rationale_regex(config.scale)}
+        elif form == "regex":
+            constraint = {"regex": ultrafeedback_regex(n, config.scale, allow_na=allow_na)}
+        else:
+            constraint = {"json_schema": ultrafeedback_schema(n, config.scale, allow_na=allow_na)}
+        got = backend.chat_structured([conversations[k] for k in which], params, **constraint)
+        for k, completion in zip(which, got):
+            out[k] = completion
+    return [c if c is not None else Completion("", error="no answer") for c in out]
 
 
 def _initial_state(item: Item, previous: RowJudgment | None) -> _RowState:
@@ -157,7 +217,12 @@ def _variables(instruction: str, completions: list[str], config: RatingConfig) -
 
 
 def _merge(
-    state: _RowState, idx: list[int], completion: Completion, config: RatingConfig, seconds: float
+    state: _RowState,
+    idx: list[int],
+    completion: Completion,
+    config: RatingConfig,
+    seconds: float,
+    form: Form | None = None,
 ) -> None:
     state.prompt_tokens += completion.prompt_tokens
     state.completion_tokens += completion.completion_tokens
@@ -170,7 +235,8 @@ def _merge(
     elif config.per_completion:
         parsed = (parse_score_rationale(completion.text, scale=config.scale),)
     else:
-        parsed = parse_ultrafeedback(
+        parse = parse_ultrafeedback_json if form == "json" else parse_ultrafeedback
+        parsed = parse(
             completion.text, len(idx), scale=config.scale, allow_na=config.aspect in NA_ASPECTS
         )
     for i, rating in zip(idx, parsed):
@@ -178,12 +244,16 @@ def _merge(
 
 
 def _finish(
-    state: _RowState, backend_id: str, template: PromptTemplate, config: RatingConfig
+    state: _RowState,
+    backend_id: str,
+    template: PromptTemplate,
+    config: RatingConfig,
+    form: Form | None,
 ) -> RowJudgment:
     ratings = tuple(r if r is not None else Rating(None, "missing") for r in state.ratings)
     return RowJudgment(
         ratings=ratings,
-        judge=judge_id(backend_id, template, config),
+        judge=judge_id(backend_id, template, config, structured=form),
         aspect=config.aspect,
         prompt_tokens=state.prompt_tokens,
         completion_tokens=state.completion_tokens,
@@ -192,13 +262,21 @@ def _finish(
     )
 
 
-def judge_id(backend_id: str, template: PromptTemplate, config: RatingConfig) -> str:
-    """Readable id of a judge: model, template and the parameters that change its answers."""
+def judge_id(
+    backend_id: str,
+    template: PromptTemplate,
+    config: RatingConfig,
+    *,
+    structured: Form | None = None,
+) -> str:
+    """Readable id of a judge: model, template and the parameters that change its answers
+    (the mode reads ``generate+regex`` / ``generate+json`` when the answer was constrained)."""
     p = config.params
     sampling = (
         "greedy" if p.temperature == 0 else f"t={p.temperature},top_p={p.top_p},seed={p.seed}"
     )
-    return f"{backend_id} | {template.id} | {config.mode} | {sampling}"
+    mode = config.mode if structured is None else f"{config.mode}+{structured}"
+    return f"{backend_id} | {template.id} | {mode} | {sampling}"
 
 
 RATERS["generate"] = _rate_generate

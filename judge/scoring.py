@@ -16,7 +16,8 @@ from typing import Any
 
 from judge.backends.base import Backend
 from judge.io import Columns
-from judge.rating import RatingConfig, rate_rows
+from judge.metering import ApiUsage, bar_fields, snapshot, spent
+from judge.rating import RatingConfig, constraint_form, rate_rows
 from judge.store import ResultStore, make_key
 from judge.types import OK_STATUSES, Rating, RowJudgment
 
@@ -33,6 +34,8 @@ class ScoreSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    cost_usd: float | None = None  # what this run's requests cost; None: unknown or local
+    api: ApiUsage | None = None  # a metered (API) judge: requests, retries, billed tokens
 
     def failure_rate(self) -> float:
         total = sum(self.statuses.values())
@@ -63,7 +66,11 @@ def judgment_from_dict(d: dict[str, Any]) -> RowJudgment:
 def judgment_key(
     backend: Backend, config: RatingConfig, instruction: str, completions: Sequence[str]
 ) -> str:
-    return make_key("rating/v1", backend.id, config.key_fields(), instruction, list(completions))
+    fields = config.key_fields()
+    form = constraint_form(backend, config)
+    if form is not None:  # constrained answers are other judgments than free ones
+        fields = {**fields, "structured": form}
+    return make_key("rating/v1", backend.id, fields, instruction, list(completions))
 
 
 def _chunks(n: int, size: int) -> Iterator[range]:
@@ -86,7 +93,7 @@ def judge_dataset(
 
     columns.validate(ds.column_names)
     summary = ScoreSummary(rows=len(ds))
-    start = time.perf_counter()
+    start, before = time.perf_counter(), snapshot(backend)
     bar = tqdm(total=len(ds), unit="row", disable=not progress, desc="scoring")
     failed = 0
     for rows in _chunks(len(ds), chunk_rows):
@@ -114,9 +121,11 @@ def judge_dataset(
                     )
                     failed += sum(not r.ok for r in j.ratings)
         bar.update(len(rows))
-        bar.set_postfix(failed=failed)
+        bar.set_postfix(failed=failed, **bar_fields(before, backend))
     bar.close()
     summary.seconds = time.perf_counter() - start
+    summary.api = spent(before, backend)
+    summary.cost_usd = summary.api.cost_usd if summary.api is not None else None
     return summary
 
 

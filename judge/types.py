@@ -119,6 +119,7 @@ class Capabilities:
     max_top_logprobs: int = 0
     supports_n: bool = False
     structured_output: str | None = None  # dialect name, e.g. "json_schema"
+    structured_regex: bool = False  # the dialect also constrains output by a regex
     max_context: int | None = None
 
 

@@ -3,8 +3,8 @@
 Spec ``openai:<model>``. Options (strings from the CLI are converted):
 
 ``base_url``            server URL (default ``$OPENAI_BASE_URL`` or api.openai.com)
-``api_key``             default ``$OPENAI_API_KEY``, read when the backend is built;
-                        ``"EMPTY"`` for a local server without one
+``api_key``             the key itself; default: see below. ``"EMPTY"`` for a server without one
+``api_key_env``         name of the environment variable holding the key (``TOGETHER_API_KEY``)
 ``server_kind``         profile in :mod:`judge.backends.profiles` (default ``openai``
                         for api.openai.com, else ``generic``)
 ``concurrency``         requests in flight at once (16)
@@ -15,6 +15,11 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
 ``backoff_base`` / ``backoff_max``  retry backoff in seconds (1 / 60)
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
 ``progress``            tqdm bar on a terminal (true)
+
+The key is read when the backend is built, and ``$OPENAI_API_KEY`` only goes where the
+OpenAI SDK itself would send it: to api.openai.com, or to ``$OPENAI_BASE_URL`` when
+that is the base URL. Any other host gets ``api_key``, the variable ``api_key_env``
+names, or no key (``EMPTY``), so a key for OpenAI never leaks to a third-party server.
 
 The calls are synchronous; the requests run on one ``AsyncOpenAI`` client in the
 backend's own event loop thread (started on first use, stopped by ``close()``
@@ -366,9 +371,11 @@ class OpenAIBackend:
                 return TokenDistribution(
                     {},
                     error=(
-                        f"server_kind={kind!r} cannot continue an assistant prefix, so the next-token "
-                        "distribution after it cannot be read; put the instruction in the prompt and "
-                        "pass assistant_prefix='' (or use a vllm/sglang server)"
+                        f"server_kind={kind!r} cannot continue an assistant prefix, so the "
+                        "next-token distribution after it cannot be read; use a server that can "
+                        "(server_kind=vllm or sglang), a prompt whose answer starts with the score "
+                        "(ultrajudge score --per-completion; in Python assistant_prefix=''), "
+                        "or generate mode"
                     ),
                 )
             messages.append(Message("assistant", req.assistant_prefix))
@@ -620,6 +627,7 @@ def default_price(model: str) -> tuple[float, float] | None:
 _OPTIONS = (
     "base_url",
     "api_key",
+    "api_key_env",
     "server_kind",
     "concurrency",
     "rpm",
@@ -663,6 +671,21 @@ def _flag(value: Any) -> bool:
     raise ValueError(value)
 
 
+def _api_key(options: Mapping[str, Any], *, trusted: bool) -> str:
+    """``api_key``, else the variable ``api_key_env`` names, else ``$OPENAI_API_KEY`` where
+    the OpenAI SDK would send it too (``trusted``), else "" (no key)."""
+    if options.get("api_key"):
+        return str(options["api_key"])
+    name = options.get("api_key_env")
+    if name:
+        if not os.environ.get(str(name)):
+            raise ValueError(
+                f"api_key_env={name!r} names an environment variable that is not set or empty"
+            )
+        return os.environ[str(name)]
+    return os.environ.get("OPENAI_API_KEY", "") if trusted else ""
+
+
 @register_backend("openai")
 def build_openai(target: str, **options: Any) -> OpenAIBackend:
     """``openai:<model>``; the API key comes from ``api_key`` or ``$OPENAI_API_KEY``, read now."""
@@ -671,12 +694,11 @@ def build_openai(target: str, **options: Any) -> OpenAIBackend:
         raise ValueError(
             f"unknown option(s) {unknown} for the openai backend; options are {list(_OPTIONS)}"
         )
-    base_url = str(
-        options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
-    ).rstrip("/")
+    env_url = (os.environ.get("OPENAI_BASE_URL") or "").rstrip("/")
+    base_url = str(options.get("base_url") or env_url or OPENAI_URL).rstrip("/")
     on_openai = urlparse(base_url).hostname == "api.openai.com"
     kind = str(options.get("server_kind") or ("openai" if on_openai else "generic"))
-    api_key = str(options.get("api_key") or os.environ.get("OPENAI_API_KEY") or "")
+    api_key = _api_key(options, trusted=on_openai or (bool(env_url) and base_url == env_url))
     if not api_key and on_openai:
         raise ValueError(
             "no API key for api.openai.com: set OPENAI_API_KEY or pass the api_key option"

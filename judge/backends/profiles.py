@@ -53,6 +53,7 @@ class ServerProfile:
             max_top_logprobs=self.max_top_logprobs,
             supports_n=self.supports_n,
             structured_output=self.structured_output,
+            structured_regex=structured_fields(self.structured_output, regex=".") is not None,
         )
 
 
@@ -126,7 +127,10 @@ def structured_fields(
     if (json_schema is None) == (regex is None):
         raise ValueError("pass exactly one of json_schema and regex")
     schema = dict(json_schema) if json_schema is not None else None
-    openai_format = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    openai_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": True},
+    }
     if schema is not None:
         table: dict[str | None, dict[str, Any]] = {
             "json_schema": {"response_format": openai_format},

@@ -5,6 +5,13 @@ Implements ``POST /v1/chat/completions``, ``POST /v1/completions`` and
 faults (status codes with headers, hangs, malformed bodies), add latency,
 ignore ``n`` or logprobs like some real servers, and it logs every request.
 
+Structured output is honoured in every dialect the backend speaks (vLLM's
+``structured_outputs`` / ``guided_*``, SGLang's ``regex``, TGI's and OpenAI's
+``response_format``, llama.cpp's ``json_schema``): a regex gets the responder's
+answer if it matches, else the default responder's (else 400: the test server
+cannot search a regex), a
+JSON schema gets a stable instance of the schema (:func:`schema_instance`).
+
     with OpenAITestServer(latency=0.1) as server:
         server.faults.append(Fault.rate_limited(retry_after="0.2"))
         backend = build_backend("openai:test-model", base_url=server.url, server_kind="vllm")
@@ -35,7 +42,13 @@ def _stable_int(text: str) -> int:
 
 
 def default_responder(prompt: str) -> str:
-    """UltraFeedback blocks for each "Text i" of a rating prompt; else a stable short answer."""
+    """UltraFeedback blocks for each "Text i" of a rating prompt, ``n - rationale`` for a
+    one-response rating prompt, a ``[[A]]``/``[[B]]``/``[[C]]`` verdict for a pairwise
+    prompt; else a stable short answer."""
+    if "[[A]]" in prompt and "[[B]]" in prompt:
+        return f"Test comparison.\n[[{'ABC'[_stable_int(prompt) % 3]}]]"
+    if "score - rationale" in prompt:
+        return f"{1 + _stable_int(prompt) % 5} - test rationale."
     if "Output for Text" in prompt:
         indices = sorted({int(i) for i in _TEXT.findall(prompt)})
         return "\n\n".join(
@@ -47,12 +60,56 @@ def default_responder(prompt: str) -> str:
 
 
 def default_logprobs(prompt: str) -> dict[str, float]:
-    """A stable distribution: 90% of the mass on "1".."5", the rest on 40 other tokens."""
-    weights = {str(s): 1.0 + _stable_int(f"{prompt}|{s}") % 100 for s in range(1, 6)}
+    """A stable distribution: 90% of the mass on "1".."5" (on "A", "B", "C" after a
+    pairwise verdict's "[["), the rest on 40 other tokens."""
+    labels = "ABC" if prompt.endswith("[[") else "12345"
+    weights = {s: 1.0 + _stable_int(f"{prompt}|{s}") % 100 for s in labels}
     total = sum(weights.values()) / 0.9
     dist = {t: math.log(w / total) for t, w in weights.items()}
     dist.update({f"tok{i}": math.log(0.1 / 40) for i in range(40)})
     return dict(sorted(dist.items(), key=lambda kv: -kv[1]))
+
+
+def schema_instance(schema: Mapping[str, Any], seed: str) -> Any:
+    """A stable value that satisfies ``schema`` (objects, enums, strings, numbers, arrays)."""
+    if "enum" in schema:
+        options = list(schema["enum"])
+        return options[_stable_int(seed) % len(options)]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        keys = schema.get("required", list(props))
+        return {k: schema_instance(props.get(k, {}), f"{seed}|{k}") for k in keys}
+    if kind == "array":
+        count = max(1, int(schema.get("minItems", 1)))
+        return [schema_instance(schema.get("items", {}), f"{seed}|{i}") for i in range(count)]
+    if kind == "integer":
+        return _stable_int(seed) % 10
+    if kind == "number":
+        return (_stable_int(seed) % 1000) / 10
+    if kind == "boolean":
+        return bool(_stable_int(seed) % 2)
+    return f"test {seed.rsplit('|', 1)[-1]}"
+
+
+def constraint_of(body: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """``("regex", pattern)`` or ``("json", schema)`` asked for in any dialect; else None."""
+    so = body.get("structured_outputs") or {}
+    fmt = body.get("response_format") or {}
+    for kind, value in (
+        ("regex", so.get("regex")),
+        ("json", so.get("json")),
+        ("regex", body.get("guided_regex")),
+        ("json", body.get("guided_json")),
+        ("regex", body.get("regex")),
+        ("json", body.get("json_schema")),
+        ("regex", fmt.get("value") if fmt.get("type") == "regex" else None),
+        ("json", fmt.get("value") if fmt.get("type") == "json" else None),
+        ("json", (fmt.get("json_schema") or {}).get("schema")),
+    ):
+        if value is not None:
+            return kind, value
+    return None
 
 
 @dataclass
@@ -150,9 +207,12 @@ class OpenAITestServer:
         )
         max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
         n = int(body.get("n") or 1) if self.honour_n else 1
+        constraint = constraint_of(body)
         choices = []
         for i in range(n):
             text = self.responder(prompt if i == 0 else f"{prompt}|{i}")
+            if constraint is not None:
+                text = _constrained(text, constraint, prompt)
             for stop in body.get("stop") or ():
                 text = text.split(stop, 1)[0]
             words = text.split(" ")
@@ -193,6 +253,16 @@ class OpenAITestServer:
             return None
         k = min(int(wanted), self.max_top_logprobs)
         return dict(list(self.logprob_responder(prompt).items())[:k])
+
+
+def _constrained(text: str, constraint: tuple[str, Any], prompt: str) -> str:
+    kind, value = constraint
+    if kind == "json":
+        return json.dumps(schema_instance(value, prompt))
+    for candidate in (text, default_responder(prompt)):  # held to the format: the clean answer
+        if re.fullmatch(value, candidate) is not None:
+            return candidate
+    raise ValueError(f"the test server cannot write a match of {value!r}; it had {text!r}")
 
 
 def _chat_logprobs(text: str, dist: dict[str, float]) -> dict:

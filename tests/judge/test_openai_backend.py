@@ -376,10 +376,27 @@ def test_the_api_key_never_leaks(server, monkeypatch):
     server.faults.append(Fault(401, echo_auth=True))
     (dist,) = backend.next_token_logprobs([LogprobRequest(raw_prompt="x")])
     assert "Bearer ***" in dist.error and KEY not in dist.error
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)  # read when the backend is built
-    backend = build_backend("openai:m", base_url=server.url, progress="0")
+    monkeypatch.setenv("MY_SERVER_KEY", KEY)  # read when the backend is built
+    backend = build_backend("openai:m", base_url=server.url, api_key_env="MY_SERVER_KEY")
     backend.chat([conv("q")], PARAMS)
     assert server.requests[-1]["auth"] == f"Bearer {KEY}" and KEY not in repr(backend)
+
+
+def test_the_openai_key_goes_only_where_the_sdk_would_send_it(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    build_backend("openai:m", base_url=server.url, progress="0").chat([conv("q")], PARAMS)
+    assert server.requests[-1]["auth"] == "Bearer EMPTY"  # another host: not by default
+    assert build_backend("openai:gpt-4o-mini").api_key == KEY  # api.openai.com
+    build_backend("openai:m", base_url=server.url, api_key_env="OPENAI_API_KEY").chat(
+        [conv("q")], PARAMS
+    )
+    assert server.requests[-1]["auth"] == f"Bearer {KEY}"  # asked for by name
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the SDK's own pairing of the two
+    build_backend("openai:m", progress="0").chat([conv("q")], PARAMS)
+    assert server.requests[-1]["auth"] == f"Bearer {KEY}"
+    with pytest.raises(ValueError, match="NO_SUCH_KEY"):
+        build_backend("openai:m", base_url=server.url, api_key_env="NO_SUCH_KEY")
 
 
 # -- accounting and concurrency ----------------------------------------------------------

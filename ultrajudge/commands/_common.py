@@ -6,16 +6,22 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from judge.backends.base import Backend
+    from judge.metering import ApiUsage
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 JUDGE_OPTION_HELP = (
     "Backend option KEY=VALUE, repeatable. transformers: device=cuda|cpu, dtype=bfloat16|float32, "
-    "batch_size, max_batch_tokens, trust_remote_code=true. openai: base_url, api_key, server_kind, "
-    "concurrency. scripted: delay, log."
+    "batch_size, max_batch_tokens, trust_remote_code=true. openai: base_url, api_key, "
+    "api_key_env, server_kind (vllm, sglang, tgi, ollama, llamacpp, openai, generic), "
+    "concurrency, rpm, tpm, max_attempts, backoff_base, price_in, price_out (USD per million "
+    "tokens), progress. scripted: delay, log."
 )
 
 
@@ -28,6 +34,24 @@ def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
             raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--judge-option")
         out[key.strip().replace("-", "_")] = value.strip()
     return out
+
+
+def load_backend(spec: str, **options: str) -> Backend:
+    """Build a backend for a command that draws its own progress bar: the backend's own
+    per-call bar (an API's requests in flight) stays off unless ``-O progress=true``."""
+    from judge.backends import build_backend
+    from judge.metering import quiet_progress
+
+    backend = build_backend(spec, **options)
+    if "progress" not in options:
+        quiet_progress(backend)
+    return backend
+
+
+def echo_api_usage(api: ApiUsage | None) -> None:
+    """The requests, retries, billed tokens and cost of an API judge (nothing for a local one)."""
+    if api is not None:
+        typer.echo(api.describe())
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ultrajudge.commands._common import JUDGE_OPTION_HELP, fail, friendly_errors, parse_options
+from ultrajudge.commands._common import (
+    JUDGE_OPTION_HELP,
+    echo_api_usage,
+    fail,
+    friendly_errors,
+    load_backend,
+    parse_options,
+)
 
 if TYPE_CHECKING:
     from generators.engine import Session
@@ -103,13 +110,11 @@ def _load(source: str | None, split: str, limit: int | None) -> list[dict[str, A
 
 
 def _backend(model: str, options: list[str] | None) -> Backend:
-    from judge.backends import build_backend
-
     if not model:
         raise fail(
             "pass --model (a local model folder, a Hub id, scripted:FILE.jsonl or openai:MODEL)"
         )
-    return build_backend(model, **_options(options))
+    return load_backend(model, **_options(options))
 
 
 def _execute(
@@ -155,6 +160,7 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
         f"tokens: {summary.prompt_tokens} prompt, {summary.completion_tokens} generated; "
         f"time: {summary.seconds:.1f} s"
     )
+    echo_api_usage(summary.api)
     if not summary.rows_out:
         typer.secho("warning: the output has no rows", fg=typer.colors.YELLOW, err=True)
 
@@ -241,7 +247,7 @@ def pool(
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
         from generators.pooling import pool_completions
 
-        return pool_completions(rows, config, session)
+        return pool_completions(rows, config, session, loader=load_backend)
 
     _execute(
         rows,

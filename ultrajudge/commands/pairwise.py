@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from ultrajudge.commands._common import JUDGE_OPTION_HELP, fail, friendly_errors, parse_options
+from ultrajudge.commands._common import (
+    JUDGE_OPTION_HELP,
+    echo_api_usage,
+    fail,
+    friendly_errors,
+    load_backend,
+    parse_options,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -162,14 +169,13 @@ def _run(
     batch_size: int,
     progress: bool,
 ) -> None:
-    from judge.backends import build_backend
     from judge.io import save_rows
     from judge.pairwise import add_pairwise_columns, judge_pairs_dataset
     from judge.store import ResultStore, default_store_path
 
     if batch_size < 1:
         raise typer.BadParameter(f"must be >= 1, got {batch_size}", param_hint="--batch-size")
-    backend = build_backend(judge, **options)
+    backend = load_backend(judge, **options)
     store_path = store_path or default_store_path(out)
     with ResultStore(store_path) as store:
         summary = judge_pairs_dataset(
@@ -211,6 +217,7 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
         f"tokens: {summary.prompt_tokens} prompt, {summary.completion_tokens} generated; "
         f"time: {summary.seconds:.1f} s"
     )
+    echo_api_usage(summary.api)
 
 
 def _pct(x: float) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ultrajudge.commands._common import friendly_errors
+from ultrajudge.commands._common import friendly_errors, load_backend
 
 
 def register(app: typer.Typer) -> None:
@@ -59,7 +59,7 @@ def run(
             "are not made again)"
         )
         return
-    result = run_pipeline(pipeline, workdir, progress=progress)
+    result = run_pipeline(pipeline, workdir, progress=progress, loader=load_backend)
     files = result.files
     print_outcome(
         result.outcome,

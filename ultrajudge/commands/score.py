@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from ultrajudge.commands._common import JUDGE_OPTION_HELP, fail, friendly_errors, parse_options
+from ultrajudge.commands._common import (
+    JUDGE_OPTION_HELP,
+    echo_api_usage,
+    fail,
+    friendly_errors,
+    load_backend,
+    parse_options,
+)
 
 ASPECT_HELP = (
     "Aspect to rate, repeatable: overall, helpfulness, honesty, instruction_following, "
@@ -58,7 +65,10 @@ def score(
     mode: Annotated[
         str,
         typer.Option(
-            help="generate: rating + rationale text. logprob: probability-weighted score from one forward pass, no rationale."
+            help="generate: rating + rationale text. logprob: probability-weighted score from one "
+            "forward pass, no rationale. Over an API, logprob mode needs a server that returns "
+            "top_logprobs and, with the UltraFeedback templates, continues an assistant prefix "
+            "(-O server_kind=vllm or sglang); elsewhere use --per-completion or generate mode."
         ),
     ] = "generate",
     min_mass: Annotated[
@@ -81,6 +91,14 @@ def score(
             help="One prompt per completion ('score - rationale' format) instead of all completions in one prompt.",
         ),
     ] = False,
+    structured: Annotated[
+        bool,
+        typer.Option(
+            help="generate mode, built-in templates: where the judge can constrain its output "
+            "(an API server with structured output, e.g. -O server_kind=vllm), hold the answer "
+            "to the rating format, so that it always parses. --no-structured lets it write freely."
+        ),
+    ] = True,
     split: Annotated[
         str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")
     ] = "train",
@@ -153,6 +171,7 @@ def score(
             max_retries=max_retries,
             per_completion=per_completion,
             min_mass=min_mass,
+            structured=structured,
         )  # type: ignore[arg-type]
         for a in aspects
     ]
@@ -236,12 +255,11 @@ def _run(
     batch_size: int,
     progress: bool,
 ) -> None:
-    from judge.backends import build_backend
     from judge.io import save_rows
     from judge.scoring import add_score_columns, judge_dataset
     from judge.store import ResultStore, default_store_path
 
-    backend = build_backend(judge, **options)
+    backend = load_backend(judge, **options)
     store_path = store_path or default_store_path(out)
     with ResultStore(store_path) as store:
         summary = judge_dataset(
@@ -273,3 +291,4 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
         f"tokens: {summary.prompt_tokens} prompt, {summary.completion_tokens} generated; "
         f"time: {summary.seconds:.1f} s ({rate:.2f} rows/s)"
     )
+    echo_api_usage(summary.api)

@@ -42,6 +42,7 @@ def run_jury_score(
     from judge.io import save_rows
     from judge.jury import score_with_jury
     from judge.store import ResultStore, default_store_path
+    from ultrajudge.commands._common import load_backend
 
     store_path = store_path or default_store_path(out)
     with ResultStore(store_path) as store:
@@ -53,6 +54,7 @@ def run_jury_score(
             store=store,
             chunk_rows=batch_size,
             progress=progress,
+            loader=load_backend,
         )
         save_rows(scored, out)
     print_jury_summary(scored, jury, summaries, out, store_path)
@@ -72,6 +74,8 @@ def print_jury_summary(
             f"  {name:<16} {s.judged_now:>6} judged now, {s.from_store:>6} from the store, "
             f"{failed} failed ratings"
         )
+        if s.api is not None:
+            typer.echo(f"  {'':<16} {s.api.describe()}")
     reduced = Counter(status for row in scored["rating_status"] for status in row)
     typer.echo("jury ratings: " + ", ".join(f"{k} {v}" for k, v in reduced.most_common()))
     table = jury_table(scored)

@@ -103,6 +103,8 @@ def _generate(
         run.generation.append((step.describe(), session.summary))
         s = session.summary
         echo(f"{step.describe()}: {s.generated_now} generated now, {s.from_store} from the store; {s.rows_in} → {s.rows_out} rows")  # fmt: skip
+        if s.api is not None:
+            echo(f"  {s.api.describe()}")
     path = run.workdir / pipeline.outputs.generated
     save_rows(datasets.Dataset.from_list(rows), path)
     run.files["generated"] = path
@@ -137,6 +139,8 @@ def _score(
         run.scoring = {juror.name: summary}
     for name, s in run.scoring.items():
         echo(f"score with {name}: {s.judged_now} judged now, {s.from_store} from the store")
+        if s.api is not None:
+            echo(f"  {s.api.describe()}")
     path = run.workdir / pipeline.outputs.scored
     save_rows(scored, path)
     run.files["scored"] = path
