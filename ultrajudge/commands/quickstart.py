@@ -13,7 +13,8 @@ from ultrajudge.commands._common import friendly_errors
 WARNING = """\
 NOTE: the quickstart judge is a tiny model with RANDOM weights, built on this machine so that
 nothing is downloaded. Its verdicts mean nothing. In logprob mode it still yields expected scores
-(from a random distribution over "1".."5"); in generate mode its free text holds no rating, and
+(from a random distribution over "1".."5"; --min-mass 0 accepts them although the scale tokens
+get almost no probability, which a real run would flag as low_mass); in generate mode its free text holds no rating, and
 you will see every completion recorded as a failure (missing / parse_error), never as a made-up
 score, which is exactly what ultrajudge does with a real judge that fails to answer.
 To judge for real, point --judge at a real model, e.g.
@@ -62,6 +63,8 @@ def quickstart(
                 str(model_dir),
                 "--mode",
                 "logprob",
+                "--min-mass",
+                "0",
                 "--out",
                 f"{workdir}/scored-logprob.jsonl",
             ],
