@@ -79,22 +79,33 @@ def crop(chain: Chain, length: int) -> Chain:
 @dataclass
 class _Plan:
     segments: list[tuple[Node, int, int]]  # node, start and end in the packed row
+    used: int = 0  # tokens before the padding
+    masks: dict[int, Any] = field(default_factory=dict)  # short segments: their context mask
     layers: set[int] = field(default_factory=set)
 
 
-def _attend(q: Any, k: Any, v: Any, causal: bool, scale: float) -> tuple[Any, Any]:
+#: A node with at most this many tokens attends to its whole context in one masked call
+#: (cheaper than two calls and a merge); longer ones keep the unmasked fast paths.
+SHORT = 32
+
+
+def _attend(
+    q: Any, k: Any, v: Any, causal: bool, scale: float, mask: Any = None
+) -> tuple[Any, Any]:
     """Attention output [1, H, L, D] and its log-sum-exp [1, H, L] (float32)."""
     import torch
 
     if q.device.type == "cpu":
         out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            q, k, v, 0.0, causal, scale=scale
+            q, k, v, 0.0, causal, attn_mask=mask, scale=scale
         )
         return out, lse
-    return _attend_math(q, k, v, causal, scale)
+    return _attend_math(q, k, v, causal, scale, mask)
 
 
-def _attend_math(q: Any, k: Any, v: Any, causal: bool, scale: float) -> tuple[Any, Any]:
+def _attend_math(
+    q: Any, k: Any, v: Any, causal: bool, scale: float, mask: Any = None
+) -> tuple[Any, Any]:
     """Reference implementation (any device): materialises the scores."""
     import torch
 
@@ -107,9 +118,34 @@ def _attend_math(q: Any, k: Any, v: Any, causal: bool, scale: float) -> tuple[An
         scores = scores.masked_fill(
             torch.ones(n, m, dtype=torch.bool, device=q.device).triu(1), float("-inf")
         )
+    if mask is not None:
+        scores = scores + mask.float()
     lse = torch.logsumexp(scores, dim=-1)
     out = torch.matmul(torch.exp(scores - lse.unsqueeze(-1)), v.float())
     return out.to(q.dtype), lse
+
+
+def _tail_mask(length: int, context: int, dtype: Any, device: Any) -> Any:
+    """Additive mask of ``length`` queries that follow ``context`` tokens (lower-right causal)."""
+    import torch
+
+    allowed = torch.ones(length, context + length, dtype=torch.bool, device=device).tril(context)
+    mask = torch.zeros(length, context + length, dtype=dtype, device=device)
+    return mask.masked_fill_(~allowed, float("-inf"))
+
+
+def _context(pieces: Chain, layer: int, tail: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+    """Keys and values of ``pieces`` (then ``tail``) as one tensor each; a view if just one."""
+    import torch
+
+    ks = [p.node.kv[layer][0][:, :, : p.length] for p in pieces]  # type: ignore[index]
+    vs = [p.node.kv[layer][1][:, :, : p.length] for p in pieces]  # type: ignore[index]
+    if tail is not None:
+        ks.append(tail[0])
+        vs.append(tail[1])
+    if len(ks) == 1:
+        return ks[0], vs[0]
+    return torch.cat(ks, dim=2), torch.cat(vs, dim=2)
 
 
 def packed_attention(
@@ -123,7 +159,9 @@ def packed_attention(
     uj_plan: _Plan | None = None,
     **kwargs: Any,
 ) -> tuple[Any, None]:
-    """``AttentionInterface`` function: per-node causal attention plus ancestor chains."""
+    """``AttentionInterface`` function: each node attends causally to itself and, unmasked,
+    to its ancestors' keys and values; the two parts are merged by their log-sum-exps.
+    A short node (a teacher-forced step) does both in one masked call instead."""
     import torch
 
     if uj_plan is None:
@@ -134,18 +172,25 @@ def packed_attention(
     uj_plan.layers.add(layer)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     out = query.new_empty(query.shape[0], query.shape[2], query.shape[1], query.shape[3])
-    for node, a, b in uj_plan.segments:
+    shared: dict[int, tuple[Any, Any]] = {}  # siblings share their ancestors' keys and values
+    for index, (node, a, b) in enumerate(uj_plan.segments):
         q, k, v = query[:, :, a:b], key[:, :, a:b], value[:, :, a:b]
         if node.keep:
             assert node.kv is not None
             node.kv[layer] = (k, v)
-        o, lse = _attend(q, k, v, True, scale)
-        for piece in node.parents:
-            pk, pv = piece.node.kv[layer]  # type: ignore[index]
-            o2, lse2 = _attend(q, pk[:, :, : piece.length], pv[:, :, : piece.length], False, scale)
-            weight = torch.sigmoid(lse2 - lse).unsqueeze(-1).to(o.dtype)
-            o, lse = torch.lerp(o, o2, weight), torch.logaddexp(lse, lse2)
+        if index in uj_plan.masks:
+            pk, pv = _context(node.parents, layer, (k, v))
+            o, _ = _attend(q, pk, pv, False, scale, uj_plan.masks[index])
+        else:
+            o, lse = _attend(q, k, v, True, scale)
+            if node.parents:
+                if id(node.parents) not in shared:
+                    shared[id(node.parents)] = _context(node.parents, layer)
+                pk, pv = shared[id(node.parents)]
+                o2, lse2 = _attend(q, pk, pv, False, scale)
+                o = torch.lerp(o, o2, torch.sigmoid(lse2 - lse).unsqueeze(-1).to(o.dtype))
         out[:, a:b] = o.transpose(1, 2)
+    out[:, uj_plan.used :] = 0  # padding: attends to nothing
     return out, None
 
 
@@ -241,13 +286,14 @@ def build_tree(
     return nodes, reads, chains  # type: ignore[return-value]
 
 
-def run_nodes(model: Any, nodes: Sequence[Node], *, max_tokens: int) -> int:
+def run_nodes(model: Any, nodes: Sequence[Node], *, max_tokens: int) -> tuple[int, int]:
     """Compute every node (parents before children), ``max_tokens`` per forward.
 
-    A node longer than ``max_tokens`` runs alone. Returns the number of tokens processed.
+    A node longer than ``max_tokens`` runs alone. Returns the tokens processed and, of
+    them, the padding (see ``PAD_TO``).
     """
     pending = [n for n in nodes if not n.done]
-    total = 0
+    total = [0, 0]
     while pending:
         ready = [n for n in pending if all(p.node.done for p in n.parents)]
         if not ready:
@@ -257,16 +303,27 @@ def run_nodes(model: Any, nodes: Sequence[Node], *, max_tokens: int) -> int:
         size = 0
         for node in ready:
             if batch and size + len(node.tokens) > max_tokens:
-                total += _forward(model, batch)
+                _add(total, _forward(model, batch))
                 batch, size = [], 0
             batch.append(node)
             size += len(node.tokens)
-        total += _forward(model, batch)
+        _add(total, _forward(model, batch))
         pending = [n for n in pending if not n.done]
-    return total
+    return total[0], total[1]
 
 
-def _forward(model: Any, batch: list[Node]) -> int:
+def _add(total: list[int], counts: tuple[int, int]) -> None:
+    total[0] += counts[0]
+    total[1] += counts[1]
+
+
+#: A packed row is padded to a multiple of this many tokens. Every new row length makes
+#: oneDNN build (and cache, up to 1024 of them) new GEMM primitives: unpadded, a long run's
+#: RSS grew by ~900 MB; padded, there are at most ``max_tokens / PAD_TO`` shapes.
+PAD_TO = 64
+
+
+def _forward(model: Any, batch: list[Node]) -> tuple[int, int]:
     import torch
 
     device = model.device
@@ -281,7 +338,15 @@ def _forward(model: Any, batch: list[Node]) -> int:
         if node.keep:
             node.kv = [None] * model.config.num_hidden_layers
         at += n
-    plan = _Plan(segments)
+    padding = -at % PAD_TO
+    ids.extend([0] * padding)
+    positions.extend([0] * padding)
+    plan = _Plan(segments, used=at)
+    dtype = model.get_input_embeddings().weight.dtype
+    for index, (node, a, b) in enumerate(segments):
+        if node.parents and b - a <= SHORT:
+            context = chain_length(node.parents)
+            plan.masks[index] = _tail_mask(b - a, context, dtype, device)
     with torch.inference_mode(), _packed_attention_on(model):
         logits = model(
             input_ids=torch.tensor([ids], device=device),
@@ -300,4 +365,4 @@ def _forward(model: Any, batch: list[Node]) -> int:
         node.logits = logits[row : row + len(node.reads)]
         row += len(node.reads)
         node.done = True
-    return at
+    return at + padding, padding

@@ -95,6 +95,9 @@ class TransformersBackend:
     dtype: str | None = None
     batch_size: int = 64
     max_batch_tokens: int = 16384
+    #: Tokens per packed forward. Small: the activations stay in the CPU caches (measured on
+    #: 2 Zen 5 cores: 2048 runs 20-40% faster than 16384), and GEMMs are already efficient.
+    max_packed_tokens: int = 2048
     trust_remote_code: bool = False
     id: str = ""
     capabilities: Capabilities = field(init=False)
@@ -241,12 +244,12 @@ class TransformersBackend:
         base = self._cached_prefix(seqs)
         nodes, _, chains = build_tree(seqs, base, keep_leaves=True)
         try:
-            processed = run_nodes(self.model, nodes, max_tokens=self.max_batch_tokens)
+            self._run(nodes)
         except PackingUnsupported as exc:
             self._packed_error, self._prefix = str(exc), None
             return None
         self._remember_prefix(seqs, base, nodes)
-        self.tokens_processed += processed + len(batch)  # + the last tokens, fed by generate
+        self.tokens_processed += len(batch)  # the last tokens, fed by generate
         width = max(map(len, seqs))
         cache = DynamicCache(config=self.model.config)
         for layer in range(self.model.config.num_hidden_layers):
@@ -365,7 +368,7 @@ class TransformersBackend:
         base = self._cached_prefix(seqs)
         multi = any(len(r.forced) > 1 for r in requests)
         nodes, reads, chains = build_tree(seqs, base, keep_leaves=multi)
-        self.tokens_processed += run_nodes(self.model, nodes, max_tokens=self.max_batch_tokens)
+        self._run(nodes)
         self._remember_prefix(seqs, base, nodes)
         out: list[list[TokenDistribution]] = [[] for _ in requests]
         choices: list[list[str]] = [[] for _ in requests]
@@ -382,8 +385,13 @@ class TransformersBackend:
                 node.keep = len(out[i]) + 1 < len(requests[i].forced)
                 reads[i] = (node, 0)
                 steps.append(node)
-            self.tokens_processed += run_nodes(self.model, steps, max_tokens=self.max_batch_tokens)
+            self._run(steps)
         return out
+
+    def _run(self, nodes: list[Node]) -> None:
+        processed, padding = run_nodes(self.model, nodes, max_tokens=self.max_packed_tokens)
+        self.tokens_processed += processed
+        self.padding_tokens += padding
 
     def _extend(self, i: int, text: str, seqs: list[list[int]], chains: list[Chain]) -> Node:
         """A node that continues request ``i``'s chain to ``text``'s tokens (re-tokenised in
@@ -467,8 +475,9 @@ def _model_fingerprint(model_path: str) -> str:
 
 @register_backend("transformers")
 def build_transformers(target: str, **options: Any) -> TransformersBackend:
-    """A local directory or a Hub id; options: device, dtype, batch_size, max_batch_tokens."""
-    for key in ("batch_size", "max_batch_tokens"):
+    """A local directory or a Hub id; options: device, dtype, batch_size, max_batch_tokens,
+    max_packed_tokens."""
+    for key in ("batch_size", "max_batch_tokens", "max_packed_tokens"):
         if key in options:
             options[key] = int(options[key])
     if "trust_remote_code" in options:

@@ -38,8 +38,9 @@ def test_packed_tree_matches_plain_forward(tiny_backend, monkeypatch, math_atten
     seqs = _sequences(len(tiny_backend.tokenizer))
     nodes, reads, chains = build_tree(seqs, [], keep_leaves=True)
     assert len(nodes[0].tokens) == 40 and nodes[0].pos0 == 0  # the shared prefix, once
-    processed = run_nodes(model, nodes, max_tokens=64)
-    assert processed == sum(len(n.tokens) for n in nodes) < sum(map(len, seqs)) * 0.6
+    processed, padding = run_nodes(model, nodes, max_tokens=64)
+    assert processed - padding == sum(len(n.tokens) for n in nodes) < sum(map(len, seqs)) * 0.6
+    assert processed % packed.PAD_TO == 0 and padding < processed * 0.3
     for seq, (node, k), chain in zip(seqs, reads, chains):
         assert packed.chain_length(chain) == len(seq)
         torch.testing.assert_close(node.logits[k].float(), _plain_last_logits(model, seq))
