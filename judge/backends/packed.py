@@ -327,7 +327,10 @@ def _forward(model: Any, batch: list[Node]) -> tuple[int, int]:
     import torch
 
     device = model.device
-    segments, ids, positions, keep_idx = [], [], [], []
+    segments: list[tuple[Node, int, int]] = []
+    ids: list[int] = []
+    positions: list[int] = []
+    keep_idx: list[int] = []
     at = 0
     for node in batch:
         n = len(node.tokens)

@@ -76,7 +76,7 @@ def test_generate_prefill_cache_matches_the_model_own(tiny_backend) -> None:
     vocab = len(tiny_backend.tokenizer)
     shared = [rng.randrange(vocab) for _ in range(30)]
     batch = [shared + [rng.randrange(vocab) for _ in range(n)] for n in (5, 17, 9)]
-    cache = tiny_backend._prefill(batch)
+    cache = tiny_backend._prefill(batch, 4)
     width = max(map(len, batch)) - 1
     model = tiny_backend.model
     for b, seq in enumerate(batch):
@@ -85,8 +85,9 @@ def test_generate_prefill_cache_matches_the_model_own(tiny_backend) -> None:
         pad = width - (len(seq) - 1)
         for layer in range(model.config.num_hidden_layers):
             ours = cache.layers[layer]
-            torch.testing.assert_close(ours.keys[b : b + 1, :, pad:], own.layers[layer].keys)
-            torch.testing.assert_close(ours.values[b : b + 1, :, pad:], own.layers[layer].values)
+            end = pad + len(seq) - 1
+            torch.testing.assert_close(ours.keys[b : b + 1, :, pad:end], own.layers[layer].keys)
+            torch.testing.assert_close(ours.values[b : b + 1, :, pad:end], own.layers[layer].values)
 
 
 def test_generate_with_the_packed_prefill_generates_the_same_tokens(tiny_backend) -> None:
