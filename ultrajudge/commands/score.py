@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 import typer
 
@@ -166,13 +166,13 @@ def score(
         RatingConfig(
             aspect=a,
             template=template,
-            mode=mode,
+            mode=cast(Literal["generate", "logprob"], mode),
             params=params,
             max_retries=max_retries,
             per_completion=per_completion,
             min_mass=min_mass,
             structured=structured,
-        )  # type: ignore[arg-type]
+        )
         for a in aspects
     ]
     columns = Columns(instruction_col, completions_col, tuple(completion_col or ()))
@@ -188,18 +188,18 @@ def score(
             return
         run_jury_score(ds, out, panel, columns, configs, store, batch_size, progress)
         return
-    judge = (judge or [""])[0]  # type: ignore[assignment]
+    spec = (judge or [""])[0]
     if dry_run:
         _dry_run(ds, columns, configs)
         return
-    if not judge:
+    if not spec:
         raise fail(
             "pass --judge (a local model folder, a Hub id, scripted:auto or openai:MODEL), or --dry-run"
         )
     _run(
         source,
         out,
-        judge,
+        spec,
         parse_options(judge_option),
         ds,
         columns,
