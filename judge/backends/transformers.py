@@ -105,7 +105,6 @@ class TransformersBackend:
     padding_tokens: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device, torch_dtype = choose_device_dtype(self.device, self.dtype)
@@ -118,7 +117,7 @@ class TransformersBackend:
                 dtype=torch_dtype,
                 attn_implementation="sdpa",
                 trust_remote_code=self.trust_remote_code,
-            ).to(self.device)
+            ).to(self.device)  # type: ignore[arg-type]  # transformers' stubs type .to() oddly
         except OSError as exc:
             where = (
                 ""
@@ -142,7 +141,6 @@ class TransformersBackend:
             max_top_logprobs=self.tokenizer.vocab_size,
             max_context=getattr(self.model.config, "max_position_embeddings", None),
         )
-        torch.set_grad_enabled(False)
         self._packed_error: str | None = None
         self._prefix: tuple[list[int], Chain] | None = None  # the last call's shared prefix
         try:
@@ -155,14 +153,15 @@ class TransformersBackend:
     def render(self, conversation: Conversation, *, generation_prompt: bool = True) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
             raise ModelLoadError(
-                f"the tokenizer of {self.model_path!r} has no chat template; use a chat/instruct "
-                "model or pass --raw to judge with raw prompts"
+                f"the tokenizer of {self.model_path!r} has no chat template; judge with a chat "
+                "(instruct) model, or add a chat_template to its tokenizer_config.json"
             )
-        return self.tokenizer.apply_chat_template(
+        text = self.tokenizer.apply_chat_template(
             [m.as_dict() for m in conversation],
             tokenize=False,
             add_generation_prompt=generation_prompt,
         )
+        return str(text)
 
     def encode(self, text: str) -> list[int]:
         # Chat templates already write BOS; don't add a second one.
@@ -220,7 +219,7 @@ class TransformersBackend:
         n = next((k for k, t in enumerate(tokens) if t in eos_ids), None)
         finish = "stop" if n is not None else "length"
         tokens = tokens if n is None else tokens[:n]
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        text = str(self.tokenizer.decode(tokens, skip_special_tokens=True))
         for stop in params.stop:
             if stop in text:
                 text, finish = text.split(stop, 1)[0], "stop"
@@ -280,7 +279,7 @@ class TransformersBackend:
             for spelled in (c, " " + c):
                 ids = self.encode(spelled)
                 if len(ids) == 1:
-                    found[self.tokenizer.decode(ids)] = ids[0]
+                    found[str(self.tokenizer.decode(ids))] = ids[0]
         return found
 
     def next_token_logprobs(
