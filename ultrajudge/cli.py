@@ -18,16 +18,13 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    # One line per command module; each module adds its commands to ``app``.
-    from ultrajudge.commands import quickstart, score
+    # One line per command module; each module adds its commands to ``app``. Idempotent.
+    if app.registered_commands:
+        return
+    from ultrajudge.commands import compare, generate, pairs, pairwise, quickstart, run, score
 
-    for module in (score, quickstart):
+    for module in (score, pairwise, compare, generate, pairs, run, quickstart):
         module.register(app)
-    __import__("ultrajudge.commands.compare", fromlist=["register"]).register(app)
-    __import__("ultrajudge.commands.pairwise", fromlist=["register"]).register(app)
-    __import__("ultrajudge.commands.pairs", fromlist=["register"]).register(app)
-    __import__("ultrajudge.commands.run", fromlist=["register"]).register(app)
-    __import__("ultrajudge.commands.generate", fromlist=["register"]).register(app)
 
 
 def _quiet_libraries() -> None:
