@@ -5,11 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 from test_compare import HUMAN, PAIRS, scored, verdicts  # same folder (pytest rootdir-less import)
 
 from analysis.compare import CompareOptions, Source, compare
@@ -77,28 +74,8 @@ def test_many_human_columns_add_a_ceiling_section(tmp_path: Path) -> None:
     assert "<h2>Human ceiling</h2>" in text and "Human ceiling (kappa_quadratic" in text
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="headless chromium not installed")
-def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    path = _pointwise(tmp_path)
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={shot}",
-            "--window-size=1100,3000",
-            path.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+def test_report_renders_in_headless_chromium(tmp_path: Path, chromium_screenshot) -> None:
+    shot = chromium_screenshot(_pointwise(tmp_path), (1100, 3000))
     from PIL import Image
 
     with Image.open(shot) as img:
