@@ -30,10 +30,9 @@ def _plain_last_logits(model, seq: list[int]) -> torch.Tensor:
         return model(input_ids=torch.tensor([seq])).logits[0, -1].float()
 
 
-@pytest.mark.parametrize("math_attention", [False, True])
-def test_packed_tree_matches_plain_forward(tiny_backend, monkeypatch, math_attention) -> None:
-    if math_attention:  # the portable attention used off CPU
-        monkeypatch.setattr(packed, "_attend", packed._attend_math)
+@pytest.mark.parametrize("block", [256, 32])
+def test_packed_tree_matches_plain_forward(tiny_backend, monkeypatch, block) -> None:
+    monkeypatch.setattr(packed, "Q_BLOCK", block)  # 32: segments span several query blocks
     model = tiny_backend.model
     seqs = _sequences(len(tiny_backend.tokenizer))
     nodes, reads, chains = build_tree(seqs, [], keep_leaves=True)
