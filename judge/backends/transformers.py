@@ -47,6 +47,36 @@ def cpu_supports_bf16() -> bool:
     return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
 
 
+#: glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse instead of returning it to the OS.
+
+    A CPU forward allocates and frees activations of a few MB each, many times per layer.
+    By default glibc serves many of them with fresh ``mmap``s, or trims the freed top of
+    the heap, so every such tensor page-faults its memory in again: measured on 2 cores,
+    17% of a logprob-mode run. With freed memory kept (blocks up to 32 MB from the heap,
+    no trimming) it is reused; the process's resident size stays at its peak working set.
+    Process-wide; a no-op (False) off glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    )
+
+
 def choose_device_dtype(device: str | None, dtype: str | None) -> tuple[str, Any]:
     import torch
 
@@ -108,6 +138,8 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device, torch_dtype = choose_device_dtype(self.device, self.dtype)
+        if self.device == "cpu":
+            keep_freed_memory()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
                 self.model_path, trust_remote_code=self.trust_remote_code
