@@ -106,3 +106,70 @@ def test_generate_with_the_packed_prefill_generates_the_same_tokens(tiny_backend
         for t, i in zip(plain[:, input_ids.shape[1] :].tolist(), ids)
     ]
     assert [c.text for c in packed_out] == [c.text for c in plain_out]
+
+
+def _reference_attention(q, k, v, context: int, scale: float) -> torch.Tensor:
+    """Softmax attention in float64: query ``i`` sees keys ``0..context + i``; [L, H, D]."""
+    heads, length, _ = q.shape
+    k = k.double().repeat_interleave(heads // k.shape[0], dim=0)[:, : context + length]
+    v = v.double().repeat_interleave(heads // v.shape[0], dim=0)[:, : context + length]
+    scores = q.double() @ k.transpose(1, 2) * scale
+    visible = torch.ones(length, context + length, dtype=torch.bool).tril(context)
+    scores = scores.masked_fill(~visible, float("-inf"))
+    return (torch.softmax(scores, dim=-1) @ v).transpose(0, 1)
+
+
+@pytest.mark.parametrize(
+    ("length", "context", "block"),
+    [(1, 0, 256), (5, 40, 256), (70, 0, 32), (130, 300, 64), (33, 1000, 256)],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_attend_segment_is_causal_attention_over_context_then_self(
+    monkeypatch, length, context, block, dtype
+) -> None:
+    """Blocks, GQA groups, padding of queries and keys: the result is plain causal attention."""
+    monkeypatch.setattr(packed, "Q_BLOCK", block)
+    monkeypatch.setattr(packed, "_TRIANGLES", {})
+    gen = torch.Generator().manual_seed(length + context)
+    heads, kv_heads, dim = 6, 2, 16
+    keys_len = packed._round_up(context + length, packed.K_PAD)
+    q = torch.randn(heads, length, dim, generator=gen).to(dtype)
+    k = torch.zeros(kv_heads, keys_len, dim, dtype=dtype)
+    v = torch.zeros(kv_heads, keys_len, dim, dtype=dtype)
+    k[:, : context + length] = torch.randn(kv_heads, context + length, dim, generator=gen)
+    v[:, : context + length] = torch.randn(kv_heads, context + length, dim, generator=gen)
+    out = torch.full((length, heads, dim), float("nan"), dtype=dtype)
+    packed.attend_segment(q, k, v, context, dim**-0.5, out)
+    expected = _reference_attention(q, k, v, context, dim**-0.5)
+    tolerance = 1e-5 if dtype == torch.float32 else 3e-2
+    torch.testing.assert_close(out.double(), expected, atol=tolerance, rtol=tolerance)
+
+
+def test_long_contexts_are_scored_in_smaller_query_blocks(monkeypatch) -> None:
+    """Memory: a block's scores stay within SCORE_BUDGET however long the context."""
+    seen: list[tuple[int, ...]] = []
+    real_softmax = torch.softmax
+
+    def spy(scores, dim):
+        seen.append(tuple(scores.shape))
+        return real_softmax(scores, dim=dim)
+
+    monkeypatch.setattr(packed, "SCORE_BUDGET", 4 * 64 * 1024)
+    monkeypatch.setattr(torch, "softmax", spy)
+    heads, length, context = 4, 200, 1000
+    q = torch.randn(heads, length, 8)
+    kv = torch.randn(2, packed._round_up(context + length, packed.K_PAD), 8)
+    out = torch.empty(length, heads, 8)
+    packed.attend_segment(q, kv, kv, context, 0.5, out)
+    assert len(seen) > 1
+    assert all(k * g * n * s <= packed.SCORE_BUDGET for k, g, n, s in seen)
+
+
+def test_keep_freed_memory_is_accepted_by_glibc() -> None:
+    import platform
+
+    from judge.backends.transformers import keep_freed_memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert keep_freed_memory() is True
