@@ -6,11 +6,13 @@ import hashlib
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from judge.backends.base import register_backend
+from judge.backends.decode import decoding_attention
 from judge.backends.packed import (
     MIN_SHARED,
     Chain,
@@ -237,7 +239,9 @@ class TransformersBackend:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
-        with torch.inference_mode():
+        # Decoding steps attend with explicit matmuls on CPU (judge.backends.decode).
+        fast = cache is not None and self.device == "cpu"
+        with torch.inference_mode(), decoding_attention(self.model) if fast else nullcontext():
             generated = self.model.generate(
                 input_ids=input_ids, attention_mask=attention, past_key_values=cache, **kwargs
             )
