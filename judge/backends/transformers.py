@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from judge.backends.base import register_backend
+from judge.backends.cpu import cpu_supports_bf16, keep_freed_memory, release_freed_memory
 from judge.backends.decode import decoding_attention
 from judge.backends.packed import (
     MIN_SHARED,
@@ -38,45 +39,6 @@ from judge.types import (
 
 class ModelLoadError(RuntimeError):
     """The model or tokenizer could not be loaded; the message says what to do."""
-
-
-def cpu_supports_bf16() -> bool:
-    """True when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
-
-
-#: glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep freed memory for reuse instead of returning it to the OS.
-
-    A CPU forward allocates and frees activations of a few MB each, many times per layer.
-    By default glibc serves many of them with fresh ``mmap``s, or trims the freed top of
-    the heap, so every such tensor page-faults its memory in again: measured on 2 cores,
-    17% of a logprob-mode run. With freed memory kept (blocks up to 32 MB from the heap,
-    no trimming) it is reused; the process's resident size stays at its peak working set.
-    Process-wide; a no-op (False) off glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-    )
 
 
 def choose_device_dtype(device: str | None, dtype: str | None) -> tuple[str, Any]:
@@ -219,6 +181,7 @@ class TransformersBackend:
         ):
             for i, completion in zip(batch, self._generate([ids[i] for i in batch], params)):
                 out[i] = completion
+        self._release()
         return [c for c in out if c is not None]
 
     def _generate(self, batch: list[list[int]], params: GenerationParams) -> list[Completion]:
@@ -376,7 +339,9 @@ class TransformersBackend:
         prefill per prompt, shared prefixes once, no padding; see the class docstring."""
         if self._packed_error is None:
             try:
-                return self._score_packed(requests, candidates, choose, top_k)
+                scored = self._score_packed(requests, candidates, choose, top_k)
+                self._release()
+                return scored
             except PackingUnsupported as exc:
                 self._packed_error, self._prefix = str(exc), None
         warnings.warn(
@@ -424,6 +389,12 @@ class TransformersBackend:
                 steps.append(node)
             self._run(steps)
         return out
+
+    def _release(self) -> None:
+        """Between batches: the freed activations go back to the OS (``keep_freed_memory``
+        kept them for reuse within the batch)."""
+        if self.device == "cpu":
+            release_freed_memory()
 
     def _run(self, nodes: list[Node]) -> None:
         processed, padding = run_nodes(self.model, nodes, max_tokens=self.max_packed_tokens)

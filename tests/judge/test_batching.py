@@ -168,8 +168,19 @@ def test_long_contexts_are_scored_in_smaller_query_blocks(monkeypatch) -> None:
 def test_keep_freed_memory_is_accepted_by_glibc() -> None:
     import platform
 
-    from judge.backends.transformers import keep_freed_memory
+    from judge.backends.cpu import keep_freed_memory
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
     assert keep_freed_memory() is True
+
+
+def test_freed_memory_is_released_only_once_the_resident_size_grew(monkeypatch) -> None:
+    from judge.backends import cpu
+
+    if cpu._glibc() is None:
+        pytest.skip("not glibc")
+    sizes = iter([1000, 1040, 1100, 1000])
+    monkeypatch.setattr(cpu, "_resident_bytes", lambda: next(sizes))
+    monkeypatch.setattr(cpu, "_first_batch_rss", [])
+    assert [cpu.release_freed_memory() for _ in range(4)] == [False, False, True, False]
