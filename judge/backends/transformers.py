@@ -391,8 +391,8 @@ class TransformersBackend:
         return out
 
     def _release(self) -> None:
-        """Between batches: the freed activations go back to the OS (``keep_freed_memory``
-        kept them for reuse within the batch)."""
+        """Between batches, on CPU: ``release_freed_memory`` (hands freed memory back to
+        the OS once the resident size has grown; ``keep_freed_memory`` kept it for reuse)."""
         if self.device == "cpu":
             release_freed_memory()
 
