@@ -22,6 +22,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from judge.backends.kernels import causal_softmax_bf16
+
 ATTENTION_NAME = "ultrajudge_packed"
 MIN_SHARED = 16  # a shared run shorter than this is recomputed rather than made a node
 
@@ -119,7 +121,8 @@ def attend_segment(
     product: scores = (scale·Q)·Kᵀ in the model's dtype (what ``transformers``' eager
     attention does), softmax in float32 with the causal mask on the diagonal block only,
     then P·V. On CPU this runs the matmuls at bf16 GEMM speed where PyTorch's fused CPU
-    attention kernel reaches a tenth of it on these shapes.
+    attention kernel reaches a tenth of it on these shapes; for bf16 on CPU the masked
+    softmax is one pass of a small compiled kernel (``judge.backends.kernels``).
     """
     import torch
 
@@ -136,10 +139,12 @@ def attend_segment(
         q = query.new_zeros(kv_heads, group, n_pad, dim)
         torch.mul(query[:, s:e].unflatten(0, (kv_heads, group)), scale, out=q[:, :, :n])
         scores = torch.bmm(q.view(kv_heads, group * n_pad, dim), keys[:, :end].transpose(1, 2))
-        scores = scores.float().view(kv_heads, group, n_pad, end)
         diagonal = context + s
-        scores[..., diagonal:].add_(tri[:n_pad, : end - diagonal])
-        probs = torch.softmax(scores, dim=-1).to(values.dtype)
+        probs = causal_softmax_bf16(scores, n_pad, diagonal)  # one pass, if compiled
+        if probs is None:
+            scores = scores.float().view(kv_heads, group, n_pad, end)
+            scores[..., diagonal:].add_(tri[:n_pad, : end - diagonal])
+            probs = torch.softmax(scores, dim=-1).to(values.dtype)
         o = torch.bmm(probs.view(kv_heads, group * n_pad, end), values[:, :end])
         out[s:e] = o.view(heads, n_pad, dim)[:, :n].transpose(0, 1)
 
