@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from judge.backends.base import Backend
     from judge.metering import ApiUsage
+    from judge.store import ResultStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +49,29 @@ def load_backend(spec: str, **options: str) -> Backend:
     if "progress" not in options:
         quiet_progress(backend)
     return backend
+
+
+def judge_to_file(
+    out: Path,
+    spec: str,
+    options: dict[str, str],
+    store_path: Path | None,
+    judge_rows: Callable[[Backend, ResultStore], Any],
+    add_columns: Callable[[Backend, ResultStore, Any], Any],
+) -> tuple[Any, Path]:
+    """The shape of every judging command: load the judge, open the results store next to
+    ``out`` (or at ``store_path``), judge what the store lacks (``judge_rows`` returns a
+    summary), write the dataset with the result columns (``add_columns``) to ``out``.
+    Returns the summary and the store's path."""
+    from judge.io import save_rows
+    from judge.store import ResultStore, default_store_path
+
+    backend = load_backend(spec, **options)
+    store_path = store_path or default_store_path(out)
+    with ResultStore(store_path) as store:
+        summary = judge_rows(backend, store)
+        save_rows(add_columns(backend, store, summary), out)
+    return summary, store_path
 
 
 def echo_api_usage(api: ApiUsage | None) -> None:

@@ -13,7 +13,7 @@ from ultrajudge.commands._common import (
     echo_api_usage,
     fail,
     friendly_errors,
-    load_backend,
+    judge_to_file,
     parse_options,
 )
 
@@ -169,16 +169,16 @@ def _run(
     batch_size: int,
     progress: bool,
 ) -> None:
-    from judge.io import save_rows
     from judge.pairwise import add_pairwise_columns, judge_pairs_dataset
-    from judge.store import ResultStore, default_store_path
 
     if batch_size < 1:
         raise typer.BadParameter(f"must be >= 1, got {batch_size}", param_hint="--batch-size")
-    backend = load_backend(judge, **options)
-    store_path = store_path or default_store_path(out)
-    with ResultStore(store_path) as store:
-        summary = judge_pairs_dataset(
+    summary, store_path = judge_to_file(
+        out,
+        judge,
+        options,
+        store_path,
+        lambda backend, store: judge_pairs_dataset(
             backend,
             ds,
             columns=columns,
@@ -186,11 +186,11 @@ def _run(
             store=store,
             chunk_rows=batch_size,
             progress=progress,
-        )
-        judged = add_pairwise_columns(
+        ),
+        lambda backend, store, summary: add_pairwise_columns(
             backend, ds, columns=columns, config=config, store=store, summary=summary
-        )
-        save_rows(judged, out)
+        ),
+    )
     _print_summary(summary, out, store_path)
 
 

@@ -12,7 +12,7 @@ from ultrajudge.commands._common import (
     echo_api_usage,
     fail,
     friendly_errors,
-    load_backend,
+    judge_to_file,
     parse_options,
 )
 
@@ -255,14 +255,14 @@ def _run(
     batch_size: int,
     progress: bool,
 ) -> None:
-    from judge.io import save_rows
     from judge.scoring import add_score_columns, judge_dataset
-    from judge.store import ResultStore, default_store_path
 
-    backend = load_backend(judge, **options)
-    store_path = store_path or default_store_path(out)
-    with ResultStore(store_path) as store:
-        summary = judge_dataset(
+    summary, store_path = judge_to_file(
+        out,
+        judge,
+        options,
+        store_path,
+        lambda backend, store: judge_dataset(
             backend,
             ds,
             columns=columns,
@@ -270,11 +270,11 @@ def _run(
             store=store,
             chunk_rows=batch_size,
             progress=progress,
-        )
-        scored = add_score_columns(
+        ),
+        lambda backend, store, summary: add_score_columns(
             backend, ds, columns=columns, configs=configs, store=store, summary=summary
-        )
-        save_rows(scored, out)
+        ),
+    )
     _print_summary(summary, out, store_path)
 
 
