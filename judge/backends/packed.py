@@ -149,17 +149,20 @@ def attend_segment(
         out[s:e] = o.view(heads, n_pad, dim)[:, :n].transpose(0, 1)
 
 
-def _gather(pieces: Chain, layer: int, own: Any, which: int) -> Any:
-    """[KV, S, D]: the pieces' keys (``which=0``) or values (1), then ``own`` [KV, L, D],
-    then zeros up to a multiple of ``K_PAD``."""
-    length = chain_length(pieces) + own.shape[1]
-    buf = own.new_zeros(own.shape[0], _round_up(length, K_PAD), own.shape[2])
-    at = 0
-    for p in pieces:
-        buf[:, at : at + p.length] = p.node.kv[layer][which][0, :, : p.length]  # type: ignore[index]
-        at += p.length
-    buf[:, at:length] = own
-    return buf
+def _gather(pieces: Chain, context: int, layer: int, own: tuple[Any, Any]) -> tuple[Any, Any]:
+    """Keys and values [KV, S, D] each: the ``context`` tokens of ``pieces``, then ``own``
+    (the segment's keys and values, [KV, L, D]), then zeros up to a multiple of ``K_PAD``."""
+    length = context + own[0].shape[1]
+    out = []
+    for which, tail in enumerate(own):
+        buf = tail.new_zeros(tail.shape[0], _round_up(length, K_PAD), tail.shape[2])
+        at = 0
+        for p in pieces:
+            buf[:, at : at + p.length] = p.node.kv[layer][which][0, :, : p.length]  # type: ignore[index]
+            at += p.length
+        buf[:, at:length] = tail
+        out.append(buf)
+    return out[0], out[1]
 
 
 def packed_attention(
@@ -190,14 +193,9 @@ def packed_attention(
         if node.keep:
             assert node.kv is not None
             node.kv[layer] = (k, v)
-        attend_segment(
-            query[0, :, a:b],
-            _gather(node.parents, layer, k[0], 0),
-            _gather(node.parents, layer, v[0], 1),
-            chain_length(node.parents),
-            scale,
-            out[0, a:b],
-        )
+        context = chain_length(node.parents)
+        keys, values = _gather(node.parents, context, layer, (k[0], v[0]))
+        attend_segment(query[0, :, a:b], keys, values, context, scale, out[0, a:b])
     out[:, uj_plan.used :] = 0  # padding: attends to nothing
     return out, None
 

@@ -1,4 +1,4 @@
-"""Pieces every command shares: judge options, errors that tell the user what to do."""
+"""Pieces every command shares: options, judge loading, errors that tell the user what to do."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from judge.backends.base import Backend
     from judge.metering import ApiUsage
     from judge.store import ResultStore
@@ -26,6 +25,24 @@ JUDGE_OPTION_HELP = (
     "concurrency, rpm, tpm, max_attempts, backoff_base, price_in, price_out (USD per million "
     "tokens), progress. scripted: delay, log."
 )
+
+# Options several commands declare the same way (Typer reads them from the annotations).
+Source = Annotated[
+    str,
+    typer.Argument(help="Input: .jsonl/.json/.csv/.parquet, a save_to_disk folder, or a Hub id."),
+]
+Out = Annotated[
+    Path, typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (save_to_disk).")
+]
+JudgeOption = Annotated[
+    list[str] | None, typer.Option("--judge-option", "-O", help=JUDGE_OPTION_HELP)
+]
+Split = Annotated[str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")]
+Limit = Annotated[int | None, typer.Option(help="Only the first N rows.")]
+StorePath = Annotated[
+    Path | None, typer.Option("--store", help="Results store (SQLite). Default: next to --out.")
+]
+Progress = Annotated[bool, typer.Option(help="Show a progress bar.")]
 
 
 def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:

@@ -19,6 +19,12 @@ import typer
 
 from ultrajudge.commands._common import (
     JUDGE_OPTION_HELP,
+    Limit,
+    Out,
+    Progress,
+    Source,
+    Split,
+    StorePath,
     echo_api_usage,
     fail,
     friendly_errors,
@@ -44,13 +50,6 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="generate")
 
 
-Source = Annotated[
-    str,
-    typer.Argument(help="Input: .jsonl/.json/.csv/.parquet, a save_to_disk folder, or a Hub id."),
-]
-Out = Annotated[
-    Path, typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (save_to_disk).")
-]
 Model = Annotated[
     str,
     typer.Option(
@@ -73,8 +72,6 @@ InstructionCol = Annotated[
 Answers = Annotated[
     bool, typer.Option("--answers", help="Also answer each instruction into 'completions'.")
 ]
-Split = Annotated[str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")]
-Limit = Annotated[int | None, typer.Option(help="Only the first N rows.")]
 BatchSize = Annotated[
     int, typer.Option(help="Rows sent to the model at a time, and committed to the store together.")
 ]
@@ -82,10 +79,6 @@ MaxRetries = Annotated[
     int,
     typer.Option(help="Ask again at most this many times when a generation fails or is rejected."),
 ]
-StorePath = Annotated[
-    Path | None, typer.Option("--store", help="Results store (SQLite). Default: next to --out.")
-]
-Progress = Annotated[bool, typer.Option(help="Show a progress bar.")]
 
 
 def _options(pairs: list[str] | None) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ultrajudge.commands._common import fail, friendly_errors
+from ultrajudge.commands._common import Limit, fail, friendly_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -118,7 +118,7 @@ def pairs(
         str, typer.Option(help="Row id column (seeds per-row choices; provenance).")
     ] = "id",
     split: Annotated[str, typer.Option(help="Split of a Hub dataset or DatasetDict.")] = "train",
-    limit: Annotated[int | None, typer.Option(help="Only the first N rows.")] = None,
+    limit: Limit = None,
 ) -> None:
     """Build DPO pairs from scored completions, filter them, and export them for TRL.
 

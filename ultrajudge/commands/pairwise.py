@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from ultrajudge.commands._common import (
-    JUDGE_OPTION_HELP,
+    JudgeOption,
+    Limit,
+    Out,
+    Progress,
+    Source,
+    Split,
+    StorePath,
     echo_api_usage,
     fail,
     friendly_errors,
@@ -24,16 +30,8 @@ def register(app: typer.Typer) -> None:
 
 @friendly_errors
 def pairwise(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="Input: .jsonl/.json/.csv/.parquet, a save_to_disk folder, or a Hub id."
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (save_to_disk)."),
-    ],
+    source: Source,
+    out: Out,
     judge: Annotated[
         str,
         typer.Option(
@@ -42,9 +40,7 @@ def pairwise(
             help="Local model folder, Hub id, 'scripted:FILE.jsonl', or 'openai:MODEL'.",
         ),
     ] = "",
-    judge_option: Annotated[
-        list[str] | None, typer.Option("--judge-option", "-O", help=JUDGE_OPTION_HELP)
-    ] = None,
+    judge_option: JudgeOption = None,
     mode: Annotated[
         str,
         typer.Option(
@@ -59,9 +55,7 @@ def pairwise(
             "or your own .jinja2 file declaring 'verdict format: abc|arena|output_ab'."
         ),
     ] = "pairwise/mt_bench",
-    split: Annotated[
-        str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")
-    ] = "train",
+    split: Split = "train",
     instruction_col: Annotated[
         str | None,
         typer.Option(
@@ -74,7 +68,7 @@ def pairwise(
     b_col: Annotated[
         str, typer.Option(help="Column with response B (e.g. 'rejected' for preference data).")
     ] = "response_b",
-    limit: Annotated[int | None, typer.Option(help="Only the first N rows.")] = None,
+    limit: Limit = None,
     batch_size: Annotated[
         int,
         typer.Option(help="Rows per batch (two prompts each), committed to the store together."),
@@ -99,9 +93,7 @@ def pairwise(
             help="logprob mode: below this probability on A/B/C the order is 'low_mass', not a verdict."
         ),
     ] = 0.5,
-    store: Annotated[
-        Path | None, typer.Option(help="Results store (SQLite). Default: next to --out.")
-    ] = None,
+    store: StorePath = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -109,7 +101,7 @@ def pairwise(
             help="Check columns and template, print the first prompt and the number of judge calls, write nothing.",
         ),
     ] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Progress = True,
 ) -> None:
     """Judge response A against response B for every row, in both orders.
 

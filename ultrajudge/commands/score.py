@@ -8,7 +8,13 @@ from typing import Annotated, Any, Literal, cast
 import typer
 
 from ultrajudge.commands._common import (
-    JUDGE_OPTION_HELP,
+    JudgeOption,
+    Limit,
+    Out,
+    Progress,
+    Source,
+    Split,
+    StorePath,
     echo_api_usage,
     fail,
     friendly_errors,
@@ -29,16 +35,8 @@ def register(app: typer.Typer) -> None:
 
 @friendly_errors
 def score(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="Input: .jsonl/.json/.csv/.parquet, a save_to_disk folder, or a Hub id."
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (save_to_disk)."),
-    ],
+    source: Source,
+    out: Out,
     judge: Annotated[
         list[str] | None,
         typer.Option(
@@ -58,9 +56,7 @@ def score(
             help="Jury YAML: judges (specs or {name, model, options}), reducer, trim, spread, quorum."
         ),
     ] = None,
-    judge_option: Annotated[
-        list[str] | None, typer.Option("--judge-option", "-O", help=JUDGE_OPTION_HELP)
-    ] = None,
+    judge_option: JudgeOption = None,
     aspect: Annotated[list[str] | None, typer.Option("--aspect", "-a", help=ASPECT_HELP)] = None,
     mode: Annotated[
         str,
@@ -99,9 +95,7 @@ def score(
             "to the rating format, so that it always parses. --no-structured lets it write freely."
         ),
     ] = True,
-    split: Annotated[
-        str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")
-    ] = "train",
+    split: Split = "train",
     instruction_col: Annotated[
         str,
         typer.Option(
@@ -117,7 +111,7 @@ def score(
             help="A column with one completion; repeat for each (e.g. --completion-col chosen --completion-col rejected)."
         ),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N rows.")] = None,
+    limit: Limit = None,
     batch_size: Annotated[
         int,
         typer.Option(help="Rows sent to the judge at a time, and committed to the store together."),
@@ -133,9 +127,7 @@ def score(
             help="Re-ask completions whose rating could not be read at most this many times."
         ),
     ] = 2,
-    store: Annotated[
-        Path | None, typer.Option(help="Results store (SQLite). Default: next to --out.")
-    ] = None,
+    store: StorePath = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -143,7 +135,7 @@ def score(
             help="Check columns and template, print the first prompt and the number of judge calls, write nothing. No model is loaded.",
         ),
     ] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Progress = True,
 ) -> None:
     """Rate every completion of every instruction, UltraFeedback style.
 
