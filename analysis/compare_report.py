@@ -7,6 +7,7 @@ rating against answer length. Built on :mod:`analysis.report`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,11 @@ __all__ = [
 _LABELS = ("A", "tie", "B")
 
 
-def write_report(comparison: Comparison, path: str | Path) -> Path:
-    """Build the report and write it (atomically) to ``path``."""
-    return build_report(comparison).write(path)
+def write_report(
+    comparison: Comparison, path: str | Path, *, protect: Sequence[str | Path | None] = ()
+) -> Path:
+    """Build the report and write it (atomically) to ``path``, never over ``protect``."""
+    return build_report(comparison).write(path, protect=protect)
 
 
 def build_report(c: Comparison, *, title: str = "Judge comparison") -> Report:

@@ -19,7 +19,7 @@ a system turn) with well-formed messages.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,7 +150,11 @@ def validate_pairs(records: Iterable[Mapping[str, Any]], *, format: Format) -> N
 
 
 def write_pairs(
-    records: list[dict[str, Any]], out: str | Path | None, *, push_to_hub: str | None = None
+    records: list[dict[str, Any]],
+    out: str | Path | None,
+    *,
+    push_to_hub: str | None = None,
+    protect: Sequence[str | Path | None] = (),
 ) -> Any:
     """Write ``records`` as a ``datasets.Dataset`` to ``out`` (``.jsonl``, ``.parquet`` or a
     ``save_to_disk`` folder, atomically) and/or push it to the Hub repo ``push_to_hub``."""
@@ -163,7 +167,7 @@ def write_pairs(
     else:  # no pairs: the columns are still there (a Parquet file keeps them)
         ds = datasets.Dataset.from_dict({k: [] for k in ("prompt", "chosen", "rejected", *_SCORES)})
     if out is not None:
-        save_rows(ds, out)
+        save_rows(ds, out, protect=protect)
     if push_to_hub:
         ds.push_to_hub(push_to_hub)
     return ds

@@ -350,14 +350,17 @@ def write_outputs(
     push_to_hub: str | None = None,
     scored: Any = None,
     subtitle: str = "",
+    protect: Sequence[str | Path | None] = (),
 ) -> None:
     """Write the pairs (and/or push them), the dropped-rows file and the HTML report;
-    each file atomically. ``scored`` (the scored dataset) adds jury agreement to the report."""
-    write_pairs(outcome.records, out, push_to_hub=push_to_hub)
+    each file atomically. ``scored`` (the scored dataset) adds jury agreement to the report.
+    ``protect`` (the input, the store) may not be replaced by an output (see ``save_rows``)."""
+    write_pairs(outcome.records, out, push_to_hub=push_to_hub, protect=protect)
     if dropped is not None:
-        write_pairs(outcome.dropped_records(), dropped)
+        write_pairs(outcome.dropped_records(), dropped, protect=protect)
     if report is not None:
         from analysis.pairs_report import jury_table, pairs_report
 
         jury = jury_table(scored) if scored is not None else None
-        pairs_report(outcome.stats, outcome.result, jury=jury, subtitle=subtitle).write(report)
+        report_page = pairs_report(outcome.stats, outcome.result, jury=jury, subtitle=subtitle)
+        report_page.write(report, protect=protect)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,15 +102,12 @@ class Report:
             f"<body>{''.join(body)}</body></html>\n"
         )
 
-    def write(self, path: str | Path) -> Path:
-        """Write atomically (temporary sibling, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(self.to_html())
-        os.replace(tmp, path)
-        return path
+    def write(self, path: str | Path, *, protect: Sequence[str | Path | None] = ()) -> Path:
+        """Write atomically (temporary sibling, then rename); never over ``protect``
+        (the inputs) or a folder (see ``judge.io.write_text``)."""
+        from judge.io import write_text
+
+        return write_text(path, self.to_html(), protect=protect)
 
 
 def new_figure(width: float = 6.0, height: float = 3.6) -> tuple[Any, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ _READERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parqu
 
 class DataError(ValueError):
     """Input data is missing or has the wrong shape; the message says what to do."""
+
+
+class OutputError(DataError):
+    """An output path whose writing would destroy files the toolkit did not write."""
 
 
 def load_rows(source: str, *, split: str = "train", limit: int | None = None) -> Any:
@@ -64,14 +69,102 @@ def _load_hub(source: str, split: str) -> Any:
         ) from exc
 
 
-def save_rows(ds: Any, out: str | Path) -> Path:
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+# What ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` write, and the cache files
+# ``datasets`` adds next to them when such a folder is loaded and mapped. A folder holding
+# anything else is not ours to replace.
+_SAVED_DATASET_FILE = re.compile(
+    r"(dataset_info\.json|state\.json|dataset_dict\.json|data-\d+-of-\d+\.arrow|cache-[0-9a-f]+\.arrow)"
+)
+
+
+def check_output(
+    out: str | Path, *, protect: Iterable[str | Path | None] = (), folder: bool | None = None
+) -> Path:
+    """Refuse an output path whose writing would destroy something the toolkit did not write.
+
+    Refused: the working directory or any folder above it; the same path as, or a folder
+    above, anything in ``protect`` (the input, the results store, a pipeline file); an
+    existing folder that is not a dataset folder ``save_rows`` wrote (one holding only
+    ``datasets``' own files); an existing file where a folder output goes. ``folder``: whether
+    the output is a folder (default: by its suffix, as :func:`save_rows` decides). Returns ``out``.
+    """
+    path = Path(out)
+    target = path.resolve()
+    guarded = [Path.cwd().resolve(), *(Path(p).resolve() for p in protect if p is not None)]
+    for i, kept in enumerate(guarded):
+        if target == kept or target in kept.parents:
+            what = (
+                "the working directory or a folder above it"
+                if i == 0
+                else f"{'the same path as' if target == kept else 'a folder above'} {str(kept)!r}, which this run reads or keeps"
+            )
+            raise OutputError(
+                f"refusing to write the output to {str(out)!r}: it is {what}, and replacing it "
+                "would delete files ultrajudge did not write; pass a new path to --out"
+            )
+    if folder is None:
+        folder = path.suffix.lower() not in _FILE_SUFFIXES
+    if not folder:
+        if path.is_dir():
+            raise OutputError(
+                f"refusing to write the output to {str(out)!r}: it is an existing folder, not a "
+                "file; pass a new path to --out"
+            )
+    elif path.is_dir() and not _is_saved_dataset(path):
+        raise OutputError(
+            f"refusing to replace the folder {str(out)!r}: it holds files that are not a dataset "
+            "ultrajudge wrote; pass a new folder to --out, or a file ending in .jsonl, .parquet or .csv"
+        )
+    elif path.exists() and not path.is_dir():
+        raise OutputError(
+            f"refusing to replace the file {str(out)!r} with a dataset folder; pass a path ending "
+            "in .jsonl, .parquet or .csv, or a new folder"
+        )
+    return path
+
+
+def _is_saved_dataset(folder: Path) -> bool:
+    """Only ``save_to_disk`` files at the top, or split folders that hold only those."""
+    for entry in folder.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.is_dir():
+            if not any(entry.iterdir()) or not _is_saved_dataset(entry):
+                return False
+        elif not _SAVED_DATASET_FILE.fullmatch(entry.name):
+            return False
+    return True
+
+
+def write_text(out: str | Path, text: str, *, protect: Iterable[str | Path | None] = ()) -> Path:
+    """Write a text file (a report, a table) atomically: a temporary sibling, then a rename.
+    Refuses what :func:`check_output` refuses."""
+    out = check_output(out, protect=protect, folder=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] = ()) -> Path:
     """Write by the output path: ``.jsonl``/``.json``, ``.parquet``, ``.csv``, or a
     ``save_to_disk`` directory (any other path). Written to a temporary sibling and
-    renamed, so a crash never leaves a half-written output."""
-    out = Path(out)
+    renamed, so a crash never leaves a half-written output.
+
+    Never removes what the toolkit did not write: :func:`check_output` refuses the working
+    directory, anything in ``protect`` (the input, the store, a pipeline file) and the
+    folders above them, and any existing folder that is not a dataset folder we wrote."""
+    out = check_output(out, protect=protect)
     out.parent.mkdir(parents=True, exist_ok=True)
     suffix = out.suffix.lower()
-    if suffix in (".jsonl", ".json", ".parquet", ".csv"):
+    if suffix in _FILE_SUFFIXES:
         fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
         os.close(fd)
         try:
@@ -87,14 +180,16 @@ def save_rows(ds: Any, out: str | Path) -> Path:
                 os.unlink(tmp)
         return out
     tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    old_dir = out.parent / f"{tmp_dir.name}.old"
     try:
         ds.save_to_disk(str(tmp_dir))
-        if out.exists():
-            shutil.rmtree(out)
+        if out.exists():  # checked above: a dataset folder we wrote
+            os.replace(out, old_dir)
         os.replace(tmp_dir, out)
     finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir)
+        for leftover in (tmp_dir, old_dir):  # both are folders this call made
+            if leftover.exists():
+                shutil.rmtree(leftover)
     return out
 
 

@@ -75,19 +75,24 @@ def judge_to_file(
     store_path: Path | None,
     judge_rows: Callable[[Backend, ResultStore], Any],
     add_columns: Callable[[Backend, ResultStore, Any], Any],
+    *,
+    source: str,
 ) -> tuple[Any, Path]:
     """The shape of every judging command: load the judge, open the results store next to
     ``out`` (or at ``store_path``), judge what the store lacks (``judge_rows`` returns a
-    summary), write the dataset with the result columns (``add_columns``) to ``out``.
-    Returns the summary and the store's path."""
-    from judge.io import save_rows
+    summary), write the dataset with the result columns (``add_columns``) to ``out``. An
+    output that would replace the input, the store or files the toolkit did not write is
+    refused before the judge loads. Returns the summary and the store's path."""
+    from judge.io import check_output, save_rows
     from judge.store import ResultStore, default_store_path
 
-    backend = load_backend(spec, **options)
     store_path = store_path or default_store_path(out)
+    protect = (source, store_path)
+    check_output(out, protect=protect)  # before the judge loads: refuse early, lose nothing
+    backend = load_backend(spec, **options)
     with ResultStore(store_path) as store:
         summary = judge_rows(backend, store)
-        save_rows(add_columns(backend, store, summary), out)
+        save_rows(add_columns(backend, store, summary), out, protect=protect)
     return summary, store_path
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,7 +123,8 @@ def compare(
         options=options,
     )
     _print(result)
-    _write(result, out or [], csv_dir, report)
+    inputs = [str(s.data) for s in sources if isinstance(s.data, (str, Path))]
+    _write(result, out or [], csv_dir, report, inputs)
 
 
 def _parse_scale(text: str) -> tuple[float, ...]:
@@ -158,8 +157,15 @@ def _print(result: Any) -> None:
         typer.echo(f"note: {note}")
 
 
-def _write(result: Any, outs: list[Path], csv_dir: Path | None, report: Path | None) -> None:
+def _write(
+    result: Any, outs: list[Path], csv_dir: Path | None, report: Path | None, inputs: list[str]
+) -> None:
     import json
+
+    from judge.io import write_text
+
+    def _atomic(path: Path, text: str) -> None:
+        write_text(path, text, protect=inputs)
 
     for path in outs:
         if path.suffix.lower() == ".json":
@@ -176,12 +182,4 @@ def _write(result: Any, outs: list[Path], csv_dir: Path | None, report: Path | N
     if report is not None:
         from analysis.compare_report import write_report
 
-        typer.echo(f"wrote {write_report(result, report)}")
-
-
-def _atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+        typer.echo(f"wrote {write_report(result, report, protect=inputs)}")

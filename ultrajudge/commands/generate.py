@@ -116,6 +116,7 @@ def _execute(
     job: Callable[[list[dict[str, Any]], Session], list[dict[str, Any]]],
     *,
     store: Path | None,
+    source: str | None,
     batch_size: int,
     max_retries: int,
     progress: bool,
@@ -123,10 +124,12 @@ def _execute(
     import datasets
 
     from generators.engine import Session
-    from judge.io import save_rows
+    from judge.io import check_output, save_rows
     from judge.store import ResultStore, default_store_path
 
     store_path = store or default_store_path(out)
+    protect = (source, store_path)
+    check_output(out, protect=protect)  # before any model loads
     with ResultStore(store_path) as results:
         session = Session(
             results, max_retries=max_retries, chunk_rows=batch_size, progress=progress
@@ -134,7 +137,7 @@ def _execute(
         session.summary.rows_in = len(rows)
         written = job(rows, session)
         session.summary.rows_out = len(written)
-        save_rows(datasets.Dataset.from_list(written), out)
+        save_rows(datasets.Dataset.from_list(written), out, protect=protect)
     _print_summary(session.summary, out, store_path)
 
 
@@ -247,6 +250,7 @@ def pool(
         out,
         job,
         store=store,
+        source=source,
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
@@ -323,6 +327,7 @@ def evol_instruct(
         out,
         job,
         store=store,
+        source=source,
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
@@ -396,6 +401,7 @@ def evol_quality(
         out,
         job,
         store=store,
+        source=source,
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
@@ -466,6 +472,7 @@ def self_instruct(
         out,
         job,
         store=store,
+        source=source,
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
@@ -551,6 +558,7 @@ def magpie(
         out,
         job,
         store=store,
+        source=source,
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,

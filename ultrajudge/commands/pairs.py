@@ -158,6 +158,7 @@ def pairs(
         report=report,
         push_to_hub=push_to_hub,
         scored=ds,
+        protect=(source,),
         subtitle=f"{source}; strategy {strategy}; format {format}",
     )
     print_outcome(outcome, out=out, dropped=dropped, report=report)

@@ -136,7 +136,7 @@ def pairwise(
         raise fail(
             "pass --judge (a local model folder, a Hub id, scripted:FILE.jsonl or openai:MODEL), or --dry-run"
         )
-    _run(out, judge, parse_options(judge_option), ds, columns, config, store, batch_size, progress)
+    _run(source, out, judge, parse_options(judge_option), ds, columns, config, store, batch_size, progress)  # fmt: skip
 
 
 def _dry_run(ds: Any, columns: Any, config: Any) -> None:
@@ -151,6 +151,7 @@ def _dry_run(ds: Any, columns: Any, config: Any) -> None:
 
 
 def _run(
+    source: str,
     out: Path,
     judge: str,
     options: dict[str, str],
@@ -182,6 +183,7 @@ def _run(
         lambda backend, store, summary: add_pairwise_columns(
             backend, ds, columns=columns, config=config, store=store, summary=summary
         ),
+        source=source,
     )
     _print_summary(summary, out, store_path)
 

@@ -178,7 +178,7 @@ def score(
             _dry_run(ds, columns, configs)
             typer.echo(f"× {len(panel.jurors)} judges: {', '.join(panel.names)}")
             return
-        run_jury_score(ds, out, panel, columns, configs, store, batch_size, progress)
+        run_jury_score(ds, out, panel, columns, configs, store, batch_size, progress, source=source)
         return
     spec = (judge or [""])[0]
     if dry_run:
@@ -266,6 +266,7 @@ def _run(
         lambda backend, store, summary: add_score_columns(
             backend, ds, columns=columns, configs=configs, store=store, summary=summary
         ),
+        source=source,
     )
     _print_summary(summary, out, store_path)
 

@@ -37,14 +37,19 @@ def run_jury_score(
     store_path: Path | None,
     batch_size: int,
     progress: bool,
+    *,
+    source: str,
 ) -> None:
-    """Score ``ds`` with every juror (resumable), reduce, write ``out``, print a summary."""
-    from judge.io import save_rows
+    """Score ``ds`` with every juror (resumable), reduce, write ``out``, print a summary.
+    ``out`` may not replace ``source``, the store or files ultrajudge did not write."""
+    from judge.io import check_output, save_rows
     from judge.jury import score_with_jury
     from judge.store import ResultStore, default_store_path
     from ultrajudge.commands._common import load_backend
 
     store_path = store_path or default_store_path(out)
+    protect = (source, store_path)
+    check_output(out, protect=protect)
     with ResultStore(store_path) as store:
         scored, summaries = score_with_jury(
             ds,
@@ -56,7 +61,7 @@ def run_jury_score(
             progress=progress,
             loader=load_backend,
         )
-        save_rows(scored, out)
+        save_rows(scored, out, protect=protect)
     print_jury_summary(scored, jury, summaries, out, store_path)
 
 

@@ -51,6 +51,7 @@ class PipelineRun:
 
     workdir: Path
     store: Path
+    protect: tuple[Path | str | None, ...] = ()
     outcome: Any = None
     generation: list[tuple[str, Any]] = field(default_factory=list)
     scoring: dict[str, Any] = field(default_factory=dict)
@@ -70,8 +71,12 @@ def run_pipeline(
     from judge.store import ResultStore
 
     loader = loader or build_backend
-    workdir.mkdir(parents=True, exist_ok=True)
     run = PipelineRun(workdir, workdir / "store.sqlite")
+    # Outputs may replace none of the input, the store, the pipeline file's folder or a
+    # folder above them; checked for every output before any step runs.
+    run.protect = (pipeline.input and pipeline.base / pipeline.input, run.store, pipeline.base)
+    _check_outputs(pipeline, run)
+    workdir.mkdir(parents=True, exist_ok=True)
     with ResultStore(run.store) as store:
         rows = input_rows(pipeline)
         if pipeline.generate:
@@ -79,6 +84,18 @@ def run_pipeline(
         scored = _score(pipeline, rows, store, run, progress, loader, echo)
     _pairs(pipeline, scored, run)
     return run
+
+
+def _check_outputs(pipeline: Pipeline, run: PipelineRun) -> None:
+    from judge.io import check_output
+
+    out = pipeline.outputs
+    datasets = [out.scored, out.pairs, out.dropped, *([out.generated] if pipeline.generate else [])]
+    for name in datasets:
+        if name is not None:
+            check_output(run.workdir / name, protect=run.protect)
+    if out.report is not None:
+        check_output(run.workdir / out.report, protect=run.protect, folder=False)
 
 
 def _generate(
@@ -106,7 +123,7 @@ def _generate(
         if s.api is not None:
             echo(f"  {s.api.describe()}")
     path = run.workdir / pipeline.outputs.generated
-    save_rows(datasets.Dataset.from_list(rows), path)
+    save_rows(datasets.Dataset.from_list(rows), path, protect=run.protect)
     run.files["generated"] = path
     return rows
 
@@ -142,7 +159,7 @@ def _score(
         if s.api is not None:
             echo(f"  {s.api.describe()}")
     path = run.workdir / pipeline.outputs.scored
-    save_rows(scored, path)
+    save_rows(scored, path, protect=run.protect)
     run.files["scored"] = path
     return scored
 
@@ -164,6 +181,7 @@ def _pairs(pipeline: Pipeline, scored: Any, run: PipelineRun) -> None:
         report=files["report"],
         push_to_hub=out.push_to_hub,
         scored=scored,
+        protect=run.protect,
         subtitle=f"pipeline {pipeline.name}; strategy {pipeline.builder.strategy}; format {pipeline.format}",
     )
     run.files.update({k: v for k, v in files.items() if v is not None})
