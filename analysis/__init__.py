@@ -1,9 +1,9 @@
 """Agreement, bias, comparison, pair building, filters and reports over judge outputs.
 
 The public names of the submodules are importable from here (``from analysis import
-cohen_kappa``). The function ``analysis.compare.compare`` is not among them: the name is
+cohen_kappa``). The function ``ultrajudge.analysis.compare.compare`` is not among them: the name is
 its module's. They load on first use, so importing one submodule does not pay for the
-others (``analysis.agreement`` pulls in scikit-learn and SciPy).
+others (``ultrajudge.analysis.agreement`` pulls in scikit-learn and SciPy).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ __all__ = sorted(name for names in _EXPORTS.values() for name in names)
 def __getattr__(name: str) -> Any:
     for module, names in _EXPORTS.items():
         if name in names:
-            value = getattr(importlib.import_module(f"analysis.{module}"), name)
+            value = getattr(importlib.import_module(f"ultrajudge.analysis.{module}"), name)
             globals()[name] = value
             return value
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")

@@ -492,7 +492,7 @@ def preference_accuracy(
     against a gold tie included), 0.5 when exactly one side is a tie, and 0 for A against B.
     ``ties="exclude"``: items where either side is a tie are dropped; the rest score
     ``[pred = gold]``. Items with a missing verdict are dropped in both cases (a failed judgment
-    is counted by :mod:`analysis.bias`, never graded). Accuracy is nan when nothing is left.
+    is counted by :mod:`ultrajudge.analysis.bias`, never graded). Accuracy is nan when nothing is left.
 
     >>> preference_accuracy(["A", "B", "tie", "A"], ["A", "A", "A", "tie"])
     PreferenceAccuracy(accuracy=0.5, ties='half', n=4, n_dropped=0)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analysis.agreement import _labels, _missing, spearman
+from ultrajudge.analysis.agreement import _labels, _missing, spearman
 
 __all__ = [
     "NON_FAILURE_STATUSES",

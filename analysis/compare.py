@@ -9,7 +9,7 @@ AlpacaEval's evaluator leaderboard, and the human-vs-human ceiling.
 
 Decisions (the numbers depend on them):
 
-* **Alignment** (:mod:`analysis.compare_inputs`): rows match by an id column, else by row order
+* **Alignment** (:mod:`ultrajudge.analysis.compare_inputs`): rows match by an id column, else by row order
   after checking the instructions agree. Items are (row, completion index). A two-rater
   statistic uses only the items both raters rated (a failed rating is missing, never a grade),
   and every cell reports its ``n``.
@@ -25,7 +25,7 @@ Decisions (the numbers depend on them):
 * **Runs**: sources whose judge ids differ only in ``seed=N`` are runs of one judge; each gets
   the standard deviation of the headline statistic (and mean rating) across the runs.
 * **Tokens, seconds, cost** come from the results store next to each file
-  (:func:`analysis.compare_judges.store_usage`), per judgment: one rated completion (pointwise)
+  (:func:`ultrajudge.analysis.compare_judges.store_usage`), per judgment: one rated completion (pointwise)
   or one pair judged in both orders (pairwise). Blank when there is no store.
 """
 
@@ -40,10 +40,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from analysis.agreement import STATISTICS
-from analysis.compare_inputs import Aligned, Kind, Source, SourceLike, align
-from analysis.compare_judges import pairwise_judge, pointwise_judge, run_group, store_usage
-from analysis.compare_stats import (
+from ultrajudge.analysis.agreement import STATISTICS
+from ultrajudge.analysis.compare_inputs import Aligned, Kind, Source, SourceLike, align
+from ultrajudge.analysis.compare_judges import (
+    pairwise_judge,
+    pointwise_judge,
+    run_group,
+    store_usage,
+)
+from ultrajudge.analysis.compare_stats import (
     LABEL_SCALE,
     PAIRWISE_STATISTICS,
     Agreement,

@@ -26,8 +26,8 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
-from analysis.agreement import PREFERENCE_LABELS
-from judge.io import DataError, load_rows
+from ultrajudge.analysis.agreement import PREFERENCE_LABELS
+from ultrajudge.judge.io import DataError, load_rows
 
 __all__ = ["Aligned", "Kind", "Source", "SourceLike", "align"]
 

@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.bias import (
+from ultrajudge.analysis.bias import (
     failure_rates,
     length_preference,
     position_bias,
     rating_length_correlation,
 )
-from analysis.compare_inputs import Aligned, Kind
-from judge.store import default_store_path
+from ultrajudge.analysis.compare_inputs import Aligned, Kind
+from ultrajudge.judge.store import default_store_path
 
 __all__ = [
     "Usage",
@@ -59,7 +59,7 @@ def pointwise_judge(al: Aligned, judge: str, *, min_char_diff: int) -> dict[str,
 
     ``bias`` is the mean of (judge − human) over the items both rated (the mean over human
     columns); ``p_prefer_longer`` reads each pair of completions of a row as a verdict (see
-    :func:`within_row_verdicts`) and applies :func:`analysis.bias.length_preference`.
+    :func:`within_row_verdicts`) and applies :func:`ultrajudge.analysis.bias.length_preference`.
     """
     x = al.values[judge]
     offsets = [float((x - al.values[h]).mean()) for h in al.humans]

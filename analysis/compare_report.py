@@ -2,7 +2,7 @@
 
 Plots: the agreement heatmap of the headline statistic, the rating (verdict) distribution per
 rater, confusion matrices of each judge against the first human column, position bias, and
-rating against answer length. Built on :mod:`analysis.report`.
+rating against answer length. Built on :mod:`ultrajudge.analysis.report`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.agreement import contingency_table
-from analysis.bias import length_preference
-from analysis.compare import Comparison
-from analysis.compare_stats import LABEL_SCALE, label_codes, snap_to_scale
-from analysis.report import Report, new_figure
+from ultrajudge.analysis.agreement import contingency_table
+from ultrajudge.analysis.bias import length_preference
+from ultrajudge.analysis.compare import Comparison
+from ultrajudge.analysis.compare_stats import LABEL_SCALE, label_codes, snap_to_scale
+from ultrajudge.analysis.report import Report, new_figure
 
 __all__ = [
     "agreement_heatmap",

@@ -1,9 +1,9 @@
 """Agreement between every pair of raters of a comparison: matrices, n, bootstrap intervals.
 
-Every pointwise statistic of :data:`analysis.agreement.STATISTICS` and every pairwise one of
+Every pointwise statistic of :data:`ultrajudge.analysis.agreement.STATISTICS` and every pairwise one of
 :data:`PAIRWISE_STATISTICS` is a function of a pair's K×K contingency table, so one call to
 ``contingency_tables`` serves all pairs and a bootstrap resample costs O(K²)
-(:func:`analysis.agreement.bootstrap_ci`). Pairwise verdicts are coded A = 1, tie = 2, B = 3.
+(:func:`ultrajudge.analysis.agreement.bootstrap_ci`). Pairwise verdicts are coded A = 1, tie = 2, B = 3.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analysis.agreement import (
+from ultrajudge.analysis.agreement import (
     STATISTICS,
     TableStatistic,
     bootstrap_ci,

@@ -160,7 +160,7 @@ def write_pairs(
     ``save_to_disk`` folder, atomically) and/or push it to the Hub repo ``push_to_hub``."""
     import datasets
 
-    from judge.io import save_rows
+    from ultrajudge.judge.io import save_rows
 
     if records:
         ds = datasets.Dataset.from_list(records)

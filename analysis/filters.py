@@ -1,7 +1,7 @@
 """Pair filters: each optional, each counted, each says why it dropped a pair.
 
 A filter looks at the pairs still in the running (a pandas DataFrame, one row per
-pair, as :func:`analysis.pairs.build_pairs` writes them) and returns a
+pair, as :func:`ultrajudge.analysis.pairs.build_pairs` writes them) and returns a
 :class:`Verdict`: which pairs it drops, a reason for each, and any values it
 computed (similarity, outlier features) so they can be inspected on the dropped
 rows. :func:`apply_filters` runs filters in order; a pair is attributed to the
@@ -21,7 +21,7 @@ Filters, in the order :meth:`FilterConfig.filters` applies them:
   ``max_ratio`` times longer than the rejected one (characters), a guard
   against length-biased judges;
 * :class:`NearDuplicateFilter` — chosen and rejected too similar: lexical
-  (:func:`judge.similarity.lexical_similarity`) by default, cosine similarity of
+  (:func:`ultrajudge.judge.similarity.lexical_similarity`) by default, cosine similarity of
   sentence-transformers embeddings when a model is named;
 * :class:`DuplicatePromptFilter` — the same prompt (case, punctuation and
   spacing ignored) in several source rows: the first row's pairs are kept;
@@ -38,7 +38,11 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from judge.similarity import NEAR_DUPLICATE_THRESHOLD, lexical_similarity, normalise_words
+from ultrajudge.judge.similarity import (
+    NEAR_DUPLICATE_THRESHOLD,
+    lexical_similarity,
+    normalise_words,
+)
 
 __all__ = [
     "EMBEDDING_THRESHOLD",

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from analysis.export import Format, frame_records, to_trl, write_pairs
-from analysis.filters import FilterResult, PairFilter, apply_filters
-from judge.io import Columns
+from ultrajudge.analysis.export import Format, frame_records, to_trl, write_pairs
+from ultrajudge.analysis.filters import FilterResult, PairFilter, apply_filters
+from ultrajudge.judge.io import Columns
 
 __all__ = [
     "NO_PAIR_REASONS",
@@ -325,7 +325,7 @@ def make_pairs(
     format: Format = "standard",
 ) -> PairsOutcome:
     """Build pairs from a scored dataset, filter them, and turn the kept ones into
-    validated TRL records (see :mod:`analysis.filters` and :mod:`analysis.export`)."""
+    validated TRL records (see :mod:`ultrajudge.analysis.filters` and :mod:`ultrajudge.analysis.export`)."""
     import pandas as pd
 
     pairs, no_pair, stats = build_pairs(ds, builder)
@@ -359,7 +359,7 @@ def write_outputs(
     if dropped is not None:
         write_pairs(outcome.dropped_records(), dropped, protect=protect)
     if report is not None:
-        from analysis.pairs_report import jury_table, pairs_report
+        from ultrajudge.analysis.pairs_report import jury_table, pairs_report
 
         jury = jury_table(scored) if scored is not None else None
         report_page = pairs_report(outcome.stats, outcome.result, jury=jury, subtitle=subtitle)

@@ -5,7 +5,7 @@ the funnel (pairs in, dropped and out of each filter, with a bar chart), drop
 reasons, the margin histogram of kept and dropped pairs, length distributions
 of chosen and rejected texts, and, for a jury, pairwise agreement between the
 jurors over every completion they both rated and over the order of the pairs.
-Built with :mod:`analysis.report` (one self-contained HTML file).
+Built with :mod:`ultrajudge.analysis.report` (one self-contained HTML file).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.agreement import (
+from ultrajudge.analysis.agreement import (
     cohen_kappa,
     exact_agreement,
     pearson,
     spearman,
     within_one_agreement,
 )
-from analysis.filters import FilterResult
-from analysis.pairs import BuildStats
-from analysis.report import Report, new_figure
+from ultrajudge.analysis.filters import FilterResult
+from ultrajudge.analysis.pairs import BuildStats
+from ultrajudge.analysis.report import Report, new_figure
 
 __all__ = ["build_table", "jury_agreement", "jury_order_agreement", "jury_table", "pairs_report"]
 
@@ -206,7 +206,7 @@ def pairs_report(
 def jury_table(ds: Any, *, scale: Sequence[float] | None = (1, 2, 3, 4, 5)) -> pd.DataFrame | None:
     """:func:`jury_agreement` over a jury-scored dataset's ``ratings__<juror>`` columns
     (None when it was scored by one judge)."""
-    from analysis.pairs import juror_names
+    from ultrajudge.analysis.pairs import juror_names
 
     names = juror_names(ds.column_names)
     if len(names) < 2:

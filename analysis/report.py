@@ -104,8 +104,8 @@ class Report:
 
     def write(self, path: str | Path, *, protect: Sequence[str | Path | None] = ()) -> Path:
         """Write atomically (temporary sibling, then rename); never over ``protect``
-        (the inputs) or a folder (see ``judge.io.write_text``)."""
-        from judge.io import write_text
+        (the inputs) or a folder (see ``ultrajudge.judge.io.write_text``)."""
+        from ultrajudge.judge.io import write_text
 
         return write_text(path, self.to_html(), protect=protect)
 

@@ -28,7 +28,7 @@ from sklearn.metrics import cohen_kappa_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.agreement import (
+from ultrajudge.analysis.agreement import (
     STATISTICS,
     bootstrap_ci,
     contingency_tables,

@@ -22,8 +22,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "judge")]
 
 from openai_server import OpenAITestServer  # noqa: E402
 
-from judge.backends import build_backend  # noqa: E402
-from judge.types import GenerationParams, Message  # noqa: E402
+from ultrajudge.judge.backends import build_backend  # noqa: E402
+from ultrajudge.judge.types import GenerationParams, Message  # noqa: E402
 
 
 def run_level(url: str, concurrency: int, requests: int, latency: float) -> dict[str, float]:

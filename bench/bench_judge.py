@@ -45,8 +45,8 @@ def build_model(workdir: Path, layers: int | None = None) -> Path:
 
     from judge_workload import make_rows
 
-    from judge.templates import load_template
-    from judge.tiny import SMOLLM2_135M, build_tiny_model
+    from ultrajudge.judge.templates import load_template
+    from ultrajudge.judge.tiny import SMOLLM2_135M, build_tiny_model
 
     shape = SMOLLM2_135M if layers is None else replace(SMOLLM2_135M, num_hidden_layers=layers)
     out = workdir / ("model" if layers is None else f"model-{layers}l")
@@ -92,12 +92,12 @@ def _peak_rss_mb() -> float:
 def child_ultrajudge(args: argparse.Namespace) -> dict:
     import tempfile
 
-    from judge.backends import build_backend
-    from judge.io import Columns, load_rows, save_rows
-    from judge.rating import RatingConfig
-    from judge.scoring import add_score_columns, judge_dataset
-    from judge.store import ResultStore
-    from judge.types import GenerationParams
+    from ultrajudge.judge.backends import build_backend
+    from ultrajudge.judge.io import Columns, load_rows, save_rows
+    from ultrajudge.judge.rating import RatingConfig
+    from ultrajudge.judge.scoring import add_score_columns, judge_dataset
+    from ultrajudge.judge.store import ResultStore
+    from ultrajudge.judge.types import GenerationParams
 
     backend = build_backend(args.model, dtype="bfloat16", device="cpu")
     ds = load_rows(args.rows_file, limit=args.rows)
@@ -140,8 +140,8 @@ def child_plain(args: argparse.Namespace) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from judge.io import load_rows
-    from judge.templates import load_template
+    from ultrajudge.judge.io import load_rows
+    from ultrajudge.judge.templates import load_template
 
     tok = AutoTokenizer.from_pretrained(args.model)
     tok.padding_side = "left"
@@ -226,11 +226,11 @@ def flop_bound(model_dir: Path, rows_file: Path, n_rows: int) -> dict:
     attention (QK and PV: 4 x heads x head_dim per token per context position)."""
     from transformers import AutoConfig
 
-    from judge.backends.packed import build_tree
-    from judge.backends.transformers import TransformersBackend
-    from judge.io import load_rows
-    from judge.logprob import uf_forced
-    from judge.templates import load_template
+    from ultrajudge.judge.backends.packed import build_tree
+    from ultrajudge.judge.backends.transformers import TransformersBackend
+    from ultrajudge.judge.io import load_rows
+    from ultrajudge.judge.logprob import uf_forced
+    from ultrajudge.judge.templates import load_template
 
     config = AutoConfig.from_pretrained(model_dir)
     backend = TransformersBackend(str(model_dir), dtype="bfloat16", device="cpu")

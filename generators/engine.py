@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from judge.backends.base import Backend
-from judge.metering import ApiUsage, snapshot, spent, sum_usage
-from judge.store import ResultStore, make_key
-from judge.types import Completion, GenerationParams, Message
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.metering import ApiUsage, snapshot, spent, sum_usage
+from ultrajudge.judge.store import ResultStore, make_key
+from ultrajudge.judge.types import Completion, GenerationParams, Message
 
 #: ``(cleaned text, status)``; status ``"ok"`` accepts the text.
 Outcome = tuple[str, str]

@@ -23,14 +23,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from generators.engine import Outcome, Request, Session, basic_check, row_rng, seeded
-from generators.engine import text_key as _key
-from generators.pooling import answer_each
-from generators.rows import CompletionSet, instruction_of, merge_row, provenance
-from judge.backends.base import Backend
-from judge.similarity import normalise_words
-from judge.templates import load_template
-from judge.types import Completion, GenerationParams
+from ultrajudge.generators.engine import Outcome, Request, Session, basic_check, row_rng, seeded
+from ultrajudge.generators.engine import text_key as _key
+from ultrajudge.generators.pooling import answer_each
+from ultrajudge.generators.rows import CompletionSet, instruction_of, merge_row, provenance
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.similarity import normalise_words
+from ultrajudge.judge.templates import load_template
+from ultrajudge.judge.types import Completion, GenerationParams
 
 MUTATIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning", "breadth")
 ASPECTS = ("helpfulness", "relevance", "deepening", "creativity", "details")

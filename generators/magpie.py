@@ -26,10 +26,10 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
-from generators.engine import Outcome, Request, Session, basic_check, seeded
-from generators.rows import CompletionSet, merge_row, provenance
-from judge.backends.base import Backend
-from judge.types import Completion, GenerationParams, Message
+from ultrajudge.generators.engine import Outcome, Request, Session, basic_check, seeded
+from ultrajudge.generators.rows import CompletionSet, merge_row, provenance
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.types import Completion, GenerationParams, Message
 
 _PLACEHOLDER = "MAGPIE_USER_TURN_3f9c1a"
 
@@ -71,7 +71,7 @@ def builtin_chat_template(family: str) -> str:
             f"unknown chat-template family {family!r}; families are {', '.join(FAMILIES)}"
         )
     return (
-        resources.files("prompts")
+        resources.files("ultrajudge.prompts")
         .joinpath("magpie")
         .joinpath(f"{family}.jinja2")
         .read_text("utf-8")

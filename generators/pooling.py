@@ -5,7 +5,7 @@ prompt template, so a pool can mix models, or vary one model's settings. Each
 writes ``n`` completions per instruction; they are grouped into ``completions``
 (after any the row already has) with ``completion_models`` and
 ``completion_params`` alongside, and completions nearly identical to an earlier
-one of the same row are flagged (``near_duplicate``, see :mod:`judge.similarity`).
+one of the same row are flagged (``near_duplicate``, see :mod:`ultrajudge.judge.similarity`).
 
 Generators run one after the other over the whole dataset, so only one model
 is in memory at a time.
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from generators.engine import Generated, Request, Session, seeded
-from generators.rows import CompletionSet, instruction_of, merge_row, provenance
-from judge.backends.base import Backend, build_backend
-from judge.similarity import NEAR_DUPLICATE_THRESHOLD, near_duplicates
-from judge.templates import PromptTemplate, load_template
-from judge.types import GenerationParams, Message
+from ultrajudge.generators.engine import Generated, Request, Session, seeded
+from ultrajudge.generators.rows import CompletionSet, instruction_of, merge_row, provenance
+from ultrajudge.judge.backends.base import Backend, build_backend
+from ultrajudge.judge.similarity import NEAR_DUPLICATE_THRESHOLD, near_duplicates
+from ultrajudge.judge.templates import PromptTemplate, load_template
+from ultrajudge.judge.types import GenerationParams, Message
 
 DEFAULT_TEMPLATE = "pooling/answer"
 Loader = Callable[..., Backend]

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from judge.io import Columns, DataError
-from judge.types import GenerationParams
+from ultrajudge.judge.io import Columns, DataError
+from ultrajudge.judge.types import GenerationParams
 
 #: The fields of every ``completion_params`` record (None where they don't apply).
 PROVENANCE_FIELDS = (

@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from generators.engine import Outcome, Request, Session, basic_check, seeded
-from generators.pooling import answer_each
-from generators.rows import merge_row, provenance
-from judge.backends.base import Backend
-from judge.similarity import normalise_words
-from judge.templates import load_template
-from judge.types import Completion, GenerationParams
+from ultrajudge.generators.engine import Outcome, Request, Session, basic_check, seeded
+from ultrajudge.generators.pooling import answer_each
+from ultrajudge.generators.rows import merge_row, provenance
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.similarity import normalise_words
+from ultrajudge.judge.templates import load_template
+from ultrajudge.judge.types import Completion, GenerationParams
 
 DEFAULT_APPLICATION = (
     "A general-purpose AI assistant that answers questions, explains concepts, writes and "

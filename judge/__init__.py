@@ -4,7 +4,7 @@ This package depends on nothing else in the project; ``analysis`` and
 ``generators`` build on it.
 """
 
-from judge.types import (
+from ultrajudge.judge.types import (
     Capabilities,
     Completion,
     GenerationParams,

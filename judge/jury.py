@@ -38,11 +38,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from judge.backends.base import Backend, build_backend
-from judge.io import Columns
-from judge.rating import RatingConfig
-from judge.scoring import ScoreSummary, add_score_columns, judge_dataset
-from judge.store import ResultStore
+from ultrajudge.judge.backends.base import Backend, build_backend
+from ultrajudge.judge.io import Columns
+from ultrajudge.judge.rating import RatingConfig
+from ultrajudge.judge.scoring import ScoreSummary, add_score_columns, judge_dataset
+from ultrajudge.judge.store import ResultStore
 
 __all__ = [
     "JURY_KEYS",

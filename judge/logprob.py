@@ -27,10 +27,15 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 
-from judge.backends.base import Backend
-from judge.backends.positions import Chooser, PositionRequest, PositionScorer, score_positions
-from judge.rating import RATERS, Item, RatingConfig, judge_id
-from judge.types import Rating, RowJudgment, TokenDistribution
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.backends.positions import (
+    Chooser,
+    PositionRequest,
+    PositionScorer,
+    score_positions,
+)
+from ultrajudge.judge.rating import RATERS, Item, RatingConfig, judge_id
+from ultrajudge.judge.types import Rating, RowJudgment, TokenDistribution
 
 __all__ = ["rating_from_distribution", "scale_probabilities", "uf_forced"]
 
@@ -96,7 +101,7 @@ def argmax_choice(scale: Sequence[int]) -> Chooser:
 
 def uf_forced(n: int) -> tuple[str, ...]:
     """The UltraFeedback output blocks to teacher-force before each of ``n`` ratings
-    (the format ``judge.parsing.format_ultrafeedback`` writes, without rationales)."""
+    (the format ``ultrajudge.judge.parsing.format_ultrafeedback`` writes, without rationales)."""
     return tuple(
         ("" if i == 1 else "\n\n") + f"#### Output for Text {i}\nRating:" for i in range(1, n + 1)
     )

@@ -27,7 +27,7 @@ __all__ = [
 
 
 class UsageCounts(Protocol):
-    """Running totals a metered backend keeps (``judge.backends.openai.Usage``)."""
+    """Running totals a metered backend keeps (``ultrajudge.judge.backends.openai.Usage``)."""
 
     requests: int
     errors: int

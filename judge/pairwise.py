@@ -14,7 +14,7 @@ An ``OrderJudgment`` is one judging in *positional* labels (A = shown first);
   that worked is still reported. One order alone is never a verdict.
 
 Modes: ``generate`` (the judge writes a comparison ending in a verdict token,
-read by ``judge.pairwise_parsing``; unreadable outputs are re-asked a bounded
+read by ``ultrajudge.judge.pairwise_parsing``; unreadable outputs are re-asked a bounded
 number of times) and ``logprob`` (one forward pass per order: the prompt is
 teacher-forced up to ``[[`` and the next-token probabilities of ``A``, ``B``,
 ``C`` are renormalised into P(A), P(B), P(tie); the pair's probabilities are
@@ -33,13 +33,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from judge.backends.base import Backend
-from judge.io import Columns, DataError
-from judge.metering import ApiUsage, bar_fields, snapshot, spent
-from judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
-from judge.store import ResultStore, make_key
-from judge.templates import PromptTemplate, TemplateError, load_template
-from judge.types import GenerationParams, LogprobRequest, Message, TokenDistribution
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.io import Columns, DataError
+from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent
+from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
+from ultrajudge.judge.store import ResultStore, make_key
+from ultrajudge.judge.templates import PromptTemplate, TemplateError, load_template
+from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message, TokenDistribution
 
 __all__ = [
     "OrderJudgment",

@@ -39,7 +39,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from judge.types import Rating, RatingStatus
+from ultrajudge.judge.types import Rating, RatingStatus
 
 __all__ = [
     "DEFAULT_SCALE",

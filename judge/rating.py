@@ -5,7 +5,7 @@ writes a rating and a rationale per completion; completions whose rating could
 not be read are re-asked (alone, renumbered, with a new seed) a bounded number
 of times. Other modes (``logprob``) register themselves in ``RATERS``.
 
-When the backend can constrain its output (:mod:`judge.structured`) and the template is a
+When the backend can constrain its output (:mod:`ultrajudge.judge.structured`) and the template is a
 built-in one, generate mode asks for the answer held to its format (a regex of exactly
 the expected blocks, or a JSON schema), so that parse failures all but vanish; the answer
 is still parsed and validated. ``RatingConfig(structured=False)`` turns that off.
@@ -18,9 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from judge.backends.base import Backend
-from judge.parsing import parse_score_rationale, parse_ultrafeedback, parse_ultrafeedback_json
-from judge.structured import (
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.parsing import (
+    parse_score_rationale,
+    parse_ultrafeedback,
+    parse_ultrafeedback_json,
+)
+from ultrajudge.judge.structured import (
     Form,
     SupportsStructured,
     score_rationale_regex,
@@ -28,8 +32,8 @@ from judge.structured import (
     ultrafeedback_regex,
     ultrafeedback_schema,
 )
-from judge.templates import PromptTemplate, load_template
-from judge.types import Completion, Conversation, GenerationParams, Rating, RowJudgment
+from ultrajudge.judge.templates import PromptTemplate, load_template
+from ultrajudge.judge.types import Completion, Conversation, GenerationParams, Rating, RowJudgment
 
 ASPECTS = ("overall", "helpfulness", "honesty", "instruction_following", "truthfulness")
 RETRYABLE = frozenset({"parse_error", "out_of_range", "missing", "backend_error", "low_mass"})
@@ -282,4 +286,4 @@ def judge_id(
 RATERS["generate"] = _rate_generate
 
 # The logprob rater lives in its own module and registers itself on import.
-import judge.logprob  # noqa: E402, F401
+import ultrajudge.judge.logprob  # noqa: E402, F401

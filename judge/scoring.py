@@ -14,12 +14,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from judge.backends.base import Backend
-from judge.io import Columns
-from judge.metering import ApiUsage, bar_fields, snapshot, spent
-from judge.rating import RatingConfig, constraint_form, rate_rows
-from judge.store import ResultStore, make_key
-from judge.types import OK_STATUSES, Rating, RowJudgment
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.io import Columns
+from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent
+from ultrajudge.judge.rating import RatingConfig, constraint_form, rate_rows
+from ultrajudge.judge.store import ResultStore, make_key
+from ultrajudge.judge.types import OK_STATUSES, Rating, RowJudgment
 
 
 @dataclass

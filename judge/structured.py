@@ -6,7 +6,7 @@ A backend that implements :class:`SupportsStructured` and names a dialect in
 (exactly the blocks ``#### Output for Text i`` / ``Rating: <scale value>`` /
 ``Rationale: <one line>`` for ``i = 1..n``) where the dialect takes one
 (``capabilities.structured_regex``), else as a JSON schema (``{"text_i": {"rating",
-"rationale"}}``, read by :func:`judge.parsing.parse_ultrafeedback_json`). What comes back
+"rationale"}}``, read by :func:`ultrajudge.judge.parsing.parse_ultrafeedback_json`). What comes back
 is parsed and validated as always: a constraint makes parse failures rare, not impossible
 (a server may ignore it, a token limit may cut the answer).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from judge.types import Completion, Conversation, GenerationParams
+from ultrajudge.judge.types import Completion, Conversation, GenerationParams
 
 __all__ = [
     "Form",

@@ -23,7 +23,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from judge.types import Message
+from ultrajudge.judge.types import Message
 
 _ENV = SandboxedEnvironment(
     undefined=jinja2.StrictUndefined,
@@ -80,7 +80,7 @@ def _compile(name: str, source: str) -> jinja2.Template:
 
 def builtin_templates() -> list[str]:
     """Names of the templates shipped in ``prompts/`` (``ultrafeedback/overall`` ...)."""
-    root = resources.files("prompts")
+    root = resources.files("ultrajudge.prompts")
     names: list[str] = []
 
     def walk(node: Any, prefix: str) -> None:
@@ -100,7 +100,7 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
     if path.suffix == ".jinja2" and path.is_file():
         return PromptTemplate(str(path), path.read_text(encoding="utf-8"))
     name = str(name_or_path).removesuffix(".jinja2")
-    resource = resources.files("prompts").joinpath(*f"{name}.jinja2".split("/"))
+    resource = resources.files("ultrajudge.prompts").joinpath(*f"{name}.jinja2".split("/"))
     if not resource.is_file():
         raise TemplateError(
             f"no template {str(name_or_path)!r}: not a .jinja2 file, nor a built-in "

@@ -1,1 +1,1 @@
-"""Jinja2 prompt templates, shipped as package data (loaded by ``judge.templates``)."""
+"""Jinja2 prompt templates, shipped as package data (loaded by ``ultrajudge.judge.templates``)."""

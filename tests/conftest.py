@@ -13,7 +13,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
-from judge.tiny import build_tiny_model
+from ultrajudge.judge.tiny import build_tiny_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "ultrajudge" / "examples"
 
@@ -28,7 +28,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_backend(tiny_model_dir: Path):
     """The tiny model loaded through the transformers backend, in float32 for exact tests."""
-    from judge.backends import build_backend
+    from ultrajudge.judge.backends import build_backend
 
     return build_backend(str(tiny_model_dir), dtype="float32", device="cpu")
 

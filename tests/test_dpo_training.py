@@ -21,11 +21,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "ultrajudge" / "examples" / "fe
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from judge.backends import build_backend
-    from judge.io import Columns, load_rows, save_rows
-    from judge.rating import RatingConfig
-    from judge.scoring import add_score_columns, judge_dataset
-    from judge.store import ResultStore
+    from ultrajudge.judge.backends import build_backend
+    from ultrajudge.judge.io import Columns, load_rows, save_rows
+    from ultrajudge.judge.rating import RatingConfig
+    from ultrajudge.judge.scoring import add_score_columns, judge_dataset
+    from ultrajudge.judge.store import ResultStore
 
     tmp = tmp_path_factory.mktemp("dpo")
     ds, backend, configs = (
@@ -51,9 +51,9 @@ def test_dpo_trainer_trains_on_exported_pairs(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from analysis.filters import FilterConfig
-    from analysis.pairs import PairBuilder, make_pairs, write_outputs
-    from judge.io import load_rows
+    from ultrajudge.analysis.filters import FilterConfig
+    from ultrajudge.analysis.pairs import PairBuilder, make_pairs, write_outputs
+    from ultrajudge.judge.io import load_rows
 
     outcome = make_pairs(
         load_rows(str(scored)),

@@ -1,5 +1,10 @@
 """Model backends: one Protocol, a registry by name, one module per provider."""
 
-from judge.backends.base import Backend, available_backends, build_backend, register_backend
+from ultrajudge.judge.backends.base import (
+    Backend,
+    available_backends,
+    build_backend,
+    register_backend,
+)
 
 __all__ = ["Backend", "available_backends", "build_backend", "register_backend"]

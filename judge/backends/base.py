@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from judge.types import (
+from ultrajudge.judge.types import (
     Capabilities,
     Completion,
     Conversation,
@@ -92,7 +92,7 @@ def _import_builtin() -> None:
 
     for module in ("scripted", "transformers", "openai"):
         try:
-            importlib.import_module(f"judge.backends.{module}")
+            importlib.import_module(f"ultrajudge.judge.backends.{module}")
         except ModuleNotFoundError as exc:  # an optional backend module not shipped
-            if exc.name != f"judge.backends.{module}":
+            if exc.name != f"ultrajudge.judge.backends.{module}":
                 raise

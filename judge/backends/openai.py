@@ -5,7 +5,7 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
 ``base_url``            server URL (default ``$OPENAI_BASE_URL`` or api.openai.com)
 ``api_key``             the key itself; default: see below. ``"EMPTY"`` for a server without one
 ``api_key_env``         name of the environment variable holding the key (``TOGETHER_API_KEY``)
-``server_kind``         profile in :mod:`judge.backends.profiles` (default ``openai``
+``server_kind``         profile in :mod:`ultrajudge.judge.backends.profiles` (default ``openai``
                         for api.openai.com, else ``generic``)
 ``concurrency``         requests in flight at once (16)
 ``rpm`` / ``tpm``       requests / tokens per minute (token buckets; unlimited)
@@ -59,10 +59,17 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from judge.backends.base import register_backend
-from judge.backends.profiles import ServerProfile, get_profile, structured_fields
-from judge.ratelimit import Failure, GaveUp, RetryPolicy, TokenBucket, parse_retry_after, retrying
-from judge.types import (
+from ultrajudge.judge.backends.base import register_backend
+from ultrajudge.judge.backends.profiles import ServerProfile, get_profile, structured_fields
+from ultrajudge.judge.ratelimit import (
+    Failure,
+    GaveUp,
+    RetryPolicy,
+    TokenBucket,
+    parse_retry_after,
+    retrying,
+)
+from ultrajudge.judge.types import (
     Capabilities,
     Completion,
     Conversation,

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from judge.backends.kernels import causal_softmax_bf16
+from ultrajudge.judge.backends.kernels import causal_softmax_bf16
 
 ATTENTION_NAME = "ultrajudge_packed"
 MIN_SHARED = 16  # a shared run shorter than this is recomputed rather than made a node
@@ -122,7 +122,7 @@ def attend_segment(
     attention does), softmax in float32 with the causal mask on the diagonal block only,
     then P·V. On CPU this runs the matmuls at bf16 GEMM speed where PyTorch's fused CPU
     attention kernel reaches a tenth of it on these shapes; for bf16 on CPU the masked
-    softmax is one pass of a small compiled kernel (``judge.backends.kernels``).
+    softmax is one pass of a small compiled kernel (``ultrajudge.judge.backends.kernels``).
     """
     import torch
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from judge.backends.base import Backend
-from judge.types import LogprobRequest, Message, TokenDistribution
+from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.types import LogprobRequest, Message, TokenDistribution
 
 #: Text appended after a position is read, from that position's distribution.
 Chooser = Callable[[TokenDistribution], str]

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from judge.types import Capabilities
+from ultrajudge.judge.types import Capabilities
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.backends.base import register_backend
-from judge.types import (
+from ultrajudge.judge.backends.base import register_backend
+from ultrajudge.judge.types import (
     Capabilities,
     Completion,
     Conversation,

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from judge.backends.base import register_backend
-from judge.backends.cpu import cpu_supports_bf16, keep_freed_memory, release_freed_memory
-from judge.backends.decode import decoding_attention
-from judge.backends.packed import (
+from ultrajudge.judge.backends.base import register_backend
+from ultrajudge.judge.backends.cpu import cpu_supports_bf16, keep_freed_memory, release_freed_memory
+from ultrajudge.judge.backends.decode import decoding_attention
+from ultrajudge.judge.backends.packed import (
     MIN_SHARED,
     Chain,
     Node,
@@ -26,8 +26,8 @@ from judge.backends.packed import (
     lcp,
     run_nodes,
 )
-from judge.backends.positions import Chooser, PositionRequest, score_positions_portable
-from judge.types import (
+from ultrajudge.judge.backends.positions import Chooser, PositionRequest, score_positions_portable
+from ultrajudge.judge.types import (
     Capabilities,
     Completion,
     Conversation,
@@ -80,7 +80,7 @@ class TransformersBackend:
 
     ``score_positions`` (teacher-forced logprob scoring) runs *packed*: sequences are
     concatenated with no padding, shared prefixes are computed once, and the prefix of
-    the previous call (the template) is kept for the next; see ``judge.backends.packed``.
+    the previous call (the template) is kept for the next; see ``ultrajudge.judge.backends.packed``.
     ``tokens_processed`` and ``padding_tokens`` count what the model was actually fed.
     """
 
@@ -202,7 +202,7 @@ class TransformersBackend:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
-        # Decoding steps attend with explicit matmuls on CPU (judge.backends.decode).
+        # Decoding steps attend with explicit matmuls on CPU (ultrajudge.judge.backends.decode).
         fast = cache is not None and self.device == "cpu"
         with torch.inference_mode(), decoding_attention(self.model) if fast else nullcontext():
             generated = self.model.generate(

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from analysis import agreement
-from analysis.agreement import (
+from ultrajudge.analysis import agreement
+from ultrajudge.analysis.agreement import (
     STATISTICS,
     PreferenceAccuracy,
     bootstrap_ci,

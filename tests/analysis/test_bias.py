@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis import bias
-from analysis.bias import (
+from ultrajudge.analysis import bias
+from ultrajudge.analysis.bias import (
     FailureRates,
     PositionBias,
     failure_rates,

@@ -10,9 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.agreement import STATISTICS, cohen_kappa, spearman
-from analysis.compare import CompareOptions, Source, compare, compare_pairwise, compare_pointwise
-from judge.io import DataError
+from ultrajudge.analysis.agreement import STATISTICS, cohen_kappa, spearman
+from ultrajudge.analysis.compare import (
+    CompareOptions,
+    Source,
+    compare,
+    compare_pairwise,
+    compare_pointwise,
+)
+from ultrajudge.judge.io import DataError
 
 HUMAN = [[5, 1], [4, 2], [3, 3], [5, 2], [1, 4], [2, 5]]
 IDS = [f"r{i}" for i in range(len(HUMAN))]
@@ -268,7 +274,7 @@ def test_length_preference_reads_each_rows_completions_as_a_pair() -> None:
 
 
 def test_tokens_seconds_and_cost_come_from_the_store(tmp_path: Path) -> None:
-    from judge.store import ResultStore, default_store_path
+    from ultrajudge.judge.store import ResultStore, default_store_path
 
     judge = "m | ultrafeedback/overall@1 | generate | greedy"
     path = tmp_path / "scored.jsonl"
@@ -310,7 +316,7 @@ def verdicts(
     judge: str = "p | t | pairwise-generate | greedy",
 ) -> pd.DataFrame:
     """(verdict_first, verdict_second, status-or-None, first_position) per pair, settled like
-    ``judge.pairwise.combine``; gold labels and response lengths are fixed."""
+    ``ultrajudge.judge.pairwise.combine``; gold labels and response lengths are fixed."""
     out = []
     for i, (first, second, failed, position) in enumerate(rows):
         verdict = None if failed else (first if first == second else "tie")
@@ -345,8 +351,8 @@ PAIRS = [
 
 
 def test_pairwise_accuracy_agreement_and_position_bias() -> None:
-    from analysis.agreement import label_agreement, preference_accuracy
-    from analysis.bias import length_preference
+    from ultrajudge.analysis.agreement import label_agreement, preference_accuracy
+    from ultrajudge.analysis.bias import length_preference
 
     frame = verdicts(PAIRS)
     for ties in ("half", "exclude"):
@@ -374,8 +380,8 @@ def test_pairwise_accuracy_agreement_and_position_bias() -> None:
 
 
 def test_pairwise_statistics_equal_the_scalar_functions() -> None:
-    from analysis.agreement import label_agreement, preference_accuracy
-    from analysis.compare_stats import LABEL_CODES, PAIRWISE_STATISTICS
+    from ultrajudge.analysis.agreement import label_agreement, preference_accuracy
+    from ultrajudge.analysis.compare_stats import LABEL_CODES, PAIRWISE_STATISTICS
 
     rng = np.random.default_rng(3)
     labels = np.array(["A", "B", "tie", None], dtype=object)
@@ -405,7 +411,7 @@ def test_pairwise_judge_matrix_and_kind_checks() -> None:
 
 
 def test_package_exports_resolve() -> None:
-    import analysis
+    from ultrajudge import analysis
 
     for name in analysis.__all__:
         assert getattr(analysis, name) is not None

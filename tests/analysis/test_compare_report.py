@@ -9,8 +9,8 @@ from pathlib import Path
 
 from test_compare import HUMAN, PAIRS, scored, verdicts  # same folder (pytest rootdir-less import)
 
-from analysis.compare import CompareOptions, Source, compare
-from analysis.compare_report import write_report
+from ultrajudge.analysis.compare import CompareOptions, Source, compare
+from ultrajudge.analysis.compare_report import write_report
 
 
 def _images(text: str) -> list[bytes]:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.filters import (
+from ultrajudge.analysis.filters import (
     DuplicatePromptFilter,
     FilterConfig,
     JuryFilter,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.pairs import PairBuilder, build_pairs, juror_names
-from judge.io import Columns
+from ultrajudge.analysis.pairs import PairBuilder, build_pairs, juror_names
+from ultrajudge.judge.io import Columns
 
 
 def _ds(rows: list[dict[str, Any]]) -> datasets.Dataset:

@@ -12,11 +12,11 @@ from typing import Any
 import datasets
 import pytest
 
-from analysis.export import ExportError, to_trl, validate_pairs
-from analysis.filters import FilterConfig
-from analysis.pairs import PairBuilder, make_pairs, write_outputs
-from analysis.pairs_report import jury_agreement, jury_table
-from judge.io import load_rows
+from ultrajudge.analysis.export import ExportError, to_trl, validate_pairs
+from ultrajudge.analysis.filters import FilterConfig
+from ultrajudge.analysis.pairs import PairBuilder, make_pairs, write_outputs
+from ultrajudge.analysis.pairs_report import jury_agreement, jury_table
+from ultrajudge.judge.io import load_rows
 
 _CHAT = [
     {"role": "system", "content": "Answer briefly."},

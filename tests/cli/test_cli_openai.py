@@ -23,10 +23,12 @@ pytest.importorskip("openai")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
 from openai_server import Fault, OpenAITestServer, default_logprobs, default_responder
 
-from judge.io import load_rows
-from judge.rating import RatingConfig, rate_rows
-from judge.structured import ultrafeedback_regex, ultrafeedback_schema
-from judge.types import (
+from ultrajudge.cli import _register, app
+from ultrajudge.commands._common import load_backend
+from ultrajudge.judge.io import load_rows
+from ultrajudge.judge.rating import RatingConfig, rate_rows
+from ultrajudge.judge.structured import ultrafeedback_regex, ultrafeedback_schema
+from ultrajudge.judge.types import (
     Capabilities,
     Completion,
     Conversation,
@@ -34,8 +36,6 @@ from judge.types import (
     LogprobRequest,
     TokenDistribution,
 )
-from ultrajudge.cli import _register, app
-from ultrajudge.commands._common import load_backend
 
 _register()
 runner = CliRunner()

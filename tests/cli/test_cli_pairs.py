@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analysis.export import validate_pairs
-from judge.io import load_rows
+from ultrajudge.analysis.export import validate_pairs
 from ultrajudge.cli import _register, app
+from ultrajudge.judge.io import load_rows
 
 _register()
 runner = CliRunner()

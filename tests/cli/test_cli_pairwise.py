@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from judge.io import load_rows
 from ultrajudge.cli import _register, app
+from ultrajudge.judge.io import load_rows
 
 if not any(c.name == "pairwise" for c in app.registered_commands):
     _register()

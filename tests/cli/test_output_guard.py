@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from judge.io import OutputError, check_output, load_rows, save_rows
 from ultrajudge.cli import _register, app
+from ultrajudge.judge.io import OutputError, check_output, load_rows, save_rows
 
 _register()
 runner = CliRunner()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from generators.engine import Session
-from judge.backends.scripted import ScriptedBackend
-from judge.store import ResultStore
-from judge.types import Capabilities, Completion, Conversation, GenerationParams
+from ultrajudge.generators.engine import Session
+from ultrajudge.judge.backends.scripted import ScriptedBackend
+from ultrajudge.judge.store import ResultStore
+from ultrajudge.judge.types import Capabilities, Completion, Conversation, GenerationParams
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "ultrajudge" / "examples"
 

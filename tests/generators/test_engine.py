@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from generators.engine import Request, Session, basic_check, row_rng, sample_seed, seeded
-from judge.store import ResultStore
-from judge.types import Completion, GenerationParams, Message
+from ultrajudge.generators.engine import Request, Session, basic_check, row_rng, sample_seed, seeded
+from ultrajudge.judge.store import ResultStore
+from ultrajudge.judge.types import Completion, GenerationParams, Message
 
 SAMPLING = GenerationParams(max_new_tokens=8, temperature=0.7, seed=5)
 

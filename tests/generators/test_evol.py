@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from generators.engine import Session
-from generators.evol import (
+from ultrajudge.generators.engine import Session
+from ultrajudge.generators.evol import (
     ASPECTS,
     MUTATIONS,
     EvolInstructConfig,
@@ -18,7 +18,7 @@ from generators.evol import (
     evolve_responses,
     strip_headers,
 )
-from judge.types import Completion, GenerationParams
+from ultrajudge.judge.types import Completion, GenerationParams
 
 SOURCE = "Write a Python function that checks whether a string is a palindrome."
 LONGER = (
@@ -128,7 +128,7 @@ _OUTPUT = {m: "New prompt" if m == "breadth" else "Rewritten prompt" for m in MU
 
 
 def test_prompts_name_their_mutation() -> None:
-    from judge.templates import load_template
+    from ultrajudge.judge.templates import load_template
 
     for mutation, phrase in _TASKS.items():
         (_, user) = load_template(f"evol_instruct/{mutation}").render(instruction="Q")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from generators.engine import Session
-from generators.magpie import (
+from ultrajudge.generators.engine import Session
+from ultrajudge.generators.magpie import (
     FAMILIES,
     ChatFormat,
     MagpieConfig,
@@ -15,7 +15,7 @@ from generators.magpie import (
     pre_query_prompt,
     render_chat,
 )
-from judge.types import GenerationParams, Message
+from ultrajudge.judge.types import GenerationParams, Message
 
 # Chat templates as their models ship them (tokenizer_config.json "chat_template").
 LLAMA3 = (
@@ -286,7 +286,7 @@ def test_magpie_without_a_template_says_what_to_do(session: Session, recording) 
 
 
 def test_magpie_needs_raw_completion(session: Session, recording) -> None:
-    from judge.types import Capabilities
+    from ultrajudge.judge.types import Capabilities
 
     backend = recording(lambda p, s: "", capabilities=Capabilities(raw_completion=False))
     with pytest.raises(ValueError, match="raw text completion"):

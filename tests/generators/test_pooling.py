@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from generators.engine import Session
-from generators.pooling import (
+from ultrajudge.generators.engine import Session
+from ultrajudge.generators.pooling import (
     PoolConfig,
     PoolGenerator,
     load_generators,
     parse_generator,
     pool_completions,
 )
-from generators.rows import PROVENANCE_FIELDS
-from judge.store import ResultStore
+from ultrajudge.generators.rows import PROVENANCE_FIELDS
+from ultrajudge.judge.store import ResultStore
 
 ROWS = [
     {"id": "r0", "instruction": "What is synthetic data?", "extra": 1},

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from generators.evol import ASPECTS, MUTATIONS
-from generators.magpie import FAMILIES, builtin_chat_template
-from judge.templates import TemplateError, load_template
+from ultrajudge.generators.evol import ASPECTS, MUTATIONS
+from ultrajudge.generators.magpie import FAMILIES, builtin_chat_template
+from ultrajudge.judge.templates import TemplateError, load_template
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 VARIABLES = {

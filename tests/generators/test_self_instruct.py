@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from generators.engine import Session
-from generators.self_instruct import SelfInstructConfig, parse_queries, self_instruct
-from judge.templates import load_template
+from ultrajudge.generators.engine import Session
+from ultrajudge.generators.self_instruct import SelfInstructConfig, parse_queries, self_instruct
+from ultrajudge.judge.templates import load_template
 
 
 @pytest.mark.parametrize(

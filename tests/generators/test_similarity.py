@@ -1,4 +1,4 @@
-"""The lexical near-duplicate measure (``judge.similarity``): values and invariants."""
+"""The lexical near-duplicate measure (``ultrajudge.judge.similarity``): values and invariants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from judge.similarity import (
+from ultrajudge.judge.similarity import (
     NEAR_DUPLICATE_THRESHOLD,
     lexical_similarity,
     near_duplicates,

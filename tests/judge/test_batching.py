@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-from judge.backends import packed
-from judge.backends.packed import Node, Piece, build_tree, crop, lcp, run_nodes
+from ultrajudge.judge.backends import packed
+from ultrajudge.judge.backends.packed import Node, Piece, build_tree, crop, lcp, run_nodes
 
 
 def _sequences(vocab: int) -> list[list[int]]:
@@ -60,7 +60,7 @@ def test_build_tree_rejects_sequences_inside_the_base() -> None:
 def test_a_model_that_ignores_the_attention_interface_is_refused(tiny_backend, monkeypatch) -> None:
     from transformers import AttentionInterface
 
-    from judge.backends.packed import ATTENTION_NAME, PackingUnsupported
+    from ultrajudge.judge.backends.packed import ATTENTION_NAME, PackingUnsupported
 
     sdpa = AttentionInterface._global_mapping["sdpa"]
     monkeypatch.setitem(AttentionInterface._global_mapping, ATTENTION_NAME, sdpa)
@@ -90,7 +90,7 @@ def test_generate_prefill_cache_matches_the_model_own(tiny_backend) -> None:
 
 
 def test_generate_with_the_packed_prefill_generates_the_same_tokens(tiny_backend) -> None:
-    from judge.types import GenerationParams
+    from ultrajudge.judge.types import GenerationParams
 
     prompts = ["Rating: 3 Text 1 output", "the a of to and in is that for it with as on be by this"]
     params = GenerationParams(max_new_tokens=12)
@@ -168,7 +168,7 @@ def test_long_contexts_are_scored_in_smaller_query_blocks(monkeypatch) -> None:
 def test_keep_freed_memory_is_accepted_by_glibc() -> None:
     import platform
 
-    from judge.backends.cpu import keep_freed_memory
+    from ultrajudge.judge.backends.cpu import keep_freed_memory
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
@@ -176,7 +176,7 @@ def test_keep_freed_memory_is_accepted_by_glibc() -> None:
 
 
 def test_freed_memory_is_released_only_once_the_resident_size_grew(monkeypatch) -> None:
-    from judge.backends import cpu
+    from ultrajudge.judge.backends import cpu
 
     if cpu._glibc() is None:
         pytest.skip("not glibc")

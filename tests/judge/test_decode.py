@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from judge.backends import decode
+from ultrajudge.judge.backends import decode
 
 
 class _Module:
@@ -47,7 +47,7 @@ def test_a_prefill_step_goes_to_sdpa() -> None:
 def test_generate_decodes_with_it_and_restores_the_model_attention(
     tiny_backend, monkeypatch
 ) -> None:
-    from judge.types import GenerationParams
+    from ultrajudge.judge.types import GenerationParams
 
     calls = []
     real = decode.decode_attention

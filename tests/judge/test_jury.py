@@ -8,9 +8,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from judge.backends.scripted import ScriptedBackend, auto_ultrafeedback
-from judge.io import Columns
-from judge.jury import (
+from ultrajudge.judge.backends.scripted import ScriptedBackend, auto_ultrafeedback
+from ultrajudge.judge.io import Columns
+from ultrajudge.judge.jury import (
     Juror,
     Jury,
     jury_from_mapping,
@@ -19,8 +19,8 @@ from judge.jury import (
     score_with_jury,
     slugify,
 )
-from judge.rating import RatingConfig
-from judge.store import ResultStore
+from ultrajudge.judge.rating import RatingConfig
+from ultrajudge.judge.store import ResultStore
 
 
 def _jury(n: int = 3, **kwargs: object) -> Jury:

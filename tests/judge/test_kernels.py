@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from judge.backends import kernels, packed
+from ultrajudge.judge.backends import kernels, packed
 
 
 def _torch_causal_softmax(scores: torch.Tensor, n_pad: int, first: int) -> torch.Tensor:

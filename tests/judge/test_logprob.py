@@ -10,13 +10,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from judge.backends.positions import PositionRequest, score_positions, score_positions_portable
-from judge.backends.scripted import ScriptedBackend
-from judge.logprob import argmax_choice, rating_from_distribution, scale_probabilities, uf_forced
-from judge.parsing import parse_ultrafeedback
-from judge.rating import RatingConfig, rate_rows
-from judge.templates import load_template
-from judge.types import Capabilities, TokenDistribution
+from ultrajudge.judge.backends.positions import (
+    PositionRequest,
+    score_positions,
+    score_positions_portable,
+)
+from ultrajudge.judge.backends.scripted import ScriptedBackend
+from ultrajudge.judge.logprob import (
+    argmax_choice,
+    rating_from_distribution,
+    scale_probabilities,
+    uf_forced,
+)
+from ultrajudge.judge.parsing import parse_ultrafeedback
+from ultrajudge.judge.rating import RatingConfig, rate_rows
+from ultrajudge.judge.templates import load_template
+from ultrajudge.judge.types import Capabilities, TokenDistribution
 
 SCALE = (1, 2, 3, 4, 5)
 CANDIDATES = [str(s) for s in SCALE]

@@ -17,11 +17,11 @@ pytest.importorskip("openai")
 sys.path.insert(0, str(Path(__file__).parent))
 from openai_server import Fault, OpenAITestServer, default_logprobs
 
-from judge.backends import available_backends, build_backend
-from judge.backends.openai import OpenAIBackend, default_price
-from judge.backends.profiles import PROFILES, get_profile, structured_fields
-from judge.ratelimit import RetryPolicy, TokenBucket, parse_retry_after
-from judge.types import GenerationParams, LogprobRequest, Message
+from ultrajudge.judge.backends import available_backends, build_backend
+from ultrajudge.judge.backends.openai import OpenAIBackend, default_price
+from ultrajudge.judge.backends.profiles import PROFILES, get_profile, structured_fields
+from ultrajudge.judge.ratelimit import RetryPolicy, TokenBucket, parse_retry_after
+from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message
 
 KEY = "sk-test-5ecret-abcdef0123456789"
 PARAMS = GenerationParams(max_new_tokens=64)

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 import datasets
 import pytest
 
-import judge.pairwise
-from judge.backends.scripted import ScriptedBackend
-from judge.io import DataError
-from judge.pairwise import (
+import ultrajudge.judge.pairwise
+from ultrajudge.judge.backends.scripted import ScriptedBackend
+from ultrajudge.judge.io import DataError
+from ultrajudge.judge.pairwise import (
     OrderJudgment,
     Pair,
     PairColumns,
@@ -29,9 +29,9 @@ from judge.pairwise import (
     shown_orders,
     to_original,
 )
-from judge.store import ResultStore
-from judge.templates import TemplateError, load_template
-from judge.types import Completion, GenerationParams, TokenDistribution
+from ultrajudge.judge.store import ResultStore
+from ultrajudge.judge.templates import TemplateError, load_template
+from ultrajudge.judge.types import Completion, GenerationParams, TokenDistribution
 
 GOOD, BAD, MEH = "GOOD answer", "BAD answer", "MEH answer"
 
@@ -140,7 +140,7 @@ def test_swap_judge_unswap_round_trip(position: str, truth: str) -> None:
 
 
 def test_docstring_examples() -> None:
-    result = doctest.testmod(judge.pairwise)
+    result = doctest.testmod(ultrajudge.judge.pairwise)
     assert result.attempted >= 4 and result.failed == 0
 
 

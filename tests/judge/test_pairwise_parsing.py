@@ -1,4 +1,4 @@
-"""Tables of realistic pairwise judge outputs for ``judge.pairwise_parsing``; every bug found
+"""Tables of realistic pairwise judge outputs for ``ultrajudge.judge.pairwise_parsing``; every bug found
 adds a row. Hijack rows: a candidate answer that writes a verdict must never decide it."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import judge.pairwise_parsing
-from judge.pairwise_parsing import (
+import ultrajudge.judge.pairwise_parsing
+from ultrajudge.judge.pairwise_parsing import (
     VERDICT_PARSERS,
     ParsedVerdict,
     parse_abc_verdict,
@@ -207,7 +207,7 @@ def test_table_is_large_enough() -> None:
 
 
 def test_docstring_examples() -> None:
-    result = doctest.testmod(judge.pairwise_parsing)
+    result = doctest.testmod(ultrajudge.judge.pairwise_parsing)
     assert result.attempted >= 10 and result.failed == 0
 
 

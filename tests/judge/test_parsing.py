@@ -1,4 +1,4 @@
-"""Tables of realistic judge outputs for ``judge.parsing``; every bug found adds a row."""
+"""Tables of realistic judge outputs for ``ultrajudge.judge.parsing``; every bug found adds a row."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import judge.parsing
-from judge.parsing import format_ultrafeedback, parse_score_rationale, parse_ultrafeedback
+import ultrajudge.judge.parsing
+from ultrajudge.judge.parsing import (
+    format_ultrafeedback,
+    parse_score_rationale,
+    parse_ultrafeedback,
+)
 
 OK, NA, PE, OOR, MISS = "ok", "na", "parse_error", "out_of_range", "missing"
 
@@ -410,7 +414,7 @@ def test_negative_n_is_rejected() -> None:
 
 
 def test_docstring_examples() -> None:
-    assert doctest.testmod(judge.parsing).failed == 0
+    assert doctest.testmod(ultrajudge.judge.parsing).failed == 0
 
 
 # -- properties ---------------------------------------------------------------

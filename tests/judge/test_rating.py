@@ -5,10 +5,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from judge.backends.scripted import ScriptedBackend
-from judge.parsing import format_ultrafeedback
-from judge.rating import RatingConfig, rate_rows
-from judge.types import Completion, GenerationParams, Rating, RowJudgment
+from ultrajudge.judge.backends.scripted import ScriptedBackend
+from ultrajudge.judge.parsing import format_ultrafeedback
+from ultrajudge.judge.rating import RatingConfig, rate_rows
+from ultrajudge.judge.types import Completion, GenerationParams, Rating, RowJudgment
 
 ITEMS = [("Q1?", ["a1", "a2", "a3"]), ("Q2?", ["b1", "b2"])]
 

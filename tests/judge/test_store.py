@@ -3,7 +3,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from judge.store import ResultStore, default_store_path, make_key
+from ultrajudge.judge.store import ResultStore, default_store_path, make_key
 
 
 def test_make_key_is_stable_and_order_insensitive_for_dicts() -> None:

@@ -1,4 +1,4 @@
-"""Constrained rating output (judge.structured), its JSON parser, and API usage metering."""
+"""Constrained rating output (ultrajudge.judge.structured), its JSON parser, and API usage metering."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ import re
 
 import pytest
 
-from judge import metering, structured
-from judge.backends.profiles import PROFILES, ServerProfile
-from judge.backends.scripted import ScriptedBackend
-from judge.metering import ApiUsage, snapshot, spent
-from judge.parsing import format_ultrafeedback, parse_ultrafeedback_json
-from judge.rating import RatingConfig, constraint_form
-from judge.scoring import judgment_key
-from judge.structured import (
+from ultrajudge.judge import metering, structured
+from ultrajudge.judge.backends.profiles import PROFILES, ServerProfile
+from ultrajudge.judge.backends.scripted import ScriptedBackend
+from ultrajudge.judge.metering import ApiUsage, snapshot, spent
+from ultrajudge.judge.parsing import format_ultrafeedback, parse_ultrafeedback_json
+from ultrajudge.judge.rating import RatingConfig, constraint_form
+from ultrajudge.judge.scoring import judgment_key
+from ultrajudge.judge.structured import (
     score_rationale_regex,
     structured_form,
     ultrafeedback_regex,
     ultrafeedback_schema,
 )
-from judge.types import Capabilities, Completion
+from ultrajudge.judge.types import Capabilities, Completion
 
 SCALE = (1, 2, 3, 4, 5)
 

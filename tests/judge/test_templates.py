@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from jinja2.exceptions import SecurityError
 
-from judge.rating import ASPECTS
-from judge.templates import TemplateError, builtin_templates, load_template
+from ultrajudge.judge.rating import ASPECTS
+from ultrajudge.judge.templates import TemplateError, builtin_templates, load_template
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 VARIABLES = {

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:
-    from judge.backends.base import Backend
-    from judge.metering import ApiUsage
-    from judge.store import ResultStore
+    from ultrajudge.judge.backends.base import Backend
+    from ultrajudge.judge.metering import ApiUsage
+    from ultrajudge.judge.store import ResultStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,8 +59,8 @@ def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
 def load_backend(spec: str, **options: str) -> Backend:
     """Build a backend for a command that draws its own progress bar: the backend's own
     per-call bar (an API's requests in flight) stays off unless ``-O progress=true``."""
-    from judge.backends import build_backend
-    from judge.metering import quiet_progress
+    from ultrajudge.judge.backends import build_backend
+    from ultrajudge.judge.metering import quiet_progress
 
     backend = build_backend(spec, **options)
     if "progress" not in options:
@@ -83,8 +83,8 @@ def judge_to_file(
     summary), write the dataset with the result columns (``add_columns``) to ``out``. An
     output that would replace the input, the store or files the toolkit did not write is
     refused before the judge loads. Returns the summary and the store's path."""
-    from judge.io import check_output, save_rows
-    from judge.store import ResultStore, default_store_path
+    from ultrajudge.judge.io import check_output, save_rows
+    from ultrajudge.judge.store import ResultStore, default_store_path
 
     store_path = store_path or default_store_path(out)
     protect = (source, store_path)
@@ -112,9 +112,9 @@ def friendly_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from judge.backends.transformers import ModelLoadError
-        from judge.io import DataError
-        from judge.templates import TemplateError
+        from ultrajudge.judge.backends.transformers import ModelLoadError
+        from ultrajudge.judge.io import DataError
+        from ultrajudge.judge.templates import TemplateError
 
         try:
             return func(*args, **kwargs)

@@ -92,8 +92,8 @@ def compare(
     with humans, bias, failure rate, length and position bias, runs across seeds, and tokens,
     seconds and cost per 1,000 judgments when the results store sits next to a file.
     """
-    from analysis.compare import CompareOptions, Source
-    from analysis.compare import compare as run_compare
+    from ultrajudge.analysis.compare import CompareOptions, Source
+    from ultrajudge.analysis.compare import compare as run_compare
 
     if name and len(name) != len(files):
         raise typer.BadParameter(
@@ -162,7 +162,7 @@ def _write(
 ) -> None:
     import json
 
-    from judge.io import write_text
+    from ultrajudge.judge.io import write_text
 
     def _atomic(path: Path, text: str) -> None:
         write_text(path, text, protect=inputs)
@@ -180,6 +180,6 @@ def _write(
             _atomic(csv_dir / f"{stem}.csv", table.to_csv(index=index))
         typer.echo(f"wrote {len(result.tables())} tables to {csv_dir}")
     if report is not None:
-        from analysis.compare_report import write_report
+        from ultrajudge.analysis.compare_report import write_report
 
         typer.echo(f"wrote {write_report(result, report, protect=inputs)}")

@@ -33,8 +33,8 @@ from ultrajudge.commands._common import (
 )
 
 if TYPE_CHECKING:
-    from generators.engine import Session
-    from judge.backends.base import Backend
+    from ultrajudge.generators.engine import Session
+    from ultrajudge.judge.backends.base import Backend
 
 app = typer.Typer(
     help=(
@@ -89,7 +89,7 @@ def _options(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _params(max_new_tokens: int, temperature: float, top_p: float, seed: int) -> Any:
-    from judge.types import GenerationParams
+    from ultrajudge.judge.types import GenerationParams
 
     return GenerationParams(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
@@ -97,7 +97,7 @@ def _params(max_new_tokens: int, temperature: float, top_p: float, seed: int) ->
 
 
 def _load(source: str | None, split: str, limit: int | None) -> list[dict[str, Any]]:
-    from judge.io import load_rows
+    from ultrajudge.judge.io import load_rows
 
     return [] if source is None else load_rows(source, split=split, limit=limit).to_list()
 
@@ -123,9 +123,9 @@ def _execute(
 ) -> None:
     import datasets
 
-    from generators.engine import Session
-    from judge.io import check_output, save_rows
-    from judge.store import ResultStore, default_store_path
+    from ultrajudge.generators.engine import Session
+    from ultrajudge.judge.io import check_output, save_rows
+    from ultrajudge.judge.store import ResultStore, default_store_path
 
     store_path = store or default_store_path(out)
     protect = (source, store_path)
@@ -162,7 +162,7 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
 
 
 def _require(rows: list[dict[str, Any]], columns: list[str], hint: str) -> None:
-    from generators.rows import require_columns
+    from ultrajudge.generators.rows import require_columns
 
     if rows:
         require_columns(list(rows[0]), columns, hint)
@@ -219,7 +219,7 @@ def pool(
     Adds completions (after the row's own), completion_models, completion_params,
     near_duplicate, max_similarity and generation_failures.
     """
-    from generators.pooling import PoolConfig, load_generators, parse_generator
+    from ultrajudge.generators.pooling import PoolConfig, load_generators, parse_generator
 
     members = [parse_generator(g) for g in generator or []]
     if generators_file is not None:
@@ -241,7 +241,7 @@ def pool(
     _require(rows, [instruction_col], "pass --instruction-col")
 
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
-        from generators.pooling import pool_completions
+        from ultrajudge.generators.pooling import pool_completions
 
         return pool_completions(rows, config, session, loader=load_backend)
 
@@ -302,7 +302,7 @@ def evol_instruct(
     rejected: empty, truncated, echoes_header, copies_input, too_short, backend_error),
     evol_rounds and evol_params.
     """
-    from generators.evol import MUTATIONS, EvolInstructConfig
+    from ultrajudge.generators.evol import MUTATIONS, EvolInstructConfig
 
     config = EvolInstructConfig(
         evolutions=evolutions,
@@ -318,7 +318,7 @@ def evol_instruct(
     backend = _backend(model, model_option)
 
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
-        from generators.evol import evolve_instructions
+        from ultrajudge.generators.evol import evolve_instructions
 
         return evolve_instructions(rows, backend, config, session, model=model)
 
@@ -373,7 +373,7 @@ def evol_quality(
     completion_params (mutation = the aspects applied, source_index = which response) and
     evol_quality_status.
     """
-    from generators.evol import ASPECTS, EvolQualityConfig
+    from ultrajudge.generators.evol import ASPECTS, EvolQualityConfig
 
     config = EvolQualityConfig(
         evolutions=evolutions,
@@ -392,7 +392,7 @@ def evol_quality(
     backend = _backend(model, model_option)
 
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
-        from generators.evol import evolve_responses
+        from ultrajudge.generators.evol import evolve_responses
 
         return evolve_responses(rows, backend, config, session, model=model)
 
@@ -445,7 +445,7 @@ def self_instruct(
     Adds instruction (the query; an input instruction is kept as original_instruction),
     query_index and self_instruct_params; with --answers, completions.
     """
-    from generators.self_instruct import DEFAULT_APPLICATION, SelfInstructConfig
+    from ultrajudge.generators.self_instruct import DEFAULT_APPLICATION, SelfInstructConfig
 
     rows = _load(source, split, limit)
     columns = list(rows[0]) if rows else []
@@ -463,7 +463,7 @@ def self_instruct(
     backend = _backend(model, model_option)
 
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
-        from generators.self_instruct import self_instruct
+        from ultrajudge.generators.self_instruct import self_instruct
 
         return self_instruct(rows, backend, config, session, model=model)
 
@@ -530,7 +530,7 @@ def magpie(
     magpie_params, and unless --only-instruction the first reply in completions.
     Empty, truncated and exactly repeated instructions are left out.
     """
-    from generators.magpie import MagpieConfig
+    from ultrajudge.generators.magpie import MagpieConfig
 
     if source is not None and system is not None:
         raise fail(
@@ -549,7 +549,7 @@ def magpie(
     backend = _backend(model, model_option)
 
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
-        from generators.magpie import magpie
+        from ultrajudge.generators.magpie import magpie
 
         return magpie(rows, backend, config, session, model=model)
 

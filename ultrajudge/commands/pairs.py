@@ -126,9 +126,9 @@ def pairs(
     a failed rating never enter a pair. Each filter is optional and counted; the funnel
     (pairs in, dropped, out per filter) is printed and, with --report, drawn.
     """
-    from analysis.filters import FilterConfig
-    from analysis.pairs import PairBuilder, make_pairs, write_outputs
-    from judge.io import Columns, load_rows
+    from ultrajudge.analysis.filters import FilterConfig
+    from ultrajudge.analysis.pairs import PairBuilder, make_pairs, write_outputs
+    from ultrajudge.judge.io import Columns, load_rows
 
     if out is None and push_to_hub is None:
         raise fail("pass --out (a .jsonl/.parquet file or a folder) and/or --push-to-hub REPO")

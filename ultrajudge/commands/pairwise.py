@@ -112,9 +112,9 @@ def pairwise(
     also p_a, p_b, p_tie (the two orders' mean), probs_first/second and mass_first/second.
     Interrupted runs resume from the store.
     """
-    from judge.io import load_rows
-    from judge.pairwise import PairColumns, PairwiseConfig
-    from judge.types import GenerationParams
+    from ultrajudge.judge.io import load_rows
+    from ultrajudge.judge.pairwise import PairColumns, PairwiseConfig
+    from ultrajudge.judge.types import GenerationParams
 
     config = PairwiseConfig(
         template=template,
@@ -140,7 +140,7 @@ def pairwise(
 
 
 def _dry_run(ds: Any, columns: Any, config: Any) -> None:
-    from judge.pairwise import shown_orders
+    from ultrajudge.judge.pairwise import shown_orders
 
     typer.echo(f"{len(ds)} rows; {2 * len(ds)} judge calls, one per order (before retries).")
     if len(ds):
@@ -162,7 +162,7 @@ def _run(
     batch_size: int,
     progress: bool,
 ) -> None:
-    from judge.pairwise import add_pairwise_columns, judge_pairs_dataset
+    from ultrajudge.judge.pairwise import add_pairwise_columns, judge_pairs_dataset
 
     if batch_size < 1:
         raise typer.BadParameter(f"must be >= 1, got {batch_size}", param_hint="--batch-size")

@@ -43,8 +43,8 @@ def quickstart(
 
     Nothing is downloaded. Rerun it: stored judgments are reused, only failures are asked again.
     """
-    from judge.tiny import build_tiny_model
     from ultrajudge.cli import app
+    from ultrajudge.judge.tiny import build_tiny_model
 
     model_dir = workdir / "tiny-judge"
     if not (model_dir / "config.json").exists():

@@ -144,9 +144,9 @@ def score(
     judge to every input row; in logprob mode ratings are expected scores, plus
     rating_argmax, rating_probs and rating_mass. Interrupted runs resume from the store.
     """
-    from judge.io import Columns, load_rows
-    from judge.rating import RatingConfig
-    from judge.types import GenerationParams
+    from ultrajudge.judge.io import Columns, load_rows
+    from ultrajudge.judge.rating import RatingConfig
+    from ultrajudge.judge.types import GenerationParams
 
     aspects = _aspects(aspect)
     if mode not in ("generate", "logprob"):
@@ -203,7 +203,7 @@ def score(
 
 
 def _aspects(aspect: list[str] | None) -> list[str]:
-    from judge.rating import ASPECTS
+    from ultrajudge.judge.rating import ASPECTS
 
     names = [a.replace("-", "_") for a in (aspect or ["overall"])]
     if "all" in names:
@@ -247,7 +247,7 @@ def _run(
     batch_size: int,
     progress: bool,
 ) -> None:
-    from judge.scoring import add_score_columns, judge_dataset
+    from ultrajudge.judge.scoring import add_score_columns, judge_dataset
 
     summary, store_path = judge_to_file(
         out,

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from analysis.filters import FilterConfig
-from analysis.pairs import STRATEGIES, PairBuilder
-from judge.io import Columns
-from judge.jury import Juror, Jury, juror_from_item, jury_from_mapping
-from judge.rating import ASPECTS, RatingConfig
-from judge.types import GenerationParams
+from ultrajudge.analysis.filters import FilterConfig
+from ultrajudge.analysis.pairs import STRATEGIES, PairBuilder
+from ultrajudge.judge.io import Columns
+from ultrajudge.judge.jury import Juror, Jury, juror_from_item, jury_from_mapping
+from ultrajudge.judge.rating import ASPECTS, RatingConfig
+from ultrajudge.judge.types import GenerationParams
 from ultrajudge.pipeline.steps import (
     STEPS,
     GenerateStep,

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from judge.jury import Jury, jury_from_mapping, parse_juror
+from ultrajudge.judge.jury import Jury, jury_from_mapping, parse_juror
 
 
 def load_jury(
@@ -42,10 +42,10 @@ def run_jury_score(
 ) -> None:
     """Score ``ds`` with every juror (resumable), reduce, write ``out``, print a summary.
     ``out`` may not replace ``source``, the store or files ultrajudge did not write."""
-    from judge.io import check_output, save_rows
-    from judge.jury import score_with_jury
-    from judge.store import ResultStore, default_store_path
     from ultrajudge.commands._common import load_backend
+    from ultrajudge.judge.io import check_output, save_rows
+    from ultrajudge.judge.jury import score_with_jury
+    from ultrajudge.judge.store import ResultStore, default_store_path
 
     store_path = store_path or default_store_path(out)
     protect = (source, store_path)
@@ -70,7 +70,7 @@ def print_jury_summary(
 ) -> None:
     from collections import Counter
 
-    from analysis.pairs_report import jury_table
+    from ultrajudge.analysis.pairs_report import jury_table
 
     typer.echo(f"\nwrote {out} ({len(scored)} rows); jury {jury.id()}, store {store_path}")
     for name, s in summaries.items():

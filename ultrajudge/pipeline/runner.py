@@ -9,13 +9,13 @@ from typing import Any
 
 import typer
 
-from judge.jury import Jury
+from ultrajudge.judge.jury import Jury
 from ultrajudge.pipeline.config import Pipeline
 from ultrajudge.pipeline.steps import Loader
 
 
 def input_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
-    from judge.io import load_rows
+    from ultrajudge.judge.io import load_rows
 
     if pipeline.input is None:
         return [{"system_prompt": pipeline.generate[0].system}]
@@ -67,8 +67,8 @@ def run_pipeline(
     echo: Callable[[str], None] = typer.echo,
 ) -> PipelineRun:
     """Run every step through the store under ``workdir``; see the module docstring."""
-    from judge.backends import build_backend
-    from judge.store import ResultStore
+    from ultrajudge.judge.backends import build_backend
+    from ultrajudge.judge.store import ResultStore
 
     loader = loader or build_backend
     run = PipelineRun(workdir, workdir / "store.sqlite")
@@ -87,7 +87,7 @@ def run_pipeline(
 
 
 def _check_outputs(pipeline: Pipeline, run: PipelineRun) -> None:
-    from judge.io import check_output
+    from ultrajudge.judge.io import check_output
 
     out = pipeline.outputs
     datasets = [out.scored, out.pairs, out.dropped, *([out.generated] if pipeline.generate else [])]
@@ -109,8 +109,8 @@ def _generate(
 ) -> list[dict[str, Any]]:
     import datasets
 
-    from generators.engine import Session
-    from judge.io import save_rows
+    from ultrajudge.generators.engine import Session
+    from ultrajudge.judge.io import save_rows
 
     for step in pipeline.generate:
         session = Session(store, max_retries=pipeline.max_retries, chunk_rows=pipeline.batch_size, progress=progress)  # fmt: skip
@@ -139,9 +139,9 @@ def _score(
 ) -> Any:
     import datasets
 
-    from judge.io import save_rows
-    from judge.jury import score_with_jury
-    from judge.scoring import add_score_columns, judge_dataset
+    from ultrajudge.judge.io import save_rows
+    from ultrajudge.judge.jury import score_with_jury
+    from ultrajudge.judge.scoring import add_score_columns, judge_dataset
 
     ds = datasets.Dataset.from_list(rows)
     columns, configs = pipeline.columns, list(pipeline.ratings)
@@ -165,7 +165,7 @@ def _score(
 
 
 def _pairs(pipeline: Pipeline, scored: Any, run: PipelineRun) -> None:
-    from analysis.pairs import make_pairs, write_outputs
+    from ultrajudge.analysis.pairs import make_pairs, write_outputs
 
     out = pipeline.outputs
     run.outcome = make_pairs(scored, pipeline.builder, pipeline.filters.filters(), format=pipeline.format)  # type: ignore[arg-type]  # fmt: skip

@@ -2,7 +2,7 @@
 
 Each builder validates its step's keys (unknown keys are rejected with the valid ones
 listed) and builds the generator's frozen config; :class:`GenerateStep` runs it through
-a :class:`generators.engine.Session` and estimates its model calls for ``--dry-run``.
+a :class:`ultrajudge.generators.engine.Session` and estimates its model calls for ``--dry-run``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from judge.io import Columns
-from judge.types import GenerationParams
+from ultrajudge.judge.io import Columns
+from ultrajudge.judge.types import GenerationParams
 
 Loader = Callable[..., Any]
 PARAM_KEYS = ("max_new_tokens", "temperature", "top_p", "seed")
@@ -59,11 +59,11 @@ class GenerateStep:
 
     def run(self, rows: list[dict[str, Any]], session: Any, loader: Loader) -> list[dict[str, Any]]:
         if self.kind == "pool":
-            from generators.pooling import pool_completions
+            from ultrajudge.generators.pooling import pool_completions
 
             return pool_completions(rows, self.config, session, loader=loader)
         module, func = _RUNNERS[self.kind]
-        run = getattr(__import__(f"generators.{module}", fromlist=[func]), func)
+        run = getattr(__import__(f"ultrajudge.generators.{module}", fromlist=[func]), func)
         backend = loader(self.model, **self.options)
         return list(run(rows, backend, self.config, session, model=self.model))
 
@@ -101,7 +101,7 @@ _RUNNERS = {
 
 
 def _pool_step(data: Mapping[str, Any], columns: Columns, base: Path) -> GenerateStep:
-    from generators.pooling import PoolConfig, generator_from_mapping
+    from ultrajudge.generators.pooling import PoolConfig, generator_from_mapping
 
     keys = ("generators", "n", "max_new_tokens", "seed", "similarity_threshold")
     data = check_keys(data, keys, "generate: pool")
@@ -139,8 +139,8 @@ def _model_step(
 
 
 def _evol_quality_step(data: Mapping[str, Any], columns: Columns, base: Path) -> GenerateStep:
-    from generators.evol import ASPECTS as EVOL_ASPECTS
-    from generators.evol import EvolQualityConfig
+    from ultrajudge.generators.evol import ASPECTS as EVOL_ASPECTS
+    from ultrajudge.generators.evol import EvolQualityConfig
 
     valid = ("evolutions", "aspects", "response_col", *PARAM_KEYS)
     data, model, options = _model_step("evol_quality", data, columns, base, valid)
@@ -157,7 +157,7 @@ def _evol_quality_step(data: Mapping[str, Any], columns: Columns, base: Path) ->
 
 
 def _evol_instruct_step(data: Mapping[str, Any], columns: Columns, base: Path) -> GenerateStep:
-    from generators.evol import MUTATIONS, EvolInstructConfig
+    from ultrajudge.generators.evol import MUTATIONS, EvolInstructConfig
 
     flags = ("evolutions", "mutations", "keep_intermediate", "answers", "min_length_ratio")
     data, model, options = _model_step("evol_instruct", data, columns, base, (*flags, *PARAM_KEYS))
@@ -172,7 +172,7 @@ def _evol_instruct_step(data: Mapping[str, Any], columns: Columns, base: Path) -
 
 
 def _self_instruct_step(data: Mapping[str, Any], columns: Columns, base: Path) -> GenerateStep:
-    from generators.self_instruct import SelfInstructConfig
+    from ultrajudge.generators.self_instruct import SelfInstructConfig
 
     flags = ("n", "application", "context_col", "answers")
     data, model, options = _model_step("self_instruct", data, columns, base, (*flags, *PARAM_KEYS))
@@ -184,7 +184,7 @@ def _self_instruct_step(data: Mapping[str, Any], columns: Columns, base: Path) -
 
 
 def _magpie_step(data: Mapping[str, Any], columns: Columns, base: Path) -> GenerateStep:
-    from generators.magpie import MagpieConfig
+    from ultrajudge.generators.magpie import MagpieConfig
 
     flags = ("n", "turns", "only_instruction", "system_col", "family")
     reply = ("reply_max_new_tokens", "reply_temperature")
