@@ -22,6 +22,16 @@ from ultrajudge.commands._common import (
     judge_to_file,
     parse_options,
 )
+from ultrajudge.commands._executor import (
+    Actors,
+    Executor,
+    GpusPerActor,
+    RayAddress,
+    Repair,
+    ShardRows,
+    check_executor,
+    run_ray_job,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -102,6 +112,12 @@ def pairwise(
         ),
     ] = False,
     progress: Progress = True,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    actors: Actors = None,
+    shard_rows: ShardRows = 256,
+    gpus_per_actor: GpusPerActor = 0.0,
+    repair: Repair = False,
 ) -> None:
     """Judge response A against response B for every row, in both orders.
 
@@ -125,6 +141,28 @@ def pairwise(
         min_mass=min_mass,
     )
     config.verdict_format()  # a bad template or mode fails before anything loads
+    if check_executor(executor, limit=limit) and not dry_run:
+        from ultrajudge.executors.jobs import PairwiseJob
+
+        if not judge:
+            raise fail(
+                "pass --judge (a local model folder, vllm:FOLDER, scripted:FILE.jsonl or openai:MODEL)"
+            )
+        columns = PairColumns(instruction_col or "instruction", a_col, b_col)
+        job = PairwiseJob(judge, config, columns, parse_options(judge_option), batch_size)
+        run_ray_job(
+            job,
+            source,
+            out,
+            address=ray_address,
+            actors=actors,
+            shard_rows=shard_rows,
+            gpus_per_actor=gpus_per_actor,
+            store=store,
+            repair=repair,
+            progress=progress,
+        )
+        return
     ds = load_rows(source, split=split, limit=limit)
     columns = PairColumns.resolve(
         ds.column_names, instruction=instruction_col, response_a=a_col, response_b=b_col

@@ -21,6 +21,16 @@ from ultrajudge.commands._common import (
     judge_to_file,
     parse_options,
 )
+from ultrajudge.commands._executor import (
+    Actors,
+    Executor,
+    GpusPerActor,
+    RayAddress,
+    Repair,
+    ShardRows,
+    check_executor,
+    run_ray_job,
+)
 
 ASPECT_HELP = (
     "Aspect to rate, repeatable: overall, helpfulness, honesty, instruction_following, "
@@ -136,6 +146,12 @@ def score(
         ),
     ] = False,
     progress: Progress = True,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    actors: Actors = None,
+    shard_rows: ShardRows = 256,
+    gpus_per_actor: GpusPerActor = 0.0,
+    repair: Repair = False,
 ) -> None:
     """Rate every completion of every instruction, UltraFeedback style.
 
@@ -168,6 +184,28 @@ def score(
         for a in aspects
     ]
     columns = Columns(instruction_col, completions_col, tuple(completion_col or ()))
+    ray = check_executor(executor, limit=limit, jury=jury is not None or len(judge or []) > 1)
+    if ray and not dry_run:
+        from ultrajudge.executors.jobs import ScoreJob
+
+        if not judge:
+            raise fail(
+                "pass --judge (a local model folder, vllm:FOLDER, scripted:auto or openai:MODEL)"
+            )
+        job = ScoreJob(judge[0], tuple(configs), columns, parse_options(judge_option), batch_size)
+        run_ray_job(
+            job,
+            source,
+            out,
+            address=ray_address,
+            actors=actors,
+            shard_rows=shard_rows,
+            gpus_per_actor=gpus_per_actor,
+            store=store,
+            repair=repair,
+            progress=progress,
+        )
+        return
     ds = load_rows(source, split=split, limit=limit)
     columns.validate(ds.column_names)
     if jury is not None or len(judge or []) > 1:

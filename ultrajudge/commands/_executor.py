@@ -1,0 +1,126 @@
+"""``--executor`` and its options, shared by the judging commands: run in process (default)
+or spread over a Ray cluster (:mod:`ultrajudge.executors.ray`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from ultrajudge.executors.jobs import RowJob
+    from ultrajudge.executors.ray import RaySummary
+
+Executor = Annotated[
+    str,
+    typer.Option(
+        help="local: judge in this process. ray: spread the rows over a Ray cluster (extra "
+        "ultrajudge[ray]); --out is then a folder of Parquet parts, resumable shard by shard."
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="--executor ray: the cluster to join (host:6379, ray://host:10001, auto); "
+        "default: start a local one.",
+    ),
+]
+Actors = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="--executor ray: backends held at once (default: the cluster's GPUs with "
+        "--gpus-per-actor, else its CPUs minus one).",
+    ),
+]
+ShardRows = Annotated[
+    int, typer.Option(min=1, help="--executor ray: rows per shard (the unit of resume).")
+]
+GpusPerActor = Annotated[
+    float, typer.Option(min=0.0, help="--executor ray: GPUs each actor holds (1 for vllm:).")
+]
+Repair = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="--executor ray: re-judge only the failed rows of a finished job's output.",
+    ),
+]
+
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(executor: str, *, limit: int | None, jury: bool = False) -> bool:
+    """Validate ``--executor`` once, at the top of a command; True for ray."""
+    if executor not in EXECUTORS:
+        raise typer.BadParameter(
+            f"unknown executor {executor!r}; use {' or '.join(EXECUTORS)}", param_hint="--executor"
+        )
+    if executor == "ray" and limit is not None:
+        raise typer.BadParameter(
+            "--limit is not supported with --executor ray; cut the input file instead",
+            param_hint="--limit",
+        )
+    if executor == "ray" and jury:
+        raise typer.BadParameter(
+            "a jury runs in process only; drop --executor ray or judge with one --judge",
+            param_hint="--executor",
+        )
+    return executor == "ray"
+
+
+def run_ray_job(
+    job: RowJob,
+    source: str,
+    out: Path,
+    *,
+    address: str | None,
+    actors: int | None,
+    shard_rows: int,
+    gpus_per_actor: float,
+    store: Path | None,
+    repair: bool,
+    progress: bool,
+) -> None:
+    """Run ``job`` with the Ray executor and print its summary."""
+    from tqdm.auto import tqdm
+
+    try:
+        from ultrajudge.executors.ray import RayOptions, run_on_ray
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        raise _missing_ray(exc) from None
+    options = RayOptions(
+        address=address,
+        actors=actors,
+        gpus_per_actor=gpus_per_actor,
+        shard_rows=shard_rows,
+        store_dir=str(store) if store is not None else None,
+        repair=repair,
+    )
+    with tqdm(unit="shard", disable=not progress, desc="shards") as bar:
+        summary = run_on_ray(job, source, str(out), options, on_shard=lambda _: bar.update())
+    _print(summary, repair)
+
+
+def _missing_ray(exc: ImportError) -> typer.BadParameter:
+    return typer.BadParameter(
+        f"--executor ray needs Ray Data ({exc}); pip install 'ultrajudge[ray]'",
+        param_hint="--executor",
+    )
+
+
+def _print(s: RaySummary, repair: bool) -> None:
+    what = "repaired" if repair else "written"
+    typer.echo(
+        f"\n{s.out}: {s.shards_run} shard(s) {what} now, {s.shards - s.shards_run} already "
+        f"done; {s.rows} rows in all, {s.failed_rows} with a failed status"
+    )
+    typer.echo(
+        f"judgments: {s.judged_now} made now, {s.from_store} from the machines' stores; "
+        f"time: {s.seconds:.1f} s"
+    )
+    if s.failed_rows and not repair:
+        typer.echo("rerun with --repair to re-judge only the failed rows")
