@@ -46,7 +46,9 @@ class RowJob(Protocol):
         ...
 
     def identity(self) -> dict[str, Any]:
-        """Everything that decides the output (an output folder belongs to one identity)."""
+        """What decides the output (an output folder belongs to one identity). The backend's
+        options are left out, so a resumed job may change how it runs (concurrency, rate
+        limits, batch sizes); the stores key every judgment by the backend's full id."""
         ...
 
     def validate(self, column_names: Sequence[str]) -> None: ...
@@ -78,7 +80,6 @@ class ScoreJob:
         return {
             "command": "score",
             "judge": self.judge,
-            "options": dict(self.options),
             "configs": [c.key_fields() for c in self.configs],
             "columns": [self.columns.instruction, self.columns.completions],
             "completion_columns": list(self.columns.completion_columns),
@@ -130,7 +131,6 @@ class PairwiseJob:
         return {
             "command": "pairwise",
             "judge": self.judge,
-            "options": dict(self.options),
             "config": self.config.key_fields(),
             "columns": [self.columns.instruction, self.columns.response_a, self.columns.response_b],
         }

@@ -138,10 +138,12 @@ class _ShardWorker:
         self.backend = build_backend(job.judge, **dict(job.options))
         quiet_progress(self.backend)
         self.store = ResultStore(node_store_path(store or None, out))
+        self.node = _node_id()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         done = [
-            run_shard(
+            {"node": self.node}
+            | run_shard(
                 self.job,
                 self.backend,
                 self.store,
@@ -152,6 +154,12 @@ class _ShardWorker:
             for i in batch["shard"]
         ]
         return {key: [d[key] for d in done] for key in done[0]} if done else {}
+
+
+def _node_id() -> str:
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def _connect(options: RayOptions) -> None:

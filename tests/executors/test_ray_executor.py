@@ -1,0 +1,161 @@
+"""The Ray executor on a real local Ray cluster (a few logical CPUs, no dashboard, no auth):
+same output as the in-process command; a killed job reruns only the unwritten shards and
+judges nothing twice; a finished job reruns nothing; pairwise; a two-node cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from ultrajudge.cli import _register, app  # noqa: E402
+from ultrajudge.executors import read_output  # noqa: E402
+
+CLI = [sys.executable, "-c", "from ultrajudge.cli import main; main()"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray for the module; subprocesses join it with --ray-address."""
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    if ray.is_initialized():
+        ray.shutdown()
+    info = ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    yield info.address_info["gcs_address"]
+    ray.shutdown()
+
+
+def _invoke(*args: str) -> str:
+    _register()
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _rows(n: int) -> list[dict]:
+    return [
+        {"id": k, "instruction": f"question {k}", "completions": [f"a{k}", f"b {k}", f"c{k}"]}
+        for k in range(n)
+    ]
+
+
+def test_ray_score_equals_the_in_process_command(cluster, tmp_path, examples_file):
+    import datasets
+
+    local = tmp_path / "local.jsonl"
+    _invoke(
+        "score", str(examples_file), "--judge", "scripted:auto", "-o", str(local), "--no-progress"
+    )
+    out = tmp_path / "ray-out"
+    printed = _invoke(
+        "score", str(examples_file), "--judge", "scripted:auto", "-o", str(out),
+        "--executor", "ray", "--shard-rows", "6", "--store", str(tmp_path / "stores"),
+        "--no-progress",
+    )  # fmt: skip
+    assert (
+        "4 shard(s) written now, 0 already done; 20 rows in all, 0 with a failed status" in printed
+    )
+    expected = datasets.load_dataset("json", data_files=str(local), split="train").to_list()
+    got = read_output(str(out)).to_pylist()
+    assert [r.pop("uj_row") for r in got] == list(range(20))
+    assert got == expected
+    again = _invoke(
+        "score", str(examples_file), "--judge", "scripted:auto", "-o", str(out),
+        "--executor", "ray", "--shard-rows", "6", "--store", str(tmp_path / "stores"),
+        "--no-progress",
+    )  # fmt: skip
+    assert "0 shard(s) written now, 4 already done; 20 rows in all" in again
+    assert read_output(str(out)).num_rows == 20  # no duplicates
+
+
+def test_killed_job_reruns_only_what_was_not_written(cluster, tmp_path):
+    from ultrajudge.executors import ScoreJob
+    from ultrajudge.executors.ray import RayOptions, node_store_path, run_on_ray
+    from ultrajudge.judge.rating import RatingConfig
+    from ultrajudge.judge.store import ResultStore
+
+    src = _jsonl(tmp_path / "in.jsonl", _rows(24))
+    out, stores, log = tmp_path / "out", tmp_path / "stores", tmp_path / "calls.log"
+    args = [
+        "score", str(src), "--judge", "scripted:auto", "-O", "delay=0.25", "-O", f"log={log}",
+        "--batch-size", "1", "-o", str(out), "--executor", "ray", "--ray-address", cluster,
+        "--shard-rows", "3", "--actors", "2", "--store", str(stores), "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    proc = subprocess.Popen(CLI + args, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    done = out / "_ultrajudge" / "done"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(done.glob("*.json"))) < 2:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(list(done.glob("*.json")))
+    assert 2 <= finished < 8, "the job was not killed mid-way"
+    with ResultStore(node_store_path(str(stores), str(out))) as store:
+        stored = store.counts().get("rating:ok", 0)
+    calls_before = len(log.read_text().splitlines())
+    assert stored >= 3 * finished
+
+    job = ScoreJob("scripted:auto", (RatingConfig(),), options={"log": str(log)}, batch_size=1)
+    summary = run_on_ray(
+        job, str(src), str(out), RayOptions(shard_rows=3, actors=2, store_dir=str(stores))
+    )
+    assert summary.shards_run == 8 - finished
+    assert summary.judged_now == 24 - stored  # the stored rows were not judged again
+    assert summary.judged_now + summary.from_store == 3 * (8 - finished)
+    asked = log.read_text().splitlines()[calls_before:]
+    assert len(asked) == 24 - stored
+    rows = read_output(str(out)).to_pylist()
+    assert [r["id"] for r in rows] == list(range(24))  # every id exactly once, in order
+    assert all(r["rating_status"] == ["ok"] * 3 for r in rows)
+
+
+def test_ray_pairwise_equals_the_in_process_command(cluster, tmp_path):
+    import datasets
+
+    from ultrajudge.cli import _register
+
+    _register()
+    verdicts = _jsonl(tmp_path / "judge.jsonl", [{"output": "Both are fine. [[A]]"}])
+    pairs = _jsonl(
+        tmp_path / "pairs.jsonl",
+        [{"instruction": f"q{k}", "response_a": f"x{k}", "response_b": f"y{k}"} for k in range(5)],
+    )
+    local, out = tmp_path / "local.jsonl", tmp_path / "out"
+    common = ["pairwise", str(pairs), "--judge", f"scripted:{verdicts}", "--no-progress"]
+    _invoke(*common, "-o", str(local))
+    _invoke(*common, "-o", str(out), "--executor", "ray", "--shard-rows", "2",
+            "--store", str(tmp_path / "stores"))  # fmt: skip
+    expected = datasets.load_dataset("json", data_files=str(local), split="train").to_list()
+    got = read_output(str(out)).to_pylist()
+    for r in got:
+        r.pop("uj_row")
+    assert got == expected
+    assert {r["verdict_status"] for r in got} == {"ok"}
+
+
+def test_bad_executor_options_are_one_line_errors(tmp_path, examples_file):
+    _register()
+    runner = CliRunner()
+    bad = runner.invoke(app, ["score", str(examples_file), "-j", "scripted:auto", "-o",
+                              str(tmp_path / "o"), "--executor", "spark"])  # fmt: skip
+    assert bad.exit_code == 2 and "unknown executor 'spark'" in bad.output
+    limited = runner.invoke(app, ["score", str(examples_file), "-j", "scripted:auto", "-o",
+                                  str(tmp_path / "o"), "--executor", "ray", "--limit", "3"])  # fmt: skip
+    assert limited.exit_code == 2 and "--limit is not supported" in limited.output
