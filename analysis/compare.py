@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +58,7 @@ from ultrajudge.analysis.compare_stats import (
     label_codes,
     snap_to_scale,
 )
+from ultrajudge.judge.scales import DEFAULT_SCALE, scale_from_judge_ids
 
 __all__ = [
     "PAIRWISE_STATISTICS",
@@ -78,7 +79,7 @@ class CompareOptions:
     ``kappa_quadratic`` (pointwise) or ``accuracy`` (pairwise); ``bootstrap=0`` skips the
     intervals; prices are USD per million prompt / completion tokens."""
 
-    scale: tuple[float, ...] = (1, 2, 3, 4, 5)
+    scale: tuple[float, ...] | None = None  # None: the scale the judge ids name, else 1-5
     headline: str | None = None
     ties: Literal["half", "exclude"] = "half"
     bootstrap: int = 1000
@@ -102,6 +103,11 @@ class CompareOptions:
         if name not in known:
             raise ValueError(f"headline {name!r} is not a {kind} statistic; choose from {known}")
         return name
+
+    @property
+    def rating_scale(self) -> tuple[float, ...]:
+        """The scale ratings are compared on (1-5 when none was given or read)."""
+        return self.scale if self.scale is not None else tuple(map(float, DEFAULT_SCALE))
 
     def accuracy_statistic(self) -> str:
         """The pairwise statistic that is accuracy against gold under ``ties``."""
@@ -173,6 +179,9 @@ def compare(
     """
     opts = options or CompareOptions()
     al = align(sources, human_cols=human_cols, id_col=id_col, text_cols=text_cols, kind=kind)
+    if opts.scale is None:
+        named = scale_from_judge_ids(al.judge_ids.values()) if al.kind == "pointwise" else None
+        opts = replace(opts, scale=tuple(float(v) for v in named) if named else None)
     headline = opts.headline_for(al.kind)
     judge_vs_judge, rows, overall, rounded = (
         _pointwise(al, opts, headline) if al.kind == "pointwise" else _pairwise(al, opts)
@@ -218,9 +227,9 @@ def _resampling(opts: CompareOptions) -> Resampling:
 def _pointwise(al: Aligned, opts: CompareOptions, headline: str) -> _KindResult:
     raters = list(al.values.columns)
     raw = al.values.to_numpy(dtype=np.float64)
-    coded, rounded = snap_to_scale(raw, raters, opts.scale)
+    coded, rounded = snap_to_scale(raw, raters, opts.rating_scale)
     table = agreement(
-        coded, raters, STATISTICS, scale=opts.scale, resampling=_resampling(opts),
+        coded, raters, STATISTICS, scale=opts.rating_scale, resampling=_resampling(opts),
         raw=raw, float_raters=frozenset(rounded),
     )  # fmt: skip
     rows = []
@@ -229,7 +238,12 @@ def _pointwise(al: Aligned, opts: CompareOptions, headline: str) -> _KindResult:
         row.update(_vs_humans(table, judge, al.humans, headline))
         rows.append(row | {"rounded": judge in rounded})
     groups = {"judges": al.judges, "humans": al.humans, "all": raters}
-    return table, rows, alphas(coded, raters, groups, level="ordinal", scale=opts.scale), rounded
+    return (
+        table,
+        rows,
+        alphas(coded, raters, groups, level="ordinal", scale=opts.rating_scale),
+        rounded,
+    )
 
 
 def _pairwise(al: Aligned, opts: CompareOptions) -> _KindResult:
@@ -312,7 +326,7 @@ def _meta(al: Aligned, opts: CompareOptions, headline: str, rounded: list[str]) 
         "notes": list(al.notes),
     }
     if al.kind == "pointwise":
-        meta.update(scale=list(opts.scale), rounded=rounded)
+        meta.update(scale=list(opts.rating_scale), rounded=rounded)
     else:
         meta["ties"] = opts.ties
     prices = {"prompt": opts.price_in, "completion": opts.price_out}

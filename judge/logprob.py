@@ -35,9 +35,15 @@ from ultrajudge.judge.backends.positions import (
     score_positions,
 )
 from ultrajudge.judge.rating import RATERS, Item, RatingConfig, judge_id
+from ultrajudge.judge.scale_reading import continuation_prefixes, label_probabilities
 from ultrajudge.judge.types import Rating, RowJudgment, TokenDistribution
 
-__all__ = ["rating_from_distribution", "scale_probabilities", "uf_forced"]
+__all__ = [
+    "rating_from_distribution",
+    "rating_from_probabilities",
+    "scale_probabilities",
+    "uf_forced",
+]
 
 
 def scale_probabilities(
@@ -71,7 +77,18 @@ def rating_from_distribution(
     """
     if dist.error is not None:
         return Rating(None, "backend_error", raw=dist.error)
-    raw, mass = scale_probabilities(dist.logprobs, scale)
+    raw, _ = scale_probabilities(dist.logprobs, scale)
+    return rating_from_probabilities(raw, dist, scale, min_mass=min_mass)
+
+
+def rating_from_probabilities(
+    raw: Sequence[float], dist: TokenDistribution, scale: Sequence[int], *, min_mass: float
+) -> Rating:
+    """A ``Rating`` from the raw probability of each scale value (``dist``, the first
+    position's distribution, fills ``raw`` of a ``low_mass`` rating)."""
+    if dist.error is not None:
+        return Rating(None, "backend_error", raw=dist.error)
+    raw, mass = tuple(raw), sum(raw)
     if mass <= 0.0:
         return Rating(None, "low_mass", raw=_top(dist), probs=None, mass=0.0)
     probs = tuple(p / mass for p in raw)
@@ -151,10 +168,11 @@ def rate_logprob(
     # A fast path prefills each prompt once; the portable path sends (and an API bills)
     # one whole prompt per position.
     tally = max if isinstance(backend, PositionScorer) else sum
-    for (row, first, _), positions in zip(asks, dists):
-        for k, dist in enumerate(positions):
-            ratings[row][first + k] = rating_from_distribution(
-                dist, scale, min_mass=config.min_mass
+    raws = _scale_mass(backend, asks, dists, scale, top_k)
+    for (row, first, _), positions, position_raws in zip(asks, dists, raws):
+        for k, (dist, raw) in enumerate(zip(positions, position_raws)):
+            ratings[row][first + k] = rating_from_probabilities(
+                raw, dist, scale, min_mass=config.min_mass
             )
         prompt_tokens[row] += tally([d.prompt_tokens for d in positions] or [0])
     judge = judge_id(backend.id, config.load_template(), config)
@@ -168,6 +186,28 @@ def rate_logprob(
         )
         for row, row_ratings in enumerate(ratings)
     ]
+
+
+def _scale_mass(
+    backend: Backend,
+    asks: Sequence[tuple[int, int, PositionRequest]],
+    dists: Sequence[Sequence[TokenDistribution]],
+    scale: tuple[int, ...],
+    top_k: int,
+) -> list[list[tuple[float, ...]]]:
+    """Raw probability of each scale value at every position; a scale whose numbers may
+    span several tokens (1-10) reads them to their end (:mod:`ultrajudge.judge.scale_reading`)."""
+    if not continuation_prefixes(scale):
+        return [[scale_probabilities(d.logprobs, scale)[0] for d in ds] for ds in dists]
+    choose = argmax_choice(scale)
+    requests, firsts = [], []
+    for (_, _, request), positions in zip(asks, dists):
+        choices = [choose(d) for d in positions[:-1]]
+        for k, dist in enumerate(positions):
+            requests.append(request.at(choices[:k]))
+            firsts.append(dist)
+    flat = iter(label_probabilities(backend, requests, firsts, scale, top_k=top_k))
+    return [[next(flat) for _ in positions] for positions in dists]
 
 
 RATERS["logprob"] = rate_logprob

@@ -24,6 +24,7 @@ from ultrajudge.judge.parsing import (
     parse_ultrafeedback,
     parse_ultrafeedback_json,
 )
+from ultrajudge.judge.scales import check_scale, scale_tag
 from ultrajudge.judge.structured import (
     Form,
     SupportsStructured,
@@ -62,8 +63,7 @@ class RatingConfig:
             raise ValueError(f"unknown aspect {self.aspect!r}; aspects are {', '.join(ASPECTS)}")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
-        if len(self.scale) < 2 or list(self.scale) != sorted(set(self.scale)):
-            raise ValueError(f"scale must be at least two increasing integers, got {self.scale}")
+        check_scale(self.scale)
         if not 0.0 <= self.min_mass <= 1.0:
             raise ValueError(f"min_mass must be between 0 and 1, got {self.min_mass}")
 
@@ -274,13 +274,14 @@ def judge_id(
     structured: Form | None = None,
 ) -> str:
     """Readable id of a judge: model, template and the parameters that change its answers
-    (the mode reads ``generate+regex`` / ``generate+json`` when the answer was constrained)."""
+    (the mode reads ``generate+regex`` / ``generate+json`` when the answer was constrained;
+    a scale other than 1-5 ends it, ``| scale=1-10``, which ``compare`` reads)."""
     p = config.params
     sampling = (
         "greedy" if p.temperature == 0 else f"t={p.temperature},top_p={p.top_p},seed={p.seed}"
     )
     mode = config.mode if structured is None else f"{config.mode}+{structured}"
-    return f"{backend_id} | {template.id} | {mode} | {sampling}"
+    return f"{backend_id} | {template.id} | {mode} | {sampling}{scale_tag(config.scale)}"
 
 
 RATERS["generate"] = _rate_generate

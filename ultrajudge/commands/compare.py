@@ -50,7 +50,13 @@ def compare(
             "response_a and response_b (verdicts)."
         ),
     ] = None,
-    scale: Annotated[str, typer.Option(help="Rating scale: 1-5, 1-10 or 1,2,3.")] = "1-5",
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="Rating scale: 1-5, 1-10 or 1,2,3. Default: the scale the judge ids name "
+            "(score writes '| scale=1-10' into them), else 1-5."
+        ),
+    ] = None,
     headline: Annotated[
         str | None,
         typer.Option(
@@ -105,7 +111,7 @@ def compare(
         if path.suffix.lower() not in (".json", ".csv"):
             raise typer.BadParameter(f"{path} must end in .json or .csv", param_hint="--out")
     options = CompareOptions(
-        scale=_parse_scale(scale),
+        scale=_parse_scale(scale) if scale is not None else None,
         headline=headline,
         ties=ties,  # type: ignore[arg-type]
         bootstrap=bootstrap,

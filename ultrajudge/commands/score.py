@@ -105,6 +105,14 @@ def score(
             "to the rating format, so that it always parses. --no-structured lets it write freely."
         ),
     ] = True,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="Integer rating scale, LOW-HIGH or a list: 1-10, 0-4, 0,1. Default: the "
+            "rubric's scores, else 1-5 (MT-Bench: 1-10). Other scales than 1-5 show in the "
+            "judge id, so that compare reads them."
+        ),
+    ] = None,
     split: Split = "train",
     instruction_col: Annotated[
         str,
@@ -173,6 +181,7 @@ def score(
     configs = [
         RatingConfig(
             aspect=a,
+            scale=_scale(scale),
             template=template,
             mode=cast(Literal["generate", "logprob"], mode),
             params=params,
@@ -238,6 +247,17 @@ def score(
         batch_size,
         progress,
     )
+
+
+def _scale(text: str | None) -> tuple[int, ...]:
+    from ultrajudge.judge.scales import DEFAULT_SCALE, parse_scale
+
+    if text is None:
+        return DEFAULT_SCALE
+    try:
+        return parse_scale(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scale") from None
 
 
 def _aspects(aspect: list[str] | None) -> list[str]:
