@@ -206,8 +206,14 @@ class Columns:
     instruction: str = "instruction"
     completions: str | None = "completions"
     completion_columns: tuple[str, ...] = ()
+    reference: str | None = None  # a reference answer column (rubric and MT-Bench grading)
 
     def validate(self, column_names: Sequence[str]) -> None:
+        if self.reference is not None and self.reference not in column_names:
+            raise DataError(
+                f"reference column {self.reference!r} not found; columns are "
+                f"{list(column_names)}; pass --reference-col with one of them"
+            )
         wanted = [self.instruction, *(self.completion_columns or [self.completions])]
         missing = [c for c in wanted if c not in column_names]
         if missing:
@@ -236,6 +242,17 @@ class Columns:
                 f"column {self.instruction!r} must hold text, got {type(value).__name__}"
             )
         return value
+
+    def reference_of(self, row: Mapping[str, Any]) -> str | None:
+        """The row's reference answer; None without a reference column or for an empty cell."""
+        if self.reference is None or row.get(self.reference) is None:
+            return None
+        value = row[self.reference]
+        if not isinstance(value, str):
+            raise DataError(
+                f"reference column {self.reference!r} must hold text, got {type(value).__name__}"
+            )
+        return value if value.strip() else None
 
     def completions_of(self, row: Mapping[str, Any]) -> list[str]:
         if self.completion_columns:

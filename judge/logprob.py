@@ -34,7 +34,7 @@ from ultrajudge.judge.backends.positions import (
     PositionScorer,
     score_positions,
 )
-from ultrajudge.judge.rating import RATERS, Item, RatingConfig, judge_id
+from ultrajudge.judge.rating import RATERS, Item, RatingConfig, judge_id, reference_of
 from ultrajudge.judge.scale_reading import continuation_prefixes, label_probabilities
 from ultrajudge.judge.types import Rating, RowJudgment, TokenDistribution
 
@@ -129,11 +129,23 @@ def _requests(
 ) -> list[tuple[int, int, PositionRequest]]:
     """(row, first completion, request) for every prompt to score."""
     template = config.load_template()
+    fmt = config.answer_format
     out = []
-    for row, (instruction, completions) in enumerate(items):
+    for row, item in enumerate(items):
+        instruction, completions = item[0], item[1]
         if not completions:
             continue
-        if config.per_completion:
+        if fmt is not None:
+            for i, completion in enumerate(completions):
+                variables = fmt.variables(
+                    instruction,
+                    completion,
+                    scale=config.scale,
+                    reference=reference_of(item),
+                    rubric=config.rubric,
+                )
+                out.append((row, i, PositionRequest(template.render(**variables), (fmt.forced,))))
+        elif config.per_completion:
             for i, completion in enumerate(completions):
                 messages = template.render(instruction=instruction, completion=completion)
                 out.append((row, i, PositionRequest(messages, ("",))))
@@ -163,7 +175,7 @@ def rate_logprob(
         top_k=top_k,
     )
     share = (time.perf_counter() - start) / max(1, len(items))
-    ratings: list[list[Rating | None]] = [[None] * len(completions) for _, completions in items]
+    ratings: list[list[Rating | None]] = [[None] * len(item[1]) for item in items]
     prompt_tokens = [0] * len(items)
     # A fast path prefills each prompt once; the portable path sends (and an API bills)
     # one whole prompt per position.

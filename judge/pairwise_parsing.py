@@ -8,7 +8,9 @@ Three formats, one parser each (``VERDICT_PARSERS`` maps a format name to it):
   ``[[B>>A]]``; the mirrored spellings (``[[B<A]]``, ``[[B=A]]``) read the same;
 * ``output_ab`` (AlpacaEval): a line that starts with ``Output (a)`` or
   ``Output (b)`` (optionally after markdown or a ``Verdict:``-style label);
-  this format has no tie.
+  this format has no tie;
+* ``result`` (Prometheus relative grading): ``[RESULT] A`` or ``[RESULT] B``, the letter a
+  whole word (``[RESULT] Both`` is not B); this format has no tie.
 
 Labels are *positional*: ``A`` is the response shown first in the prompt.
 Letters are read case-insensitively and whitespace inside the brackets is
@@ -44,9 +46,11 @@ __all__ = [
     "VERDICT_PARSERS",
     "PairLabel",
     "ParsedVerdict",
+    "mask_echoes",
     "parse_abc_verdict",
     "parse_arena_verdict",
     "parse_output_ab_verdict",
+    "parse_result_verdict",
 ]
 
 PairLabel = Literal["A", "B", "tie"]
@@ -74,6 +78,7 @@ _OUTPUT_AB = re.compile(
     r"output[ \t]*\(([ab])\)",
     re.I | re.M,
 )
+_RESULT_AB = re.compile(r"\[\s*result\s*\][ \t]*:?[ \t*_\"'(]*([ab])(?![a-z0-9])", re.I)
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|`[^`\n]*`")
 _MARKUP = re.compile(r"[\W_]+")
 
@@ -101,6 +106,11 @@ def _read_output_ab(m: re.Match[str]) -> tuple[PairLabel, str] | None:
     return letter.upper(), f"Output ({letter})"  # type: ignore[return-value]
 
 
+def _read_result(m: re.Match[str]) -> tuple[PairLabel, str] | None:
+    letter = m.group(1).upper()
+    return letter, letter  # type: ignore[return-value]
+
+
 def _lines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -116,8 +126,9 @@ def _echo_fragments(echo: str, token: re.Pattern[str]) -> list[str]:
     return [f for f in [whole, *lines] if f and token.search(f) and _has_other_text(f, token)]
 
 
-def _mask(text: str, echoes: Sequence[str], token: re.Pattern[str]) -> str:
-    """``text`` with echoed and quoted verdicts blanked (newlines kept, offsets unchanged)."""
+def mask_echoes(text: str, echoes: Sequence[str], token: re.Pattern[str]) -> str:
+    """``text`` with echoed and quoted verdicts blanked (newlines kept, offsets unchanged):
+    rules 1 and 2 above, for any verdict ``token`` (the pointwise parsers use it too)."""
     spans: list[tuple[int, int]] = []
     for echo in echoes:
         for fragment in _echo_fragments(echo, token):
@@ -145,7 +156,7 @@ def _parse(
 ) -> ParsedVerdict:
     text = _lines(text)
     found = []  # (line number, winner, normalised token)
-    masked = _mask(text, echoes, token)
+    masked = mask_echoes(text, echoes, token)
     for m in token.finditer(masked):
         read_ = read(m)
         if read_ is not None:
@@ -201,10 +212,22 @@ def parse_output_ab_verdict(text: str, *, echoes: Sequence[str] = ()) -> ParsedV
     return _parse(text, echoes, _OUTPUT_AB, _read_output_ab)
 
 
+def parse_result_verdict(text: str, *, echoes: Sequence[str] = ()) -> ParsedVerdict:
+    """Prometheus relative grading: ``(feedback) [RESULT] A`` or ``[RESULT] B``; no tie.
+
+    >>> parse_result_verdict("Feedback: B cites its source. [RESULT] B")
+    ParsedVerdict(winner='B', status='ok', token='B')
+    >>> parse_result_verdict("[RESULT] Both").status
+    'parse_error'
+    """
+    return _parse(text, echoes, _RESULT_AB, _read_result)
+
+
 VerdictParser = Callable[..., ParsedVerdict]
 VERDICT_PARSERS: Mapping[str, VerdictParser] = {
     "abc": parse_abc_verdict,
     "arena": parse_arena_verdict,
     "output_ab": parse_output_ab_verdict,
+    "result": parse_result_verdict,
 }
 VERDICT_FORMATS: tuple[str, ...] = tuple(VERDICT_PARSERS)

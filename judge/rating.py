@@ -16,9 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.formats.pointwise import FORMATS, AnswerFormat
+from ultrajudge.judge.formats.rubric import Rubric
 from ultrajudge.judge.parsing import (
     parse_score_rationale,
     parse_ultrafeedback,
@@ -34,14 +36,37 @@ from ultrajudge.judge.structured import (
     ultrafeedback_schema,
 )
 from ultrajudge.judge.templates import PromptTemplate, load_template
-from ultrajudge.judge.types import Completion, Conversation, GenerationParams, Rating, RowJudgment
+from ultrajudge.judge.types import (
+    Completion,
+    Conversation,
+    GenerationParams,
+    Message,
+    Rating,
+    RowJudgment,
+)
 
 ASPECTS = ("overall", "helpfulness", "honesty", "instruction_following", "truthfulness")
 RETRYABLE = frozenset({"parse_error", "out_of_range", "missing", "backend_error", "low_mass"})
 #: Aspects whose rubric allows the judge to answer N/A.
 NA_ASPECTS = frozenset({"honesty"})
 
-Item = tuple[str, Sequence[str]]  # (instruction, completions)
+#: Answer formats: UltraFeedback blocks (or "score - rationale" per completion), and the
+#: single-answer formats of :mod:`ultrajudge.judge.formats` (one response per prompt).
+ANSWER_FORMATS = ("ultrafeedback", *FORMATS)
+
+
+class Item(NamedTuple):
+    """One row to rate; plain ``(instruction, completions)`` tuples are accepted too."""
+
+    instruction: str
+    completions: Sequence[str]
+    reference: str | None = None  # a reference answer, for formats that show one
+
+
+def reference_of(item: Sequence[object]) -> str | None:
+    """The reference answer of an item (None for a plain 2-tuple)."""
+    ref = item[2] if len(item) > 2 else None
+    return ref if isinstance(ref, str) else None
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,8 @@ class RatingConfig:
     per_completion: bool = False  # one prompt per completion ("score - rationale" format)
     min_mass: float = 0.5  # logprob mode: below this, the judge was not answering
     structured: bool = True  # generate mode: constrain the answer where the backend can
+    format: str = "ultrafeedback"  # or a single-answer format: prometheus, mt_bench, json
+    rubric: Rubric | None = None  # prometheus (needed), json (optional)
 
     def __post_init__(self) -> None:
         if self.aspect not in ASPECTS:
@@ -66,17 +93,52 @@ class RatingConfig:
         check_scale(self.scale)
         if not 0.0 <= self.min_mass <= 1.0:
             raise ValueError(f"min_mass must be between 0 and 1, got {self.min_mass}")
+        self._check_format()
+
+    def _check_format(self) -> None:
+        if self.format not in ANSWER_FORMATS:
+            raise ValueError(
+                f"unknown format {self.format!r}; formats are {', '.join(ANSWER_FORMATS)}"
+            )
+        fmt = self.answer_format
+        if fmt is not None and fmt.needs_rubric and self.rubric is None:
+            raise ValueError(f"the {fmt.name} format grades by a rubric; pass --rubric")
+        if self.rubric is not None and (fmt is None or not fmt.uses_rubric):
+            users = ", ".join(name for name, f in FORMATS.items() if f.uses_rubric)
+            raise ValueError(f"a rubric is only used by the formats {users}; drop --rubric")
+        if self.rubric is not None and tuple(self.rubric.scale) != tuple(self.scale):
+            raise ValueError(
+                f"rubric {self.rubric.name!r} scores {list(self.rubric.scale)} but the scale is "
+                f"{list(self.scale)}; drop --scale or make them agree"
+            )
+
+    @property
+    def answer_format(self) -> AnswerFormat | None:
+        """The single-answer format, or None for UltraFeedback blocks."""
+        return FORMATS.get(self.format)
+
+    @property
+    def one_per_prompt(self) -> bool:
+        """Each prompt grades one completion ("score - rationale" or a single-answer format)."""
+        return self.per_completion or self.answer_format is not None
 
     def load_template(self) -> PromptTemplate:
         if self.template is not None:
             return load_template(self.template)
+        if self.answer_format is not None:
+            return load_template(self.answer_format.template)
         return load_template(
             "score_rationale" if self.per_completion else f"ultrafeedback/{self.aspect}"
         )
 
     def key_fields(self) -> dict[str, object]:
         """Everything besides backend and inputs that determines a result (for cache keys)."""
-        return {
+        extra: dict[str, object] = {}  # only when set: UltraFeedback keys stay as they were
+        if self.answer_format is not None:
+            extra["format"] = self.format
+        if self.rubric is not None:
+            extra["rubric"] = self.rubric.id
+        return extra | {
             "aspect": self.aspect,
             "template": self.load_template().id,
             "mode": self.mode,
@@ -95,6 +157,12 @@ def constraint_form(backend: Backend, config: RatingConfig) -> Form | None:
     """
     if config.mode != "generate" or not config.structured:
         return None
+    fmt = config.answer_format
+    if fmt is not None:
+        if config.template is not None and config.load_template().name != fmt.template:
+            return None
+        form = fmt.form(getattr(backend, "capabilities", None))
+        return form if isinstance(backend, SupportsStructured) else None
     if config.template is not None:  # the built-in templates of the aspects need no loading
         name = config.load_template().name
         if not (name.startswith("ultrafeedback/") or name == "score_rationale"):
@@ -154,7 +222,7 @@ def _rate_generate(
             break
         params = replace(config.params, seed=config.params.seed + attempt)
         conversations = [
-            template.render(**_variables(items[row][0], [items[row][1][i] for i in idx], config))
+            template.render(**_variables(items[row], [items[row][1][i] for i in idx], config))
             for row, idx in asks
         ]
         start = time.perf_counter()
@@ -162,7 +230,8 @@ def _rate_generate(
         completions = _ask(backend, conversations, sizes, params, config, form)
         share = (time.perf_counter() - start) / len(asks)
         for (row, idx), completion in zip(asks, completions):
-            _merge(states[row], idx, completion, config, share, form)
+            echoes = [items[row][1][i] for i in idx]
+            _merge(states[row], idx, completion, config, share, form, echoes)
     return [_finish(s, backend.id, template, config, form) for s in states]
 
 
@@ -183,8 +252,11 @@ def _ask(
     allow_na = config.aspect in NA_ASPECTS
     for n in sorted(set(sizes)):
         which = [k for k, size in enumerate(sizes) if size == n]
-        if config.per_completion:
-            constraint: dict = {"regex": score_rationale_regex(config.scale)}
+        constraint: dict
+        if config.answer_format is not None:
+            constraint = dict(config.answer_format.constraint(form, config.scale))
+        elif config.per_completion:
+            constraint = {"regex": score_rationale_regex(config.scale)}
         elif form == "regex":
             constraint = {"regex": ultrafeedback_regex(n, config.scale, allow_na=allow_na)}
         else:
@@ -211,10 +283,28 @@ def _initial_state(item: Item, previous: RowJudgment | None) -> _RowState:
 def _groups(todo: list[int], config: RatingConfig) -> list[list[int]]:
     if not todo:
         return []
-    return [[i] for i in todo] if config.per_completion else [todo]
+    return [[i] for i in todo] if config.one_per_prompt else [todo]
 
 
-def _variables(instruction: str, completions: list[str], config: RatingConfig) -> dict[str, object]:
+def first_prompt(item: tuple[Any, ...], config: RatingConfig) -> tuple[Message, ...]:
+    """The first prompt ``config`` sends for ``item`` (for dry runs)."""
+    completions = list(item[1])[:1] if config.one_per_prompt else list(item[1])
+    return config.load_template().render(**_variables(item, completions, config))
+
+
+def _variables(
+    item: tuple[Any, ...], completions: list[str], config: RatingConfig
+) -> dict[str, object]:
+    instruction = item[0]
+    fmt = config.answer_format
+    if fmt is not None:
+        return fmt.variables(
+            instruction,
+            completions[0],
+            scale=config.scale,
+            reference=reference_of(item),
+            rubric=config.rubric,
+        )
     if config.per_completion:
         return {"instruction": instruction, "completion": completions[0]}
     return {"instruction": instruction, "completions": completions}
@@ -227,6 +317,7 @@ def _merge(
     config: RatingConfig,
     seconds: float,
     form: Form | None = None,
+    echoes: Sequence[str] = (),
 ) -> None:
     state.prompt_tokens += completion.prompt_tokens
     state.completion_tokens += completion.completion_tokens
@@ -236,6 +327,8 @@ def _merge(
         parsed: tuple[Rating, ...] = tuple(
             Rating(None, "backend_error", raw=completion.error) for _ in idx
         )
+    elif config.answer_format is not None:
+        parsed = (config.answer_format.parse(completion.text, scale=config.scale, echoes=echoes),)
     elif config.per_completion:
         parsed = (parse_score_rationale(completion.text, scale=config.scale),)
     else:
@@ -281,7 +374,8 @@ def judge_id(
         "greedy" if p.temperature == 0 else f"t={p.temperature},top_p={p.top_p},seed={p.seed}"
     )
     mode = config.mode if structured is None else f"{config.mode}+{structured}"
-    return f"{backend_id} | {template.id} | {mode} | {sampling}{scale_tag(config.scale)}"
+    rubric = f" | rubric={config.rubric.id}" if config.rubric is not None else ""
+    return f"{backend_id} | {template.id} | {mode} | {sampling}{scale_tag(config.scale)}{rubric}"
 
 
 RATERS["generate"] = _rate_generate

@@ -17,7 +17,7 @@ from typing import Any
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent
-from ultrajudge.judge.rating import RatingConfig, constraint_form, rate_rows
+from ultrajudge.judge.rating import Item, RatingConfig, constraint_form, rate_rows
 from ultrajudge.judge.store import ResultStore, make_key
 from ultrajudge.judge.types import OK_STATUSES, Rating, RowJudgment
 
@@ -64,13 +64,23 @@ def judgment_from_dict(d: dict[str, Any]) -> RowJudgment:
 
 
 def judgment_key(
-    backend: Backend, config: RatingConfig, instruction: str, completions: Sequence[str]
+    backend: Backend,
+    config: RatingConfig,
+    instruction: str,
+    completions: Sequence[str],
+    reference: str | None = None,
 ) -> str:
     fields = config.key_fields()
     form = constraint_form(backend, config)
     if form is not None:  # constrained answers are other judgments than free ones
         fields = {**fields, "structured": form}
+    if reference is not None:  # only then: keys of rows without one stay as they were
+        fields = {**fields, "reference": reference}
     return make_key("rating/v1", backend.id, fields, instruction, list(completions))
+
+
+def _item(columns: Columns, row: dict[str, Any]) -> Item:
+    return Item(columns.instruction_of(row), columns.completions_of(row), columns.reference_of(row))
 
 
 def _chunks(n: int, size: int) -> Iterator[range]:
@@ -98,9 +108,9 @@ def judge_dataset(
     failed = 0
     for rows in _chunks(len(ds), chunk_rows):
         batch = ds.select(rows)
-        items = [(columns.instruction_of(r), columns.completions_of(r)) for r in batch]
+        items = [_item(columns, r) for r in batch]
         for config in configs:
-            keys = [judgment_key(backend, config, ins, comps) for ins, comps in items]
+            keys = [judgment_key(backend, config, *item) for item in items]
             stored = store.get_many(keys, include_failed=True)
             todo = [i for i, k in enumerate(keys) if k not in stored or not _is_final(stored[k])]
             summary.from_store += len(keys) - len(todo)
@@ -150,11 +160,11 @@ def add_score_columns(
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-        items = [(columns.instruction_of(r), columns.completions_of(r)) for r in rows]
+        items = [_item(columns, r) for r in rows]
         new: dict[str, list[Any]] = {}
         per_aspect = []
         for config in configs:
-            keys = [judgment_key(backend, config, ins, comps) for ins, comps in items]
+            keys = [judgment_key(backend, config, *item) for item in items]
             stored = store.get_many(keys, include_failed=True)
             judgments = [judgment_from_dict(stored[k]) for k in keys]
             per_aspect.append(judgments)
@@ -164,7 +174,7 @@ def add_score_columns(
             new.update(_columns_for(judgments, suffix, config))
         if len(configs) > 1:
             new.update(_combined(per_aspect, configs))
-        summary.completions += sum(len(comps) for _, comps in items)
+        summary.completions += sum(len(item.completions) for item in items)
         return new
 
     fingerprint = make_key(

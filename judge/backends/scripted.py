@@ -37,6 +37,7 @@ from ultrajudge.judge.types import (
 Responder = Callable[[str], str]
 LogprobResponder = Callable[[str], Mapping[str, float]]
 
+_SCALE_WORDS = re.compile(r"(?:from|scale of) (-?[0-9]+) to (-?[0-9]+)")
 _TEXT_HEADER = re.compile(r"<text (\d+)>|^#+\s*Text (\d+)", re.MULTILINE | re.IGNORECASE)
 
 
@@ -44,11 +45,33 @@ def _stable_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
+def _auto_grade(prompt: str) -> str | None:
+    """A stable, well-formed answer to a single-answer grading prompt (``[RESULT]``,
+    ``[[rating]]`` or JSON), on the scale the prompt names ("from 1 to 10"), else None."""
+    m = _SCALE_WORDS.search(prompt)
+    low, high = (int(m.group(1)), int(m.group(2))) if m else (1, 5)
+    grade = low + _stable_int(prompt) % max(1, high - low + 1)
+    # the built-in templates' own instructions, which a graded response is unlikely to hold
+    if "[RESULT] (A or B)" in prompt:
+        return f"Feedback: scripted comparison. [RESULT] {'AB'[_stable_int(prompt) % 2]}"
+    if "[RESULT] (an integer from" in prompt:
+        return f"Feedback: scripted feedback. [RESULT] {grade}"
+    if 'this format: "[[rating]]"' in prompt:
+        return f"Scripted explanation.\nRating: [[{grade}]]"
+    if '{"rating": <integer>' in prompt:
+        return json.dumps({"rating": grade, "rationale": "scripted rationale."})
+    return None
+
+
 def auto_ultrafeedback(prompt: str) -> str:
     """Well-formed UltraFeedback answer for every 'Text i' in ``prompt``; a stable
-    ``[[A]]``/``[[B]]``/``[[C]]`` verdict for a pairwise prompt."""
+    ``[[A]]``/``[[B]]``/``[[C]]`` verdict for a pairwise prompt; a stable grade for a
+    Prometheus, MT-Bench or JSON grading prompt."""
     if "[[A]]" in prompt and "[[B]]" in prompt:
         return f"Scripted comparison.\n[[{'ABC'[_stable_int(prompt) % 3]}]]"
+    graded = _auto_grade(prompt)
+    if graded is not None:
+        return graded
     indices = sorted({int(a or b) for a, b in _TEXT_HEADER.findall(prompt)})
     if not indices:  # a single-response prompt ("score - rationale")
         return f"{1 + _stable_int(prompt) % 5} - scripted rationale."

@@ -105,6 +105,31 @@ def score(
             "to the rating format, so that it always parses. --no-structured lets it write freely."
         ),
     ] = True,
+    answer_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="Answer format: ultrafeedback (all completions in one prompt, or 'score - "
+            "rationale' with --per-completion), prometheus (rubric grading: feedback, then "
+            "[RESULT] n; needs --rubric), mt_bench ('Rating: [[n]]' on 1-10), json "
+            '({"rating": n, "rationale": ...}). The last three grade one completion per prompt.',
+        ),
+    ] = "ultrafeedback",
+    rubric: Annotated[
+        str | None,
+        typer.Option(
+            help="Score rubric: a bundled one (helpfulness, harmlessness, factual_correctness, "
+            "instruction_following) or your YAML file (criteria + one line per score; the "
+            "scores are the scale). prometheus needs one, json uses one when given."
+        ),
+    ] = None,
+    reference_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Column with a reference answer (e.g. for maths and reasoning), shown to the "
+            "judge by the prometheus, mt_bench and json formats; empty cells show none."
+        ),
+    ] = None,
     scale: Annotated[
         str | None,
         typer.Option(
@@ -173,6 +198,7 @@ def score(
     from ultrajudge.judge.types import GenerationParams
 
     aspects = _aspects(aspect)
+    grading = _grading(answer_format, rubric, scale)
     if mode not in ("generate", "logprob"):
         raise typer.BadParameter(
             f"unknown mode {mode!r}; use generate or logprob", param_hint="--mode"
@@ -181,7 +207,7 @@ def score(
     configs = [
         RatingConfig(
             aspect=a,
-            scale=_scale(scale),
+            **grading,
             template=template,
             mode=cast(Literal["generate", "logprob"], mode),
             params=params,
@@ -192,7 +218,9 @@ def score(
         )
         for a in aspects
     ]
-    columns = Columns(instruction_col, completions_col, tuple(completion_col or ()))
+    columns = Columns(
+        instruction_col, completions_col, tuple(completion_col or ()), reference=reference_col
+    )
     ray = check_executor(executor, limit=limit, jury=jury is not None or len(judge or []) > 1)
     if ray and not dry_run:
         from ultrajudge.executors.jobs import ScoreJob
@@ -249,15 +277,30 @@ def score(
     )
 
 
-def _scale(text: str | None) -> tuple[int, ...]:
+def _grading(answer_format: str, rubric: str | None, scale: str | None) -> dict[str, Any]:
+    """``format``, ``rubric`` and ``scale`` of the rating configs, checked before any model
+    loads; the scale is --scale, else the rubric's scores, else the format's default."""
+    from ultrajudge.judge.formats import FORMATS, load_rubric
+    from ultrajudge.judge.rating import ANSWER_FORMATS
     from ultrajudge.judge.scales import DEFAULT_SCALE, parse_scale
 
-    if text is None:
-        return DEFAULT_SCALE
-    try:
-        return parse_scale(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--scale") from None
+    if answer_format not in ANSWER_FORMATS:
+        raise typer.BadParameter(
+            f"unknown format {answer_format!r}; choose from {', '.join(ANSWER_FORMATS)}",
+            param_hint="--format",
+        )
+    loaded = load_rubric(rubric) if rubric is not None else None
+    fmt = FORMATS.get(answer_format)
+    if scale is not None:
+        try:
+            values = parse_scale(scale)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--scale") from None
+    elif loaded is not None:
+        values = loaded.scale
+    else:
+        values = fmt.default_scale if fmt is not None else DEFAULT_SCALE
+    return {"format": answer_format, "rubric": loaded, "scale": values}
 
 
 def _aspects(aspect: list[str] | None) -> list[str]:
@@ -279,17 +322,15 @@ def _dry_run(ds: Any, columns: Any, configs: list[Any]) -> None:
     first = ds[0] if len(ds) else None
     calls = 0
     for row in ds:
-        calls += len(columns.completions_of(row)) if configs[0].per_completion else 1
+        calls += len(columns.completions_of(row)) if configs[0].one_per_prompt else 1
     typer.echo(
         f"{len(ds)} rows; {calls * len(configs)} judge calls for {len(configs)} aspect(s) (before retries)."
     )
     if first is not None:
-        comps = columns.completions_of(first)
-        variables: dict[str, Any] = {"instruction": columns.instruction_of(first)}
-        variables.update(
-            {"completion": comps[0]} if configs[0].per_completion else {"completions": comps}
-        )
-        for message in configs[0].load_template().render(**variables):
+        from ultrajudge.judge.rating import first_prompt
+
+        item = (columns.instruction_of(first), columns.completions_of(first))
+        for message in first_prompt((*item, columns.reference_of(first)), configs[0]):
             typer.echo(f"--- {message.role} ---\n{message.content}")
 
 
