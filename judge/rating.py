@@ -64,9 +64,9 @@ class Item(NamedTuple):
 
 
 def reference_of(item: Sequence[object]) -> str | None:
-    """The reference answer of an item (None for a plain 2-tuple)."""
+    """The reference answer of an item (None for a plain 2-tuple or a blank reference)."""
     ref = item[2] if len(item) > 2 else None
-    return ref if isinstance(ref, str) else None
+    return ref if isinstance(ref, str) and ref.strip() else None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ _NUMBER = re.compile(r"([+-]?[0-9]+)(?:\.([0-9]+))?(?:[ \t]*(?:/|out[ \t]+of)[ \
 _RANGE_TAIL = re.compile(r"[ \t]*(?:[-–—,]|to\b|or\b|and\b)[ \t]*[+-]?[0-9]", re.I)
 _GLUED = re.compile(r"[A-Za-z0-9]")  # "4th", "4a", "4/5x": the number is not a whole token
 _RESULT = re.compile(r"\[\s*RESULT\s*\]", re.I)
+# The marker with its grade: a quotation or echo that holds only this is a bare verdict.
+_RESULT_TOKEN = re.compile(r"\[\s*RESULT\s*\][ \t:*_]*[+-]?[0-9]*(?:[./][0-9]+)?", re.I)
 _DOUBLE = re.compile(r"\[\[[ \t]*([+-]?[0-9][^\[\]\n]{0,40}?)[ \t]*\]\]")
 _FEEDBACK_LABEL = re.compile(r"^[\s*_#]*feedback[\s*_]*:[\s*_]*", re.I)
 _RATING_LABEL = re.compile(r"[\s*_#]*(?:rating|score)[\s*_]*:?[\s*_]*$", re.I)
@@ -124,10 +126,11 @@ def _parse_marked(
     echoes: Sequence[str],
     marker: re.Pattern[str],
     value_of: re.Pattern[str] | None = None,
+    token: re.Pattern[str] | None = None,
 ) -> Rating:
     _allowed(scale)
     clean = _normalised(text)
-    read = _marked(mask_echoes(clean, echoes, marker), marker, value_of, scale)
+    read = _marked(mask_echoes(clean, echoes, token or marker), marker, value_of, scale)
     if read is None:
         return Rating(None, "parse_error", raw=text)
     status, value, start = read
@@ -147,7 +150,7 @@ def parse_prometheus_rating(
     >>> parse_prometheus_rating("Looks fine.").status
     'parse_error'
     """
-    return _parse_marked(text, scale, echoes, _RESULT)
+    return _parse_marked(text, scale, echoes, _RESULT, token=_RESULT_TOKEN)
 
 
 def parse_mt_bench_rating(
