@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import doctest
+import json
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import ultrajudge.judge.parsing
+import ultrajudge.judge.rating_value
 from ultrajudge.judge.parsing import (
+    DEFAULT_SCALE,
     format_ultrafeedback,
     parse_score_rationale,
     parse_ultrafeedback,
+    parse_ultrafeedback_json,
 )
+from ultrajudge.judge.rating_value import read_rating_value
 
 OK, NA, PE, OOR, MISS = "ok", "na", "parse_error", "out_of_range", "missing"
 
@@ -279,6 +284,162 @@ UF_ROWS = [
         {"scale": (1, 3, 5)},
         ((OK, 3), (OOR, None)),
     ),
+    # -- issue 15.1: a rating never shifts onto another text's block -----------------
+    (
+        "issue-15-shift-bare-text-header",
+        "#### Output for Text 1\nRating: 2\nRationale: Weak.\n\n"
+        "#### Output for Text 2\nRationale: Clear, but I forgot the number.\n\n"
+        "### Text 3\nRating: 5\nRationale: Best.\n",
+        3,
+        {},
+        ((OK, 2), (PE, None), (OK, 5)),
+    ),
+    *[
+        (
+            f"block-ends-at-{name}",
+            "#### Output for Text 1\nRating: 2\n\n#### Output for Text 2\nRationale: Fine.\n"
+            f"{line}\nRating: 5\n",
+            3,
+            {},
+            ((OK, 2), (PE, None), third),
+        )
+        for name, line, third in [
+            ("text-colon-header", "Text 3:", (OK, 5)),
+            ("bold-text-header", "**Text 3**", (OK, 5)),
+            ("hash-number-header", "## Text #3", (OK, 5)),
+            ("output-for-prose", "Output for Text 3 is the strongest one.", (MISS, None)),
+            ("bold-text-with-content", "**Text 3:** see below", (MISS, None)),
+            ("text-prose", "Text 3 is better.", (MISS, None)),
+            ("rating-for-text", "Rating for Text 3:", (MISS, None)),
+            ("text-tag", "<text 3>", (MISS, None)),
+            ("quoted-header", "> #### Output for Text 3", (MISS, None)),
+            ("double-quoted-header", '"#### Output for Text 3"', (MISS, None)),
+            ("index-beyond-n", "Text 9:", (MISS, None)),
+        ]
+    ],
+    (
+        "one-line-summary-is-not-a-block",
+        block(1, "4") + "**Text 2:** Rating: 5\n",
+        2,
+        {},
+        ((OK, 4), (MISS, None)),
+    ),
+    (
+        "other-text-line-before-rating-ends-block",
+        "#### Output for Text 2\nText 1 was better, so:\nRating: 2\n",
+        2,
+        {},
+        ((MISS, None), (PE, None)),
+    ),
+    (
+        "same-text-named-inside-its-block",
+        "#### Output for Text 2\nText 2 is on topic.\nRating: 4\n",
+        2,
+        {},
+        ((MISS, None), (OK, 4)),
+    ),
+    (
+        "other-text-mid-sentence-ends-nothing",
+        "#### Output for Text 2\nUnlike Text 1, this one is right.\nRating: 4\n",
+        2,
+        {},
+        ((MISS, None), (OK, 4)),
+    ),
+    (
+        "fenced-example-header-not-a-block",
+        "Example of the format:\n```\n#### Output for Text 2\nRating: 5\n```\n\n" + block(1, "3"),
+        2,
+        {},
+        ((OK, 3), (MISS, None)),
+    ),
+    (
+        "tilde-fenced-example-header",
+        block(1, "3", "Fine.\n~~~\n### Text 2\nRating: 5\n~~~") + "\n",
+        2,
+        {},
+        ((OK, 3), (MISS, None)),
+    ),
+    (
+        "fenced-rating-inside-block",
+        "#### Output for Text 1\n```\nRating: 5\n```\nRationale: Quoted a rating.\n",
+        1,
+        {},
+        ((PE, None),),
+    ),
+    (
+        "fenced-rating-then-real-rating",
+        "#### Output for Text 1\n```text\nRating: 5\n```\nRating: 2\nRationale: Real one.\n",
+        1,
+        {},
+        ((OK, 2),),
+    ),
+    (
+        "unclosed-fence-hides-later-header",
+        block(1, "4", "See:\n```python\nprint(1)") + block(2, "3"),
+        2,
+        {},
+        ((OK, 4), (MISS, None)),
+    ),
+    (
+        "longer-closing-fence-closes",
+        block(1, "4", "See:\n```\nx\n`````") + block(2, "3"),
+        2,
+        {},
+        ((OK, 4), (OK, 3)),
+    ),
+    (
+        "whole-answer-fenced",
+        "```markdown\n" + TWO + "```\n",
+        2,
+        {},
+        ((OK, 4), (OK, 2)),
+    ),
+    (
+        "preamble-then-whole-answer-fenced",
+        "Here is my evaluation:\n\n```\n" + TWO + "```",
+        2,
+        {},
+        ((OK, 4), (OK, 2)),
+    ),
+    (
+        "header-quoted-in-rationale",
+        "#### Output for Text 1\nRating: 4\nRationale: It pastes the template:\n"
+        "> #### Output for Text 2\n> Rating: 5\n",
+        2,
+        {},
+        ((OK, 4), (MISS, None)),
+    ),
+    (
+        "rating-after-rationale-ignored",
+        "#### Output for Text 1\nRationale: Weak, as the user said:\nRating: 1\n" + block(2, "4"),
+        2,
+        {},
+        ((PE, None), (OK, 4)),
+    ),
+    (
+        "rating-after-rationale-inline-label",
+        "#### Output for Text 1\n**Rationale:** Good.\n**Rating:** 5\n",
+        1,
+        {},
+        ((PE, None),),
+    ),
+    # -- issue 15.2: a number must be the whole token ----------------------------------
+    ("exponent", block(1, "1e3") + block(2, "4E0"), 2, {}, ((PE, None), (PE, None))),
+    ("tilde-range", block(1, "4~5") + block(2, "4 ~ 5"), 2, {}, ((PE, None), (PE, None))),
+    ("vulgar-fraction", block(1, "3½") + block(2, "3 ½"), 2, {}, ((PE, None), (PE, None))),
+    ("half-point", block(1, "4.5") + block(2, "4.50/5"), 2, {}, ((PE, None), (PE, None))),
+    ("word-range", block(1, "4 to 5") + block(2, "4 and 5"), 2, {}, ((PE, None), (PE, None))),
+    ("two-numbers", block(1, "4 5"), 1, {}, ((PE, None),)),
+    ("glued-units", block(1, "4pts") + block(2, "80%") + block(3, "4x"), 3, {}, ((PE, None),) * 3),
+    ("percent-apart", block(1, "4 %"), 1, {}, ((PE, None),)),
+    ("ordinal", block(1, "4th"), 1, {}, ((PE, None),)),
+    ("hex", block(1, "0x4"), 1, {}, ((PE, None),)),
+    ("approx", block(1, "~4") + block(2, "≈4"), 2, {}, ((PE, None), (PE, None))),
+    ("over-max-glued", block(1, "4/5ths") + block(2, "4/5/5"), 2, {}, ((PE, None), (PE, None))),
+    ("nan-inf", block(1, "NaN") + block(2, "inf"), 2, {}, ((PE, None), (PE, None))),
+    ("fullwidth-digit", block(1, "４"), 1, {}, ((PE, None),)),
+    ("separate-word-kept", block(1, "4 stars") + block(2, "3 points"), 2, {}, ((OK, 4), (OK, 3))),
+    ("trailing-period", block(1, "4.") + block(2, "+2"), 2, {}, ((OK, 4), (OK, 2))),
 ]
 
 
@@ -371,6 +532,10 @@ SR_ROWS = [
     ("not-anchored", "The response deserves 4 - it is good.", {}, (PE, None, None)),
     ("empty", "", {}, (PE, None, None)),
     ("refusal", "I cannot evaluate this response.", {}, (PE, None, None)),
+    ("exponent", "1e3 - Huge.", {}, (PE, None, None)),
+    ("tilde-range", "4~5 - Close.", {}, (PE, None, None)),
+    ("vulgar-fraction", "3½ - Between.", {}, (PE, None, None)),
+    ("half-point", "4.5/5 - Nearly.", {}, (PE, None, "Nearly.")),
 ]
 
 
@@ -507,3 +672,200 @@ PATHOLOGICAL = {
 def test_pathological_input_finishes(text: str) -> None:
     assert len(parse_ultrafeedback(text, 3)) == 3
     assert parse_score_rationale(text).status in {PE, OOR}
+
+
+# -- the promise: a rating only ever lands on the block whose header names that text ----
+
+HEADERS = [
+    "#### Output for Text {i}",
+    "### Text {i}",
+    "**Output for Text {i}**",
+    "Text {i}:",
+    "**Text {i}:**",
+    "Output for text #{i}",
+    "- Output for Text {i}",
+]
+GOOD_TOKENS = ["{v}", "**{v}**", "{v}/5", "[{v}]", "{v} (fair)", "`{v}`"]
+ODD_TOKENS = ["1e3", "4~5", "3½", "4.5", "2-3", "4 or 5", "five", "", "N/A", "0", "6", "4/10"]
+ODD_TOKENS += ["9" * 30, "3,5", "4%", "NaN", "~4", "4th"]
+# Lines that may follow a block's rationale; {j} names any text, {v} any rating. None of them
+# is a header outside a fence, so none may give text j (or the block's own text) a rating.
+DECOYS = [
+    "```\n#### Output for Text {j}\nRating: {v}\n```",
+    "~~~\n### Text {j}\nRating: {v}\n~~~",
+    "> #### Output for Text {j}\n> Rating: {v}",
+    '"#### Output for Text {j}"\nRating: {v}',
+    "Text {j} is better.\nRating: {v}",
+    "Output for Text {j} is longer.\nRating: {v}",
+    "**Text {j}:** Rating: {v}",
+    "<text {j}>\nRating: {v}",
+    "Rating for Text {j}: {v}",
+    "Rating: {v}",
+    "Unlike Text {j}, this one is right. Rating: {v}",
+]
+
+
+@st.composite
+def adversarial_answer(draw: st.DrawFn) -> tuple[str, int, set, set]:
+    """An answer, n, the (text, value) pairs a header-owned ``Rating:`` line gives, and the
+    texts that have exactly one header and a readable rating (they must be read)."""
+    n = draw(st.integers(1, 5))
+    indices = draw(st.lists(st.integers(1, n + 1), max_size=7))  # shuffled, missing, repeated
+    owned: set[tuple[int, float]] = set()
+    clean: dict[int, float | None] = {}
+    parts = [draw(st.sampled_from(["", "Sure, here you go.", "Rating: 5\nPreamble rating."]))]
+    for i in indices:
+        header = draw(st.sampled_from(HEADERS)).format(i=i)
+        lines = [header] + (["Type: 1"] if draw(st.booleans()) else [])
+        value: float | None = None
+        if draw(st.booleans()):  # a readable rating
+            value = float(draw(st.integers(1, 5)))
+            lines.append("Rating: " + draw(st.sampled_from(GOOD_TOKENS)).format(v=int(value)))
+            owned.add((i, value))
+        elif draw(st.booleans()):  # an odd one, or no rating line at all
+            lines.append("Rating: " + draw(st.sampled_from(ODD_TOKENS)))
+        lines.append("Rationale: " + draw(st.sampled_from(["Fine.", "Too long.", ""])))
+        for decoy in draw(st.lists(st.sampled_from(DECOYS), max_size=3)):
+            j, v = draw(st.integers(1, n + 1)), draw(st.integers(1, 5))
+            lines.append(decoy.format(j=j, v=v))
+        if draw(st.booleans()):  # an injected real header: a block of text j by the grammar
+            j, v = draw(st.integers(1, n + 1)), draw(st.integers(1, 5))
+            lines += [f"#### Output for Text {j}", f"Rating: {v}"]
+            owned.add((j, float(v)))
+            clean[j] = None
+        clean[i] = value if i not in clean else None
+        parts.append("\n".join(lines))
+    if draw(st.booleans()):
+        parts.append("Overall: Text 1: 5, Text 2: 1.")
+    text = draw(st.sampled_from(["\n", "\n\n", "\r\n"])).join(parts)
+    must_read = {(i, v) for i, v in clean.items() if v is not None and indices.count(i) == 1}
+    return text, n, owned, must_read
+
+
+@settings(deadline=None, max_examples=400)
+@given(adversarial_answer())
+def test_rating_only_from_the_block_that_names_the_text(case: tuple) -> None:
+    text, n, owned, must_read = case
+    ratings = parse_ultrafeedback(text, n, allow_na=True)
+    for i, r in enumerate(ratings, start=1):
+        if r.status == OK:
+            assert (i, r.value) in owned, (i, r.value, text)
+    for i, v in must_read:
+        if i <= n:
+            assert (ratings[i - 1].status, ratings[i - 1].value) == (OK, v), text
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    decoys=st.lists(st.sampled_from(DECOYS), min_size=1, max_size=4),
+    j=st.integers(1, 3),
+    v=st.integers(1, 5),
+)
+def test_decoys_alone_never_rate_a_real_block(decoys: list, j: int, v: int) -> None:
+    """A real block for every text but without its rating line, then decoys: nothing is ok."""
+    text = "\n".join(
+        f"#### Output for Text {i}\nRationale: No number.\n" + "\n".join(decoys).format(j=j, v=v)
+        for i in range(1, 4)
+    )
+    assert all(r.status != OK for r in parse_ultrafeedback(text, 3))
+
+
+# -- fuzz: never raises, never off the scale ----------------------------------------
+
+FUZZ_PIECES = st.one_of(
+    PIECES,
+    st.sampled_from(["```", "~~~", "````md", "> #### Output for Text 1", "<text 2>", "Text 2:"]),
+    st.builds(lambda h, i: h.format(i=i), st.sampled_from(HEADERS), st.integers(0, 7)),
+    st.builds(lambda t: f"Rating: {t}", st.sampled_from(ODD_TOKENS + GOOD_TOKENS)),
+)
+FUZZ = st.one_of(
+    st.text(),
+    st.builds(
+        lambda parts, sep: sep.join(parts),
+        st.lists(FUZZ_PIECES, max_size=30),
+        st.sampled_from(["\n", "\r\n", "\r"]),
+    ),
+)
+
+
+@settings(deadline=None, max_examples=400)
+@given(text=FUZZ, n=st.integers(0, 6), scale=SCALES, allow_na=st.booleans())
+def test_fuzz_parsers_never_raise_or_leave_the_scale(
+    text: str, n: int, scale: tuple, allow_na: bool
+) -> None:
+    for r in parse_ultrafeedback(text, n, scale=scale, allow_na=allow_na):
+        _check(r, scale)
+    for r in parse_ultrafeedback_json(text, n, scale=scale, allow_na=allow_na):
+        _check(r, scale)
+    _check(parse_score_rationale(text, scale=scale), scale)
+    status, value = read_rating_value(text, scale, allow_na=allow_na)
+    assert (value in scale) if status == OK else value is None
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    value=st.one_of(
+        st.integers(-(10**20), 10**20),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=12),
+        st.booleans(),
+        st.none(),
+        st.lists(st.integers(), max_size=2),
+    )
+)
+def test_fuzz_json_rating_values(value: object) -> None:
+    text = json.dumps({"text_1": {"rating": value, "rationale": "x"}})
+    (r,) = parse_ultrafeedback_json(text, 1)
+    _check(r, DEFAULT_SCALE)
+    if r.status == OK:
+        assert isinstance(value, (int, float, str)) and not isinstance(value, bool)
+        assert float(str(value).strip().lstrip("*_`[(<\"' \t").split("/")[0]) == r.value
+
+
+# -- the number-token rule, on its own ------------------------------------------------
+
+# (written value, scale, allow_na, expected (status, value))
+VALUE_ROWS = [
+    ("4", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("**4**", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4/5", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 out of 5", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4.0", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 (good)", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("8/10", tuple(range(1, 11)), False, (OK, 8.0)),
+    ("1e3", DEFAULT_SCALE, False, (PE, None)),
+    ("4~5", DEFAULT_SCALE, False, (PE, None)),
+    ("3½", DEFAULT_SCALE, False, (PE, None)),
+    ("4.5", DEFAULT_SCALE, False, (PE, None)),
+    ("4.5", tuple(range(1, 11)), False, (PE, None)),
+    ("3-4", DEFAULT_SCALE, False, (PE, None)),
+    ("4 5", DEFAULT_SCALE, False, (PE, None)),
+    ("4%", DEFAULT_SCALE, False, (PE, None)),
+    ("four", DEFAULT_SCALE, False, (PE, None)),
+    ("", DEFAULT_SCALE, False, (PE, None)),
+    ("N/A", DEFAULT_SCALE, False, (PE, None)),
+    ("N/A", DEFAULT_SCALE, True, (NA, None)),
+    ("6", DEFAULT_SCALE, False, (OOR, None)),
+    ("4/10", DEFAULT_SCALE, False, (OOR, None)),
+    ("-2", DEFAULT_SCALE, False, (OOR, None)),
+]
+
+
+@pytest.mark.parametrize(("written", "scale", "allow_na", "expected"), VALUE_ROWS)
+def test_read_rating_value_table(
+    written: str, scale: tuple, allow_na: bool, expected: tuple
+) -> None:
+    assert read_rating_value(written, scale, allow_na=allow_na) == expected
+
+
+def test_parse_error_keeps_the_raw_block() -> None:
+    (r,) = parse_ultrafeedback("#### Output for Text 1\nRating: 1e3\nRationale: Huge.", 1)
+    assert (r.status, r.raw, r.rationale) == (
+        PE,
+        "#### Output for Text 1\nRating: 1e3\nRationale: Huge.",
+        "Huge.",
+    )
+
+
+def test_rating_value_module_doctests() -> None:
+    assert doctest.testmod(ultrajudge.judge.rating_value).failed == 0
