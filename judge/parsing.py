@@ -26,7 +26,8 @@ Decisions on ambiguous UltraFeedback outputs:
   (``### Text 3``, ``Text 3:``, ``**Text 3** is better``, ``Output for Text 3 ...``,
   ``> Output for Text 3``, ``<text 3>``): a header starts that text's block; any other such
   line only ends the current one, and what follows it belongs to no block until the next
-  header. So a block without its own rating is ``parse_error``, never the next block's
+  header. A quoted line naming a text (``> Output for Text 1``, ``"Text 1"``) ends the
+  block even when it names the block's own text, and a quoted ``> Rating:`` is no label. So a block without its own rating is ``parse_error``, never the next block's
   number. ``Text 3`` in the middle of a sentence ends nothing. Headers with indices outside
   ``1..n`` start blocks that are ignored.
 * Fenced code (```` ``` ```` or ``~~~``) is quoted material: no header, boundary, ``Rating:``
@@ -70,14 +71,15 @@ _INDEX = r"text\s*(?:#\s*)?([0-9]{1,6})(?![0-9])"
 _HEADER = re.compile(r"[\s#*_-]*(?:output\s+for\s+)?" + _INDEX + r"[\s*_:#.]*", re.I)
 # A line that names a text at its start (quoted or not): ends the block of any other text.
 _NAMES_TEXT = re.compile(
-    r"[\s#*_>\-\"'`<\[(|\u201c\u2018]*"
+    r"([\s#*_>\-\"'`<\[(|\u201c\u2018]*)"
     r"(?:(?:output|response|evaluation|assessment|rating|feedback|score)s?\s+(?:for|of|to)\s+)?"
     + _INDEX,
     re.I,
 )
-_RATING_LINE = re.compile(r"[\s*#>_-]*rating[\s*_]*[:=](.*)", re.I)
-_RATIONALE_LINE = re.compile(r"[\s*#>_-]*rationale[\s*_]*[:=][\s*_]*(.*)", re.I)
-_TYPE_LINE = re.compile(r"[\s*#>_-]*type[\s*_]*[:=]", re.I)
+_QUOTES = frozenset(">\"'`\u201c\u2018")
+_RATING_LINE = re.compile(r"[\s*#_-]*rating[\s*_]*[:=](.*)", re.I)
+_RATIONALE_LINE = re.compile(r"[\s*#_-]*rationale[\s*_]*[:=][\s*_]*(.*)", re.I)
+_TYPE_LINE = re.compile(r"[\s*#_-]*type[\s*_]*[:=]", re.I)
 _RULE = re.compile(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _SCORE_LINE = re.compile(
@@ -133,8 +135,10 @@ def _blocks(lines: list[Line]) -> list[tuple[int, list[Line]]]:
                 blocks.append((index, current))
                 continue
             named = _NAMES_TEXT.match(line)
-            if named is not None and int(named.group(1)) != index:
-                current, index = None, -1  # another text's line ends this block
+            if named is not None and (
+                int(named.group(2)) != index or not _QUOTES.isdisjoint(named.group(1))
+            ):
+                current, index = None, -1  # another text's (or a quoted header) ends the block
                 continue
         if current is not None:
             current.append((line, live))

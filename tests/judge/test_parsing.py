@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import re
 
 import pytest
 from hypothesis import assume, given, settings
@@ -716,7 +717,8 @@ def adversarial_answer(draw: st.DrawFn) -> tuple[str, int, set, set]:
     parts = [draw(st.sampled_from(["", "Sure, here you go.", "Rating: 5\nPreamble rating."]))]
     for i in indices:
         header = draw(st.sampled_from(HEADERS)).format(i=i)
-        lines = [header] + (["Type: 1"] if draw(st.booleans()) else [])
+        # the truthfulness shape: Type, the type's rationale, Rating, the rating's rationale
+        lines = [header] + (["Type: 1", "Rationale: Type one."] if draw(st.booleans()) else [])
         value: float | None = None
         if draw(st.booleans()):  # a readable rating
             value = float(draw(st.integers(1, 5)))
@@ -819,7 +821,10 @@ def test_fuzz_json_rating_values(value: object) -> None:
     _check(r, DEFAULT_SCALE)
     if r.status == OK:
         assert isinstance(value, (int, float, str)) and not isinstance(value, bool)
-        assert float(str(value).strip().lstrip("*_`[(<\"' \t").split("/")[0]) == r.value
+        if isinstance(value, str):
+            assert re.search(rf"(?<![0-9.]){int(r.value or 0)}(?![0-9])", value), value
+        else:
+            assert value == r.value
 
 
 # -- the number-token rule, on its own ------------------------------------------------
