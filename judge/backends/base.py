@@ -90,7 +90,7 @@ def _import_builtin() -> None:
     # optional SDKs import them lazily inside their factories.
     import importlib
 
-    for module in ("scripted", "transformers", "openai"):
+    for module in ("scripted", "transformers", "openai", "vllm"):
         try:
             importlib.import_module(f"ultrajudge.judge.backends.{module}")
         except ModuleNotFoundError as exc:  # an optional backend module not shipped

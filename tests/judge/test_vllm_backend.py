@@ -1,0 +1,221 @@
+"""The vllm: backend's requests against a stand-in ``vllm`` module (the real engine is tested
+by scripts/test-vllm.sh, tests marked ``vllm``): engine options, the continued-prefix logprob
+call with exact scale-token log-probabilities, structured output, raw token prompts, the
+pre-flight for over-long prompts, a dying engine; ratings read through the rating code."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ultrajudge.judge.backends.vllm import EngineDied, build_vllm
+from ultrajudge.judge.rating import RatingConfig, rate_rows
+from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message
+
+
+@dataclass
+class FakeSamplingParams:
+    n: int = 1
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] | None = None
+    logprobs: int | None = None
+    prompt_logprobs: int | None = None
+    logprob_token_ids: list[int] | None = None
+    structured_outputs: Any = None
+
+
+@dataclass
+class FakeStructured:
+    regex: str | None = None
+    json: Any = None
+
+
+@dataclass
+class Logprob:
+    logprob: float
+
+
+@dataclass
+class Output:
+    text: str
+    token_ids: list[int]
+    finish_reason: str = "stop"
+    logprobs: Any = None
+
+
+@dataclass
+class Result:
+    prompt_token_ids: list[int]
+    outputs: list[Output]
+
+
+@dataclass
+class FakeLLM:
+    tokenizer: Any
+    max_model_len: int = 4096
+    calls: list[tuple[str, Any, Any, dict]] = field(default_factory=list)
+    fail: bool = False
+    #: token id -> logprob served for the next token (others absent)
+    logprobs: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def model_config(self) -> Any:
+        return types.SimpleNamespace(
+            max_model_len=self.max_model_len, dtype="bfloat16", max_logprobs=20
+        )
+
+    def get_tokenizer(self) -> Any:
+        return self.tokenizer
+
+    def _answer(self, ids: list[int], sampling: FakeSamplingParams) -> Result:
+        if self.fail:
+            raise RuntimeError("EngineDeadError: engine core died")
+        step = None
+        if sampling.logprob_token_ids is not None:
+            step = {t: Logprob(self.logprobs.get(t, -30.0)) for t in sampling.logprob_token_ids}
+        return Result(
+            ids,
+            [Output("#### Output for Text 1\nRating: 4\nRationale: ok", [5, 6], logprobs=[step])],
+        )
+
+    def chat(self, conversations, sampling, **kwargs):
+        self.calls.append(("chat", conversations, sampling, kwargs))
+        out = []
+        for messages in conversations:
+            cont = kwargs.get("continue_final_message", False)
+            ids = self.tokenizer.apply_chat_template(
+                messages, tokenize=True, add_generation_prompt=not cont, continue_final_message=cont
+            )
+            out.append(
+                self._answer(list(ids["input_ids"] if hasattr(ids, "keys") else ids), sampling)
+            )
+        return out
+
+    def generate(self, prompts, sampling, **kwargs):
+        self.calls.append(("generate", prompts, sampling, kwargs))
+        return [self._answer(p["prompt_token_ids"], sampling) for p in prompts]
+
+
+@pytest.fixture()
+def fake_vllm(monkeypatch, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    built: list[dict] = []
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+
+    def LLM(**kwargs):
+        built.append(kwargs)
+        return FakeLLM(tokenizer, max_model_len=kwargs.get("max_model_len", 4096))
+
+    module = types.ModuleType("vllm")
+    module.LLM = LLM  # type: ignore[attr-defined]
+    module.SamplingParams = FakeSamplingParams  # type: ignore[attr-defined]
+    sp = types.ModuleType("vllm.sampling_params")
+    sp.StructuredOutputsParams = FakeStructured  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+    return built
+
+
+def test_engine_options_prefix_caching_on_model_defaults_off(fake_vllm, tiny_model_dir):
+    backend = build_vllm(str(tiny_model_dir), max_model_len="128", gpu_memory_utilization="0.5",
+                         tensor_parallel_size="2", quantization="fp8")  # fmt: skip
+    (kwargs,) = fake_vllm
+    assert kwargs["enable_prefix_caching"] is True and kwargs["generation_config"] == "vllm"
+    assert kwargs["max_model_len"] == 128 and kwargs["tensor_parallel_size"] == 2
+    assert kwargs["gpu_memory_utilization"] == 0.5 and kwargs["quantization"] == "fp8"
+    assert "revision" not in kwargs
+    assert backend.id.startswith("vllm:tiny-judge@") and backend.id.endswith(":bfloat16")
+    assert backend.capabilities.max_context == 128 and backend.capabilities.structured_regex
+    with pytest.raises(ValueError, match="bad option for the vllm backend"):
+        build_vllm(str(tiny_model_dir), colour="red")
+
+
+def test_logprob_call_continues_the_prefix_and_asks_exact_scale_tokens(fake_vllm, tiny_model_dir):
+    backend = build_vllm(str(tiny_model_dir))
+    wanted = backend.candidate_token_ids(["1", "2", "3", "4", "5"])
+    backend.llm.logprobs = {
+        wanted[k]: math.log(p) for k, p in zip(["1", "2", "3"], [0.5, 0.25, 0.25]) if k in wanted
+    }
+    req = LogprobRequest((Message("user", "rate this"),), "#### Output for Text 1\nRating: ")
+    (dist,) = backend.next_token_logprobs([req], candidates=["1", "2", "3", "4", "5"])
+    ((kind, conversations, sampling, kwargs),) = backend.llm.calls
+    assert kind == "chat"
+    assert kwargs == {
+        "use_tqdm": False,
+        "add_generation_prompt": False,
+        "continue_final_message": True,
+    }
+    assert conversations[0][-1] == {"role": "assistant", "content": req.assistant_prefix}
+    assert sampling.max_tokens == 1 and sampling.prompt_logprobs is None
+    assert sampling.logprob_token_ids == sorted(set(wanted.values()))
+    assert sampling.logprobs == len(sampling.logprob_token_ids)
+    assert dist.error is None and dist.prompt_tokens == len(
+        backend.prompt_ids(req.messages, prefix=req.assistant_prefix)
+    )
+    for k, p in zip(["1", "2", "3"], [0.5, 0.25, 0.25]):
+        if k in wanted:
+            assert dist.logprobs[k] == pytest.approx(math.log(p))
+
+
+def test_over_long_prompts_are_marked_before_the_call(fake_vllm, tiny_model_dir):
+    backend = build_vllm(str(tiny_model_dir), max_model_len="40")
+    short = (Message("user", "hi"),)
+    long = (Message("user", " ".join(["word"] * 200)),)
+    out = backend.chat([short, long, short], GenerationParams(max_new_tokens=4))
+    assert [c.error is None for c in out] == [True, False, True]
+    assert out[1].error.startswith("too_long: the prompt has") and "limit of 40" in out[1].error
+    ((_, sent, _, _),) = backend.llm.calls
+    assert len(sent) == 2  # the over-long one never reached vLLM
+    dists = backend.next_token_logprobs([LogprobRequest(long, "Rating: ")], candidates=["1"])
+    assert dists[0].error.startswith("too_long") and len(backend.llm.calls) == 1
+
+
+def test_structured_raw_prompts_and_a_dying_engine(fake_vllm, tiny_model_dir):
+    backend = build_vllm(str(tiny_model_dir))
+    params = GenerationParams(max_new_tokens=8, temperature=0.7, seed=3, stop=("\n\n",))
+    backend.chat_structured([(Message("user", "x"),)], params, regex=r"Rating: [1-5]")
+    _, _, sampling, _ = backend.llm.calls[-1]
+    assert sampling.structured_outputs == FakeStructured(regex=r"Rating: [1-5]")
+    assert (sampling.temperature, sampling.seed, sampling.stop, sampling.max_tokens) == (
+        0.7,
+        3,
+        ["\n\n"],
+        8,
+    )
+    (done,) = backend.complete(["<|im_start|>user\n"], params)
+    kind, prompts, _, _ = backend.llm.calls[-1]
+    assert kind == "generate" and prompts == [
+        {
+            "prompt_token_ids": backend.tokenizer.encode(
+                "<|im_start|>user\n", add_special_tokens=False
+            )
+        }
+    ]
+    assert done.completion_tokens == 2 and done.text.startswith("#### Output")
+    backend.llm.fail = True
+    with pytest.raises(EngineDied, match="rerun the same command to resume"):
+        backend.chat([(Message("user", "x"),)], params)
+
+
+def test_logprob_ratings_through_the_rating_code(fake_vllm, tiny_model_dir):
+    backend = build_vllm(str(tiny_model_dir))
+    wanted = backend.candidate_token_ids(["1", "2", "3", "4", "5"])
+    probs = {"4": 0.75, "5": 0.25}
+    backend.llm.logprobs = {
+        i: math.log(probs[t.strip()])
+        for t, i in wanted.items()
+        if t.strip() in probs and not t.startswith(" ")
+    }
+    (row,) = rate_rows(backend, [("q", ["a", "b"])], RatingConfig(mode="logprob"))
+    assert [r.status for r in row.ratings] == ["ok", "ok"], row.ratings[0].raw
+    assert [r.value for r in row.ratings] == [pytest.approx(4.25)] * 2
+    assert all(c[0] == "chat" and c[3]["continue_final_message"] for c in backend.llm.calls)
