@@ -16,7 +16,8 @@ Executor = Annotated[
     str,
     typer.Option(
         help="local: judge in this process. ray: spread the rows over a Ray cluster (extra "
-        "ultrajudge[ray]); --out is then a folder of Parquet parts, resumable shard by shard."
+        "ultrajudge[ray]); --out is then a folder of Parquet parts, resumable shard by shard, "
+        "and --store a folder on each machine's own disk (default ~/.cache/ultrajudge/stores)."
     ),
 ]
 RayAddress = Annotated[
