@@ -41,7 +41,8 @@ from typing import Any, Literal
 from ultrajudge.judge.backends.base import Backend, build_backend
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.rating import RatingConfig
-from ultrajudge.judge.scoring import ScoreSummary, add_score_columns, judge_dataset
+from ultrajudge.judge.runner import RunSummary
+from ultrajudge.judge.scoring import add_score_columns, judge_dataset
 from ultrajudge.judge.store import ResultStore
 
 __all__ = [
@@ -259,10 +260,10 @@ def score_with_jury(
     chunk_rows: int = 16,
     progress: bool = True,
     loader: Callable[..., Backend] = build_backend,
-) -> tuple[Any, dict[str, ScoreSummary]]:
+) -> tuple[Any, dict[str, RunSummary]]:
     """Score ``ds`` with every juror, then reduce. Returns the dataset with every input
     column, each juror's suffixed columns, ``ratings``, ``rating_status``, ``judge``
-    (the jury id), ``jury_spread``; and each juror's :class:`ScoreSummary`."""
+    (the jury id), ``jury_spread``; and each juror's :class:`~ultrajudge.judge.runner.RunSummary`."""
     import datasets
 
     columns.validate(ds.column_names)

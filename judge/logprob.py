@@ -160,9 +160,11 @@ def rate_logprob(
     items: Sequence[Item],
     config: RatingConfig,
     previous: Sequence[RowJudgment | None],
+    attempt: int = 0,
 ) -> list[RowJudgment]:
-    """Logprob-mode rater (registered as ``RATERS["logprob"]``); ``previous`` is ignored:
-    scoring is deterministic and a row is one prompt, so the row is scored again whole."""
+    """Logprob-mode rater (registered as ``RATERS["logprob"]``); ``previous`` and ``attempt``
+    are ignored: scoring is deterministic and a row is one prompt, so the row is scored
+    again whole."""
     asks = _requests(items, config)
     scale = tuple(config.scale)
     top_k = min(20, backend.capabilities.max_top_logprobs or 20)

@@ -3,7 +3,8 @@
 A row is one instruction with N completions. In ``generate`` mode the judge
 writes a rating and a rationale per completion; completions whose rating could
 not be read are re-asked (alone, renumbered, with a new seed) a bounded number
-of times. Other modes (``logprob``) register themselves in ``RATERS``.
+of times (the job runner's one retry policy, :mod:`ultrajudge.judge.runner`). Other
+modes (``logprob``) register themselves in ``RATERS``.
 
 When the backend can constrain its output (:mod:`ultrajudge.judge.structured`) and the template is a
 built-in one, generate mode asks for the answer held to its format (a regex of exactly
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
 from ultrajudge.judge.backends.base import Backend
@@ -26,6 +27,7 @@ from ultrajudge.judge.parsing import (
     parse_ultrafeedback,
     parse_ultrafeedback_json,
 )
+from ultrajudge.judge.runner import Job, Outcome, Retry, run_in_memory
 from ultrajudge.judge.scales import check_scale, scale_tag
 from ultrajudge.judge.structured import (
     Form,
@@ -170,8 +172,10 @@ def constraint_form(backend: Backend, config: RatingConfig) -> Form | None:
     return structured_form(backend, per_completion=config.per_completion)
 
 
+#: One try at a batch: ``(backend, items, config, previous, attempt) -> judgments``.
 Rater = Callable[
-    [Backend, Sequence[Item], RatingConfig, Sequence["RowJudgment | None"]], list[RowJudgment]
+    [Backend, Sequence[Item], RatingConfig, Sequence["RowJudgment | None"], int],
+    list[RowJudgment],
 ]
 RATERS: dict[str, Rater] = {}
 
@@ -182,14 +186,61 @@ def rate_rows(
     config: RatingConfig,
     previous: Sequence[RowJudgment | None] | None = None,
 ) -> list[RowJudgment]:
-    """Rate each (instruction, completions) item. ``previous`` judgments (from the store)
-    keep their good ratings; only their failed completions are asked again."""
+    """Rate each (instruction, completions) item in memory, retried by the job runner's
+    policy (``config.max_retries``). ``previous`` judgments (from the store) keep their
+    good ratings; only their failed completions are asked again."""
     previous = list(previous) if previous is not None else [None] * len(items)
-    if len(previous) != len(items):
-        raise ValueError("previous must have one entry per item")
+    return run_in_memory(
+        rating_job(backend, config), items, previous, Retry.from_max_retries(config.max_retries)
+    )
+
+
+def rating_job(backend: Backend, config: RatingConfig) -> Job[Item, RowJudgment]:
+    """Rating as a :class:`~ultrajudge.judge.runner.Job` (store kind ``rating``)."""
     if config.mode not in RATERS:
         raise ValueError(f"unknown mode {config.mode!r}; modes are {sorted(RATERS)}")
-    return RATERS[config.mode](backend, items, config, previous)
+    rater = RATERS[config.mode]
+
+    def attempt(
+        items: Sequence[Item], previous: Sequence[RowJudgment | None], n: int
+    ) -> list[RowJudgment]:
+        return rater(backend, items, config, previous, n)
+
+    def outcome(j: RowJudgment) -> Outcome:
+        if all(r.ok for r in j.ratings):
+            return "ok"
+        # A logprob read is deterministic: only a backend error may come out otherwise.
+        again = RETRYABLE if config.mode == "generate" else {"backend_error"}
+        return "retry" if any(r.status in again for r in j.ratings) else "failed"
+
+    return Job(
+        kind="rating",
+        attempt=attempt,
+        outcome=outcome,
+        encode=judgment_to_dict,
+        decode=judgment_from_dict,
+        tokens=lambda j: (j.prompt_tokens, j.completion_tokens),
+        error=_backend_error,
+    )
+
+
+def _backend_error(j: RowJudgment) -> str | None:
+    errors = [r.raw for r in j.ratings if r.status == "backend_error"]
+    return (errors[0] or "backend error") if errors and len(errors) == len(j.ratings) else None
+
+
+def judgment_to_dict(j: RowJudgment) -> dict[str, Any]:
+    d = asdict(j)
+    d["extra"] = dict(j.extra)
+    return d
+
+
+def judgment_from_dict(d: dict[str, Any]) -> RowJudgment:
+    ratings = tuple(
+        Rating(**{**r, "probs": tuple(r["probs"]) if r.get("probs") is not None else None})
+        for r in d["ratings"]
+    )
+    return RowJudgment(**{**d, "ratings": ratings})
 
 
 # -- generate mode -----------------------------------------------------------------
@@ -212,14 +263,15 @@ def _rate_generate(
     items: Sequence[Item],
     config: RatingConfig,
     previous: Sequence[RowJudgment | None],
+    attempt: int = 0,
 ) -> list[RowJudgment]:
+    """One try: asks each row's completions that have no good rating yet (all of them
+    in one prompt, or one prompt each), sampling with ``seed + attempt``."""
     template = config.load_template()
     form = constraint_form(backend, config)
     states = [_initial_state(item, prev) for item, prev in zip(items, previous)]
-    for attempt in range(config.max_retries + 1):
-        asks = [(row, idx) for row, s in enumerate(states) for idx in _groups(s.todo(), config)]
-        if not asks:
-            break
+    asks = [(row, idx) for row, s in enumerate(states) for idx in _groups(s.todo(), config)]
+    if asks:
         params = replace(config.params, seed=config.params.seed + attempt)
         conversations = [
             template.render(**_variables(items[row], [items[row][1][i] for i in idx], config))

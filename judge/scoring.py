@@ -1,66 +1,29 @@
 """Score a whole dataset: store lookups, batching, progress, output columns, summary.
 
-Rows are judged in chunks; each chunk's judgments are committed to the store
-before the next starts, so an interrupted run loses at most one chunk of work
-and a rerun asks only for what the store does not have. Outputs are built in a
-second pass that reads the store, so nothing scales with the dataset in memory.
+The job runner (:mod:`ultrajudge.judge.runner`) sends what the store lacks and commits
+as it goes, so an interrupted run loses at most one commit window and a rerun asks only
+for what the store does not have. Outputs are built in a second pass that reads the
+store in input order, so nothing scales with the dataset in memory and the output does
+not depend on the order requests completed in.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.io import Columns
-from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent
-from ultrajudge.judge.rating import Item, RatingConfig, constraint_form, rate_rows
+from ultrajudge.judge.rating import (
+    Item,
+    RatingConfig,
+    constraint_form,
+    judgment_from_dict,
+    rating_job,
+)
+from ultrajudge.judge.runner import Retry, RunSummary, run_job
 from ultrajudge.judge.store import ResultStore, make_key
-from ultrajudge.judge.types import OK_STATUSES, Rating, RowJudgment
-
-
-@dataclass
-class ScoreSummary:
-    """What a scoring run did, for the end-of-run report."""
-
-    rows: int = 0
-    completions: int = 0
-    judged_now: int = 0  # row x aspect judgments paid for in this run
-    from_store: int = 0  # row x aspect judgments served by the store
-    statuses: Counter[str] = field(default_factory=Counter)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    cost_usd: float | None = None  # what this run's requests cost; None: unknown or local
-    api: ApiUsage | None = None  # a metered (API) judge: requests, retries, billed tokens
-
-    def failure_rate(self) -> float:
-        total = sum(self.statuses.values())
-        failed = sum(n for s, n in self.statuses.items() if s not in OK_STATUSES)
-        return failed / total if total else float("nan")
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["statuses"] = dict(self.statuses)
-        d["failure_rate"] = self.failure_rate()
-        return d
-
-
-def judgment_to_dict(j: RowJudgment) -> dict[str, Any]:
-    d = asdict(j)
-    d["extra"] = dict(j.extra)
-    return d
-
-
-def judgment_from_dict(d: dict[str, Any]) -> RowJudgment:
-    ratings = tuple(
-        Rating(**{**r, "probs": tuple(r["probs"]) if r.get("probs") is not None else None})
-        for r in d["ratings"]
-    )
-    return RowJudgment(**{**d, "ratings": ratings})
+from ultrajudge.judge.types import Rating, RowJudgment
 
 
 def judgment_key(
@@ -83,11 +46,6 @@ def _item(columns: Columns, row: dict[str, Any]) -> Item:
     return Item(columns.instruction_of(row), columns.completions_of(row), columns.reference_of(row))
 
 
-def _chunks(n: int, size: int) -> Iterator[range]:
-    for start in range(0, n, size):
-        yield range(start, min(n, start + size))
-
-
 def judge_dataset(
     backend: Backend,
     ds: Any,
@@ -97,54 +55,36 @@ def judge_dataset(
     store: ResultStore,
     chunk_rows: int = 16,
     progress: bool = True,
-) -> ScoreSummary:
-    """Make sure the store holds a judgment for every row and config; return the summary."""
-    from tqdm.auto import tqdm
+    retry: Retry | None = None,
+) -> RunSummary:
+    """Make sure the store holds a judgment for every row and config; return the summary.
 
+    One store entry per row and config; ``chunk_rows`` rows go to a local model per
+    call, an API judge gets its ``concurrency`` requests in flight (the job runner).
+    ``retry`` defaults to each config's ``max_retries``."""
     columns.validate(ds.column_names)
-    summary = ScoreSummary(rows=len(ds))
-    start, before = time.perf_counter(), snapshot(backend)
-    bar = tqdm(total=len(ds), unit="row", disable=not progress, desc="scoring")
-    failed = 0
-    for rows in _chunks(len(ds), chunk_rows):
-        batch = ds.select(rows)
-        items = [_item(columns, r) for r in batch]
-        for config in configs:
-            keys = [judgment_key(backend, config, *item) for item in items]
-            stored = store.get_many(keys, include_failed=True)
-            todo = [i for i, k in enumerate(keys) if k not in stored or not _is_final(stored[k])]
-            summary.from_store += len(keys) - len(todo)
-            if todo:
-                previous = [
-                    judgment_from_dict(stored[keys[i]]) if keys[i] in stored else None for i in todo
-                ]
-                judged = rate_rows(backend, [items[i] for i in todo], config, previous)
-                store.put_many(
-                    ((keys[i], judgment_to_dict(j), _all_ok(j)) for i, j in zip(todo, judged)),
-                    kind="rating",
-                )
-                summary.judged_now += len(todo)
-                for j, prev in zip(judged, previous):  # count only what this run spent
-                    summary.prompt_tokens += j.prompt_tokens - (prev.prompt_tokens if prev else 0)
-                    summary.completion_tokens += j.completion_tokens - (
-                        prev.completion_tokens if prev else 0
-                    )
-                    failed += sum(not r.ok for r in j.ratings)
-        bar.update(len(rows))
-        bar.set_postfix(failed=failed, **bar_fields(before, backend))
-    bar.close()
-    summary.seconds = time.perf_counter() - start
-    summary.api = spent(before, backend)
-    summary.cost_usd = summary.api.cost_usd if summary.api is not None else None
+    summary = RunSummary(rows=len(ds))
+    for config in configs:
+        job = rating_job(backend, config)
+
+        def keyed(config: RatingConfig = config) -> Iterator[tuple[str, Item]]:
+            for row in ds:
+                item = _item(columns, row)
+                yield judgment_key(backend, config, *item), item
+
+        run_job(
+            job,
+            keyed(),
+            store=store,
+            backend=backend,
+            retry=retry or Retry.from_max_retries(config.max_retries),
+            batch_size=chunk_rows,
+            total=len(ds),
+            progress=progress,
+            desc="scoring" if len(configs) == 1 else f"scoring {config.aspect}",
+            summary=summary,
+        )
     return summary
-
-
-def _is_final(value: dict[str, Any]) -> bool:
-    return all(r["status"] in OK_STATUSES for r in value["ratings"])
-
-
-def _all_ok(j: RowJudgment) -> bool:
-    return all(r.ok for r in j.ratings)
 
 
 def add_score_columns(
@@ -154,7 +94,7 @@ def add_score_columns(
     columns: Columns,
     configs: Sequence[RatingConfig],
     store: ResultStore,
-    summary: ScoreSummary,
+    summary: RunSummary,
 ) -> Any:
     """Append rating columns read back from the store (batched ``map``: streams)."""
 
@@ -166,7 +106,9 @@ def add_score_columns(
         for config in configs:
             keys = [judgment_key(backend, config, *item) for item in items]
             stored = store.get_many(keys, include_failed=True)
-            judgments = [judgment_from_dict(stored[k]) for k in keys]
+            judgments = [
+                _stored(stored, k, len(item.completions), config) for k, item in zip(keys, items)
+            ]
             per_aspect.append(judgments)
             for j in judgments:
                 summary.statuses.update(r.status for r in j.ratings)
@@ -183,6 +125,16 @@ def add_score_columns(
     return ds.map(
         add, batched=True, batch_size=256, load_from_cache_file=False, new_fingerprint=fingerprint
     )
+
+
+def _stored(
+    stored: dict[str, dict[str, Any]], key: str, n: int, config: RatingConfig
+) -> RowJudgment:
+    if key in stored:
+        return judgment_from_dict(stored[key])
+    # the run stopped early (an unreachable judge) before this row was judged
+    missing = Rating(None, "backend_error", raw="not judged: the run stopped before this row")
+    return RowJudgment((missing,) * n, judge="", aspect=config.aspect, attempts=0)
 
 
 def _columns_for(

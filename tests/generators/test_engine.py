@@ -25,7 +25,7 @@ def test_generates_once_then_serves_from_the_store(session: Session, recording) 
     again = session.run(backend, [_request("b"), _request("a")])
     assert [g.text for g in again] == ["answer to <user> b", "answer to <user> a"]
     assert len(backend.calls) == 1  # nothing regenerated
-    assert (session.summary.generated_now, session.summary.from_store) == (2, 2)
+    assert (session.summary.made_now, session.summary.from_store) == (2, 2)
 
 
 def test_same_request_twice_in_a_batch_is_generated_once(session: Session, recording) -> None:

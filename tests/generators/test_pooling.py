@@ -173,4 +173,4 @@ def test_rerun_generates_nothing(store: ResultStore, recording) -> None:
     again = Session(store, progress=False)
     assert pool_completions(ROWS, config, again, loader=lambda m, **o: backend) == first
     assert len(backend.calls) == calls
-    assert (again.summary.generated_now, again.summary.from_store) == (0, 4)
+    assert (again.summary.made_now, again.summary.from_store) == (0, 4)

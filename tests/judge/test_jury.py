@@ -156,7 +156,7 @@ def test_score_with_jury_keeps_every_judge_and_resumes(
             loader=lambda spec, **_: backends[spec],
         )
     assert [len(b.calls) for b in backends.values()] == [3, 3, 3]
-    assert {n: s.judged_now for n, s in summaries.items()} == {"up": 3, "same": 3, "down": 3}
+    assert {n: s.made_now for n, s in summaries.items()} == {"up": 3, "same": 3, "down": 3}
     for name in backends:
         for prefix in ("ratings", "rationales", "rating_status", "judge", "rating_raw"):
             assert f"{prefix}__{name}" in scored.column_names

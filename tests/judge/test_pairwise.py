@@ -370,7 +370,7 @@ def test_dataset_job_resumes_and_retries_only_failures(tmp_path) -> None:  # typ
             backend, ds, columns=columns, config=config, store=store, chunk_rows=4, progress=False
         )
         # 18 pairs x 2 orders, less the 3 (MEH, MEH) pairs whose two orders are the same prompt
-        assert (first.judged_now, first.from_store) == (33, 0)
+        assert (first.made_now, first.from_store) == (33, 0)
         failing_orders = sum(shown_texts(c)[0] == MEH for c in backend.calls) // 2
         out = add_pairwise_columns(
             backend, ds, columns=columns, config=config, store=store, summary=first
@@ -384,7 +384,7 @@ def test_dataset_job_resumes_and_retries_only_failures(tmp_path) -> None:  # typ
         second = judge_pairs_dataset(
             backend, ds, columns=columns, config=config, store=store, progress=False
         )
-        assert second.judged_now == failing_orders and len(backend.calls) == calls + failing_orders
+        assert second.made_now == failing_orders and len(backend.calls) == calls + failing_orders
         out = add_pairwise_columns(
             backend, ds, columns=columns, config=config, store=store, summary=second
         )
@@ -392,7 +392,7 @@ def test_dataset_job_resumes_and_retries_only_failures(tmp_path) -> None:  # typ
         third = judge_pairs_dataset(
             backend, ds, columns=columns, config=config, store=store, progress=False
         )
-        assert third.judged_now == 0 and len(backend.calls) == calls + failing_orders
+        assert third.made_now == 0 and len(backend.calls) == calls + failing_orders
 
 
 def test_another_order_seed_reuses_the_stored_orders(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -410,7 +410,7 @@ def test_another_order_seed_reuses_the_stored_orders(tmp_path) -> None:  # type:
             store=store,
             progress=False,
         )
-        assert again.judged_now == 0  # keys hold the exact prompt inputs; greedy ignores the seed
+        assert again.made_now == 0  # keys hold the exact prompt inputs; greedy ignores the seed
 
 
 def test_columns_resolve() -> None:

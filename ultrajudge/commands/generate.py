@@ -144,7 +144,7 @@ def _execute(
 def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
     typer.echo(f"\nwrote {out} ({summary.rows_out} rows from {summary.rows_in} input rows)")
     typer.echo(
-        f"generations: {summary.generated_now} made now, {summary.from_store} reused "
+        f"generations: {summary.made_now} made now, {summary.from_store} reused "
         f"(store: {store_path})"
     )
     for status, n in summary.statuses.most_common():

@@ -230,7 +230,7 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
     n = summary.rows
     typer.echo(f"\nwrote {out} ({n} pairs)")
     typer.echo(
-        f"order judgings: {summary.judged_now} made now, {summary.from_store} from the store ({store_path})"
+        f"order judgings: {summary.made_now} made now, {summary.from_store} from the store ({store_path})"
     )
     typer.echo("verdicts:")
     for verdict in ("A", "B", "tie", "none"):

@@ -374,7 +374,7 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
     total = sum(summary.statuses.values())
     typer.echo(f"\nwrote {out} ({summary.rows} rows, {summary.completions} completions)")
     typer.echo(
-        f"judgments: {summary.judged_now} made now, {summary.from_store} from the store ({store_path})"
+        f"judgments: {summary.made_now} made now, {summary.from_store} from the store ({store_path})"
     )
     for status, n in summary.statuses.most_common():
         typer.echo(f"  {status:<14} {n:>7}  {n / total:6.1%}")

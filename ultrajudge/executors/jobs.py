@@ -106,7 +106,7 @@ class ScoreJob:
         done = add_score_columns(
             backend, ds, columns=self.columns, configs=self.configs, store=store, summary=summary
         )
-        return BatchResult(done.to_list(), summary.judged_now, summary.from_store)
+        return BatchResult(done.to_list(), summary.made_now, summary.from_store)
 
     def failed(self, row: Mapping[str, Any]) -> bool:
         return any(
@@ -161,7 +161,7 @@ class PairwiseJob:
         done = add_pairwise_columns(
             backend, ds, columns=self.columns, config=self.config, store=store, summary=summary
         )
-        return BatchResult(done.to_list(), summary.judged_now, summary.from_store)
+        return BatchResult(done.to_list(), summary.made_now, summary.from_store)
 
     def failed(self, row: Mapping[str, Any]) -> bool:
         return row.get("verdict_status") != "ok"

@@ -76,7 +76,7 @@ def print_jury_summary(
     for name, s in summaries.items():
         failed = sum(n for status, n in s.statuses.items() if status not in ("ok", "na"))
         typer.echo(
-            f"  {name:<16} {s.judged_now:>6} judged now, {s.from_store:>6} from the store, "
+            f"  {name:<16} {s.made_now:>6} judged now, {s.from_store:>6} from the store, "
             f"{failed} failed ratings"
         )
         if s.api is not None:

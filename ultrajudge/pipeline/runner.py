@@ -119,7 +119,7 @@ def _generate(
         session.summary.rows_out = len(rows)
         run.generation.append((step.describe(), session.summary))
         s = session.summary
-        echo(f"{step.describe()}: {s.generated_now} generated now, {s.from_store} from the store; {s.rows_in} → {s.rows_out} rows")  # fmt: skip
+        echo(f"{step.describe()}: {s.made_now} generated now, {s.from_store} from the store; {s.rows_in} → {s.rows_out} rows")  # fmt: skip
         if s.api is not None:
             echo(f"  {s.api.describe()}")
     path = run.workdir / pipeline.outputs.generated
@@ -155,7 +155,7 @@ def _score(
         scored = add_score_columns(backend, ds, columns=columns, configs=configs, store=store, summary=summary)  # fmt: skip
         run.scoring = {juror.name: summary}
     for name, s in run.scoring.items():
-        echo(f"score with {name}: {s.judged_now} judged now, {s.from_store} from the store")
+        echo(f"score with {name}: {s.made_now} judged now, {s.from_store} from the store")
         if s.api is not None:
             echo(f"  {s.api.describe()}")
     path = run.workdir / pipeline.outputs.scored

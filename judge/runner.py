@@ -1,0 +1,381 @@
+"""The job runner under every command: store lookups, scheduling, retries, commits, progress.
+
+A caller (scoring, pairwise judging, a generator) describes its work as a :class:`Job`:
+items with store keys, and how to make one *attempt* at a batch of them. The runner
+
+* asks the store first and sends only what it lacks (a failure kept in the store is
+  asked again; the attempt gets it as ``previous`` so a judgment can keep its good parts);
+* schedules: a backend that takes concurrent requests
+  (``capabilities.concurrent_requests > 0``, e.g. an API) gets up to that many items in
+  flight across the whole dataset, a new one sent as soon as one comes back (no chunk
+  waits for its slowest request); a local model gets ``batch_size`` items per call;
+* retries with one bounded policy (:class:`Retry`: attempts and total seconds per item),
+  and only outcomes the job marks retryable (unparseable answers, a backend error after
+  the backend's own 429/5xx/timeout retries); a failure is stored not-ok, never as final;
+* commits to the store every ``commit_every`` results or ``commit_seconds``, whichever
+  comes first, so a kill loses at most that window;
+* stops early when the backend looks unreachable (every one of the first
+  ``unreachable_after`` items failed with a backend error), raising
+  :class:`BackendUnreachable` after committing what it has;
+* returns one :class:`RunSummary`.
+
+Results go to the store only; callers build their outputs from the store in input order,
+so an output is byte-identical whatever order the requests completed in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent, sum_usage
+from ultrajudge.judge.store import ResultStore
+
+__all__ = [
+    "BackendUnreachable",
+    "Job",
+    "Outcome",
+    "Retry",
+    "RunSummary",
+    "run_in_memory",
+    "run_job",
+]
+
+I = TypeVar("I")  # noqa: E741  an item of work
+T = TypeVar("T")  # its result
+
+#: How a result counts: final (``ok``), worth asking again (``retry``), or failed for good
+#: in this run (``failed``: e.g. a deterministic logprob read with too little mass).
+Outcome = Literal["ok", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The one retry policy: at most ``attempts`` tries per item in a run, and no new try
+    once ``seconds`` have passed since the item's first one."""
+
+    attempts: int = 3
+    seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"retry attempts must be >= 1, got {self.attempts}")
+        if self.seconds <= 0:
+            raise ValueError(f"retry seconds must be > 0, got {self.seconds}")
+
+    @classmethod
+    def from_max_retries(cls, max_retries: int) -> Retry:
+        """``--max-retries N``: N more tries after the first."""
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        return cls(attempts=max_retries + 1)
+
+
+@dataclass(frozen=True)
+class Job(Generic[I, T]):
+    """What to run. ``attempt(items, previous, n)`` makes try ``n`` (0-based, in this run)
+    at a batch and returns one result per item; ``previous`` is each item's last result
+    (from the store or the try before), None when there is none."""
+
+    kind: str | Callable[[I], str]  # the store's kind column (of each item)
+    attempt: Callable[[Sequence[I], Sequence[T | None], int], list[T]]
+    outcome: Callable[[T], Outcome]
+    encode: Callable[[T], dict[str, Any]]
+    decode: Callable[[dict[str, Any]], T]
+    tokens: Callable[[T], tuple[int, int]] = lambda _: (0, 0)  # (prompt, completion) so far
+    error: Callable[[T], str | None] = lambda _: None  # a backend error's message, if any
+
+
+@dataclass
+class RunSummary:
+    """What a run did: the one summary type of every command.
+
+    ``made_now``/``from_store`` count store entries (a row x aspect judgment, one order
+    of a pair, one generation); ``statuses`` and ``counts`` are filled by the caller
+    from its outputs (per completion, per pair, per request, ...).
+    """
+
+    rows: int = 0
+    rows_out: int = 0
+    completions: int = 0
+    made_now: int = 0
+    from_store: int = 0
+    retries: int = 0  # tries beyond each item's first in this run
+    too_long: int = 0  # prompts over the judge's context, not sent
+    statuses: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # caller's tallies (verdicts, ...)
+    dropped: Counter[str] = field(default_factory=Counter)  # output items left out, by reason
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    api: ApiUsage | None = None  # a metered (API) backend: requests, retries, tokens, cost
+    stopped: str | None = None  # why the run ended early, if it did
+
+    @property
+    def cost_usd(self) -> float | None:
+        """What this run's requests cost; None when unknown or local."""
+        return self.api.cost_usd if self.api is not None else None
+
+    def failure_rate(self, ok: Iterable[str] = ("ok", "na")) -> float:
+        """Share of ``statuses`` not in ``ok``; nan when nothing was counted."""
+        good = set(ok)
+        total = sum(self.statuses.values())
+        failed = sum(n for s, n in self.statuses.items() if s not in good)
+        return failed / total if total else float("nan")
+
+    def add(self, other: RunSummary) -> None:
+        """Add ``other``'s counts to this summary (several steps of one command)."""
+        for name in ("made_now", "from_store", "retries", "too_long", "prompt_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.completion_tokens += other.completion_tokens
+        self.seconds += other.seconds
+        self.api = sum_usage(self.api, other.api)
+        self.stopped = self.stopped or other.stopped
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for name in ("statuses", "counts", "dropped"):
+            d[name] = dict(getattr(self, name))
+        d["failure_rate"] = self.failure_rate()
+        d["cost_usd"] = self.cost_usd
+        return d
+
+
+class BackendUnreachable(RuntimeError):
+    """Every one of the first items failed with a backend error: the run stopped early."""
+
+
+@dataclass
+class _Slot(Generic[I, T]):
+    key: str
+    item: I
+    result: T | None
+
+
+def run_job(
+    job: Job[I, T],
+    keyed: Iterable[tuple[str, I]],
+    *,
+    store: ResultStore,
+    backend: object,
+    retry: Retry = Retry(),
+    batch_size: int = 16,
+    total: int | None = None,
+    progress: bool = True,
+    desc: str = "",
+    commit_every: int = 64,
+    commit_seconds: float = 2.0,
+    unreachable_after: int = 8,
+    summary: RunSummary | None = None,
+) -> RunSummary:
+    """Make sure ``store`` holds a result for every ``(key, item)``; return the summary.
+
+    ``total`` sizes the progress bar (in items). A key seen twice is asked once.
+    """
+    from tqdm.auto import tqdm
+
+    summary = summary if summary is not None else RunSummary()
+    run = _Run(job, store, backend, retry, summary, commit_every, commit_seconds, unreachable_after)
+    start, before = time.perf_counter(), snapshot(backend)
+    bar = tqdm(total=total, unit="item", disable=not progress, desc=desc)
+    run.on_done = lambda n: (bar.update(n), bar.set_postfix(failed=run.failed, **bar_fields(before, backend)))  # fmt: skip
+    try:
+        todo = run.pending(keyed)
+        concurrent = int(getattr(getattr(backend, "capabilities", None), "concurrent_requests", 0) or 0)  # fmt: skip
+        if concurrent > 0:
+            run.sliding_window(todo, concurrent)
+        else:
+            run.batches(todo, batch_size)
+    finally:
+        run.commit()
+        bar.close()
+        summary.seconds += time.perf_counter() - start
+        summary.api = sum_usage(summary.api, spent(before, backend))
+    if summary.stopped is not None:
+        raise BackendUnreachable(summary.stopped)
+    return summary
+
+
+class _Run(Generic[I, T]):
+    """The state of one :func:`run_job` call."""
+
+    def __init__(
+        self,
+        job: Job[I, T],
+        store: ResultStore,
+        backend: object,
+        retry: Retry,
+        summary: RunSummary,
+        commit_every: int,
+        commit_seconds: float,
+        unreachable_after: int,
+    ) -> None:
+        self.job, self.store, self.backend, self.retry = job, store, backend, retry
+        self.summary = summary
+        self.commit_every, self.commit_seconds = commit_every, commit_seconds
+        self.unreachable_after = unreachable_after
+        self.buffer: list[tuple[str, I, T]] = []
+        self.last_commit = time.monotonic()
+        self.lock = threading.Lock()
+        self.finished = self.failed = self.any_ok = self.backend_errors = 0
+        self.on_done: Callable[[int], Any] = lambda n: None
+
+    # -- what to send ------------------------------------------------------------
+
+    def pending(self, keyed: Iterable[tuple[str, I]]) -> Iterator[_Slot[I, T]]:
+        """Items the store has no final result for, in input order, each key once."""
+        seen: set[str] = set()
+        for block in _blocks(keyed, 256):
+            fresh = [(k, item) for k, item in block if k not in seen]
+            seen.update(k for k, _ in fresh)
+            skipped = len(block) - len(fresh)
+            stored = self.store.get_many(list(dict.fromkeys(k for k, _ in fresh)), include_failed=True)  # fmt: skip
+            done = 0
+            for key, item in fresh:
+                value = self.job.decode(stored[key]) if key in stored else None
+                if value is not None and self.job.outcome(value) == "ok":
+                    self.summary.from_store += 1
+                    done += 1
+                else:
+                    yield _Slot(key, item, value)
+            self.on_done(done + skipped)
+
+    # -- scheduling ----------------------------------------------------------------
+
+    def batches(self, todo: Iterator[_Slot[I, T]], size: int) -> None:
+        """A local model: ``size`` items per call, retries of a batch batched too."""
+        for batch in _blocks(todo, max(1, size)):
+            self.solve(batch)
+            self.commit_if_due()
+            if self.summary.stopped:
+                return
+
+    def sliding_window(self, todo: Iterator[_Slot[I, T]], width: int) -> None:
+        """A concurrent backend: ``width`` items in flight; each finished one is replaced."""
+        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="ultrajudge-run")
+        running: set[Future[None]] = set()
+        try:
+            for slot in todo:
+                while len(running) >= width:
+                    running = self._reap(running)
+                if self.summary.stopped:
+                    break
+                running.add(pool.submit(self.solve, [slot]))
+            while running:
+                running = self._reap(running)
+        finally:  # on an interrupt, drop what has not started; what finished is committed
+            pool.shutdown(wait=not running, cancel_futures=True)
+
+    def _reap(self, running: set[Future[None]]) -> set[Future[None]]:
+        done, rest = wait(running, timeout=self.commit_seconds, return_when=FIRST_COMPLETED)
+        for f in done:
+            f.result()  # a bug in an attempt function surfaces here
+        self.commit_if_due()
+        return rest
+
+    # -- one batch, with its retries -------------------------------------------------
+
+    def solve(self, batch: list[_Slot[I, T]]) -> None:
+        if self.summary.stopped:
+            return
+        first = [s.result for s in batch]
+        retried = _with_retries(self.job, batch, self.retry)
+        with self.lock:
+            self.summary.retries += retried
+        self.record(batch, first)
+
+    def record(self, batch: list[_Slot[I, T]], first: list[T | None]) -> None:
+        with self.lock:
+            for slot, before_result in zip(batch, first):
+                result = slot.result
+                assert result is not None
+                self.buffer.append((slot.key, slot.item, result))
+                self.summary.made_now += 1
+                p, c = self.job.tokens(result)
+                before = self.job.tokens(before_result) if before_result is not None else (0, 0)
+                self.summary.prompt_tokens += p - before[0]
+                self.summary.completion_tokens += c - before[1]
+                ok = self.job.outcome(result) == "ok"
+                self.failed += not ok
+                self.any_ok += ok
+                self._watch(result)
+            self.finished += len(batch)
+        self.on_done(len(batch))
+
+    def _watch(self, result: T) -> None:
+        """Stop early when the first ``unreachable_after`` items all failed in the backend."""
+        if self.any_ok or self.summary.stopped or not self.unreachable_after:
+            return
+        error = self.job.error(result)
+        if error is None:
+            self.unreachable_after = 0  # an answer came back: the backend is there
+            return
+        self.backend_errors += 1
+        if self.backend_errors >= self.unreachable_after:
+            name = getattr(self.backend, "id", "the backend")
+            self.summary.stopped = (
+                f"{name} is unreachable: the first {self.backend_errors} requests failed "
+                f"after their retries; last error: {error}"
+            )
+
+    # -- committing --------------------------------------------------------------------
+
+    def commit_if_due(self) -> None:
+        due = time.monotonic() - self.last_commit >= self.commit_seconds
+        if len(self.buffer) >= self.commit_every or (due and self.buffer):
+            self.commit()
+
+    def commit(self) -> None:
+        with self.lock:
+            rows, self.buffer = self.buffer, []
+        kinds: dict[str, list[tuple[str, dict[str, Any], bool]]] = {}
+        for key, item, result in rows:
+            kind = self.job.kind if isinstance(self.job.kind, str) else self.job.kind(item)
+            entry = (key, self.job.encode(result), self.job.outcome(result) == "ok")
+            kinds.setdefault(kind, []).append(entry)
+        for kind, entries in kinds.items():
+            self.store.put_many(entries, kind=kind)
+        self.last_commit = time.monotonic()
+
+
+def _with_retries(job: Job[I, T], batch: Sequence[_Slot[I, T]], retry: Retry) -> int:
+    """The retry loop (the only one): try the batch, then again what came back retryable,
+    within ``retry``'s bounds. Returns the number of tries beyond the first."""
+    start, todo, retried = time.monotonic(), list(batch), 0
+    for n in range(retry.attempts):
+        retried += len(todo) if n else 0
+        results = job.attempt([s.item for s in todo], [s.result for s in todo], n)
+        for slot, result in zip(todo, results):
+            slot.result = result
+        todo = [s for s in todo if job.outcome(s.result) == "retry"]  # type: ignore[arg-type]
+        if not todo or time.monotonic() - start >= retry.seconds:
+            break
+    return retried
+
+
+def run_in_memory(
+    job: Job[I, T], items: Sequence[I], previous: Sequence[T | None], retry: Retry
+) -> list[T]:
+    """Results of ``items`` with no store (one batch, same retry policy as :func:`run_job`)."""
+    if len(previous) != len(items):
+        raise ValueError("previous must have one entry per item")
+    slots = [_Slot("", item, prev) for item, prev in zip(items, previous)]
+    if slots:
+        _with_retries(job, slots, retry)
+    return [s.result for s in slots]  # type: ignore[misc]
+
+
+def _blocks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    block: list[Any] = []
+    for item in items:
+        block.append(item)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block
