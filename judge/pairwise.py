@@ -27,16 +27,14 @@ import json
 import math
 import random
 import re
-import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.io import Columns, DataError
-from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent
 from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
+from ultrajudge.judge.runner import Job, Outcome, Retry, RunSummary, run_in_memory, run_job
 from ultrajudge.judge.store import ResultStore, make_key
 from ultrajudge.judge.templates import PromptTemplate, TemplateError, load_template
 from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message, TokenDistribution
@@ -47,17 +45,20 @@ __all__ = [
     "PairColumns",
     "PairJudgment",
     "PairwiseConfig",
-    "PairwiseSummary",
     "Shown",
     "add_pairwise_columns",
     "combine",
+    "consistency",
+    "count_pair",
     "first_position",
     "judge_orders",
     "judge_pairs",
     "judge_pairs_dataset",
+    "order_job",
     "output_columns",
     "probs_to_original",
     "read_abc_distribution",
+    "shown_first_rate",
     "shown_orders",
     "to_original",
 ]
@@ -283,23 +284,48 @@ def judge_orders(
     config: PairwiseConfig,
     previous: Sequence[OrderJudgment | None] | None = None,
 ) -> list[OrderJudgment]:
-    """Judge each shown order. ``previous`` judgings that are ok are kept; failed ones are
-    asked again (up to ``max_retries`` more times in this call)."""
-    states: list[OrderJudgment | None] = list(previous or [None] * len(asks))
+    """Judge each shown order in memory. ``previous`` judgings that are ok are kept; failed
+    ones are asked again (the job runner's retry policy, ``config.max_retries``)."""
+    states = list(previous or [None] * len(asks))
     if len(states) != len(asks):
         raise ValueError("previous must have one entry per ask")
+    retry = Retry.from_max_retries(config.max_retries)
+    return run_in_memory(order_job(backend, config), asks, states, retry)
+
+
+def order_job(backend: Backend, config: PairwiseConfig) -> Job[Shown, OrderJudgment]:
+    """Judging one order as a :class:`~ultrajudge.judge.runner.Job` (store kind ``pairwise``)."""
     if config.mode == "logprob" and not backend.capabilities.logprobs:
         raise ValueError(
             f"backend {backend.id!r} cannot return log-probabilities; use --mode generate"
         )
     ask = _ask_generate if config.mode == "generate" else _ask_logprob
-    for attempt in range(config.max_retries + 1):
-        todo = [i for i, s in enumerate(states) if _needs_ask(s, attempt, config.mode)]
-        if not todo:
-            break
-        for i, new in zip(todo, ask(backend, [asks[i] for i in todo], config, attempt)):
-            states[i] = _accumulate(new, states[i])
-    return [s if s is not None else OrderJudgment(None, "backend_error") for s in states]
+
+    def attempt(
+        asks: Sequence[Shown], previous: Sequence[OrderJudgment | None], n: int
+    ) -> list[OrderJudgment]:
+        done = [p if p is not None and p.ok else None for p in previous]
+        todo = [i for i, p in enumerate(done) if p is None]
+        out: list[OrderJudgment] = [p for p in previous]  # type: ignore[misc]
+        for i, new in zip(todo, ask(backend, [asks[i] for i in todo], config, n)):
+            out[i] = _accumulate(new, previous[i])
+        return out
+
+    def outcome(j: OrderJudgment) -> Outcome:
+        if j.ok:
+            return "ok"
+        # a logprob read is deterministic: only a backend error may come out otherwise
+        return "retry" if config.mode == "generate" or j.status == "backend_error" else "failed"
+
+    return Job(
+        kind="pairwise",
+        attempt=attempt,
+        outcome=outcome,
+        encode=OrderJudgment.as_dict,
+        decode=OrderJudgment.from_dict,
+        tokens=lambda j: (j.prompt_tokens, j.completion_tokens),
+        error=lambda j: (j.raw or "backend error") if j.status == "backend_error" else None,
+    )
 
 
 def _ask_generate(
@@ -331,16 +357,6 @@ def _ask_logprob(
         replace(read_abc_distribution(d, min_mass=config.min_mass), prompt_tokens=d.prompt_tokens)
         for d in dists
     ]
-
-
-def _needs_ask(state: OrderJudgment | None, attempt: int, mode: str) -> bool:
-    if state is None:
-        return True
-    if state.ok:
-        return False
-    # Anything failed is asked again once per run; within a run, a logprob read is
-    # deterministic, so only a backend error is worth repeating.
-    return attempt == 0 or mode == "generate" or state.status == "backend_error"
 
 
 def _accumulate(new: OrderJudgment, prev: OrderJudgment | None) -> OrderJudgment:
@@ -471,54 +487,27 @@ class PairColumns:
         return Pair(cols.instruction_of(row), a, b)
 
 
-@dataclass
-class PairwiseSummary:
-    """What a pairwise run did, for the end-of-run report."""
+def consistency(summary: RunSummary) -> float:
+    """Share of judged pairs whose two orders agree (``count_pair`` tallies)."""
+    ok = summary.statuses["ok"]
+    return summary.counts["consistent"] / ok if ok else float("nan")
 
-    rows: int = 0
-    judged_now: int = 0  # order judgings paid for in this run
-    from_store: int = 0  # order judgings served by the store
-    verdicts: Counter[str] = field(default_factory=Counter)  # A, B, tie, none
-    statuses: Counter[str] = field(default_factory=Counter)  # per pair
-    consistent: int = 0  # pairs whose two orders agree
-    decided_orders: int = 0  # ok order judgings that named a winner
-    shown_first_wins: int = 0  # ... where the winner was the response shown first
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    cost_usd: float | None = None  # what this run's requests cost; None: unknown or local
-    api: ApiUsage | None = None  # a metered (API) judge: requests, retries, billed tokens
 
-    def failure_rate(self) -> float:
-        return (self.rows - self.statuses["ok"]) / self.rows if self.rows else float("nan")
+def shown_first_rate(summary: RunSummary) -> float:
+    """Share of decided judgings won by the response shown first (0.5 = no position bias)."""
+    decided = summary.counts["decided_orders"]
+    return summary.counts["shown_first_wins"] / decided if decided else float("nan")
 
-    def consistency(self) -> float:
-        """Share of judged pairs whose two orders agree."""
-        ok = self.statuses["ok"]
-        return self.consistent / ok if ok else float("nan")
 
-    def shown_first_rate(self) -> float:
-        """Share of decided judgings won by the response shown first (0.5 = no position bias)."""
-        return self.shown_first_wins / self.decided_orders if self.decided_orders else float("nan")
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.update(verdicts=dict(self.verdicts), statuses=dict(self.statuses))
-        d.update(
-            failure_rate=self.failure_rate(),
-            consistency=self.consistency(),
-            shown_first_rate=self.shown_first_rate(),
-        )
-        return d
-
-    def count(self, j: PairJudgment) -> None:
-        self.verdicts[j.verdict or "none"] += 1
-        self.statuses[j.status] += 1
-        self.consistent += bool(j.consistent)
-        for order in (j.first, j.second):
-            if order.ok and order.winner in ("A", "B"):
-                self.decided_orders += 1
-                self.shown_first_wins += order.winner == "A"
+def count_pair(summary: RunSummary, j: PairJudgment) -> None:
+    """Tally one settled pair: ``statuses`` per pair, verdicts and position counts."""
+    summary.counts[f"verdict:{j.verdict or 'none'}"] += 1
+    summary.statuses[j.status] += 1
+    summary.counts["consistent"] += bool(j.consistent)
+    for order in (j.first, j.second):
+        if order.ok and order.winner in ("A", "B"):
+            summary.counts["decided_orders"] += 1
+            summary.counts["shown_first_wins"] += order.winner == "A"
 
 
 def judge_pairs_dataset(
@@ -530,45 +519,35 @@ def judge_pairs_dataset(
     store: ResultStore,
     chunk_rows: int = 8,
     progress: bool = True,
-) -> PairwiseSummary:
+) -> RunSummary:
     """Make sure the store holds both judgings of every row; return the summary so far.
 
-    Each order is stored under the hash of backend, config and its exact prompt
-    inputs; a chunk is committed before the next starts; failures are stored
-    not-ok, so a rerun asks only for them.
+    Each order is stored under the hash of backend, config and its exact prompt inputs;
+    the job runner sends what the store lacks (``chunk_rows`` rows per call to a local
+    model, a sliding window of requests to an API) and commits as it goes; failures are
+    stored not-ok, so a rerun asks only for them.
     """
-    from tqdm.auto import tqdm
-
     config.verdict_format()  # fail on a bad template before any work
-    summary = PairwiseSummary(rows=len(ds))
-    start, before = time.perf_counter(), snapshot(backend)
-    failed = 0
-    with tqdm(total=len(ds), unit="pair", disable=not progress, desc="pairwise") as bar:
-        for begin in range(0, len(ds), chunk_rows):
-            rows = ds.select(range(begin, min(len(ds), begin + chunk_rows)))
-            asks = {}
-            for row in rows:
-                _, first, second = shown_orders(columns.pair_of(row), config.seed)
-                asks.update({s.key(backend, config): s for s in (first, second)})
-            stored = store.get_many(list(asks), include_failed=True)
-            todo = [k for k in asks if k not in stored or stored[k]["status"] != "ok"]
-            summary.from_store += len(asks) - len(todo)
-            previous = [OrderJudgment.from_dict(stored[k]) if k in stored else None for k in todo]
-            judged = judge_orders(backend, [asks[k] for k in todo], config, previous)
-            store.put_many(((k, j.as_dict(), j.ok) for k, j in zip(todo, judged)), kind="pairwise")
-            summary.judged_now += len(todo)
-            for j, prev in zip(judged, previous):  # count only what this run spent
-                summary.prompt_tokens += j.prompt_tokens - (prev.prompt_tokens if prev else 0)
-                summary.completion_tokens += j.completion_tokens - (
-                    prev.completion_tokens if prev else 0
-                )
-                failed += not j.ok
-            bar.update(len(rows))
-            bar.set_postfix(failed_orders=failed, **bar_fields(before, backend))
-    summary.seconds = time.perf_counter() - start
-    summary.api = spent(before, backend)
-    summary.cost_usd = summary.api.cost_usd if summary.api is not None else None
-    return summary
+    job = order_job(backend, config)
+
+    def keyed() -> Iterator[tuple[str, Shown]]:
+        for row in ds:
+            _, first, second = shown_orders(columns.pair_of(row), config.seed)
+            yield first.key(backend, config), first
+            yield second.key(backend, config), second
+
+    return run_job(
+        job,
+        keyed(),
+        store=store,
+        backend=backend,
+        retry=Retry.from_max_retries(config.max_retries),
+        batch_size=2 * chunk_rows,
+        total=2 * len(ds),
+        progress=progress,
+        desc="pairwise",
+        summary=RunSummary(rows=len(ds)),
+    )
 
 
 def add_pairwise_columns(
@@ -578,7 +557,7 @@ def add_pairwise_columns(
     columns: PairColumns,
     config: PairwiseConfig,
     store: ResultStore,
-    summary: PairwiseSummary,
+    summary: RunSummary,
 ) -> Any:
     """Append the verdict columns, read back from the store (batched ``map``: streams).
     Every input column survives; an input column with an output column's name is an error."""
@@ -599,7 +578,7 @@ def add_pairwise_columns(
             for k, (position, _, _) in enumerate(orders)
         ]
         for j in judged:
-            summary.count(j)
+            count_pair(summary, j)
         return _columns_for(judged, config.mode)
 
     fingerprint = make_key(

@@ -231,8 +231,11 @@ class _Run(Generic[I, T]):
         """Items the store has no final result for, in input order, each key once."""
         seen: set[str] = set()
         for block in _blocks(keyed, 256):
-            fresh = [(k, item) for k, item in block if k not in seen]
-            seen.update(k for k, _ in fresh)
+            fresh = []
+            for key, item in block:
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append((key, item))
             skipped = len(block) - len(fresh)
             stored = self.store.get_many(list(dict.fromkeys(k for k, _ in fresh)), include_failed=True)  # fmt: skip
             done = 0

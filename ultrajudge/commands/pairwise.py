@@ -227,6 +227,8 @@ def _run(
 
 
 def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
+    from ultrajudge.judge.pairwise import consistency, shown_first_rate
+
     n = summary.rows
     typer.echo(f"\nwrote {out} ({n} pairs)")
     typer.echo(
@@ -234,15 +236,15 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
     )
     typer.echo("verdicts:")
     for verdict in ("A", "B", "tie", "none"):
-        count = summary.verdicts[verdict]
+        count = summary.counts[f"verdict:{verdict}"]
         typer.echo(f"  {verdict:<14} {count:>7}  {count / n if n else 0:6.1%}")
     typer.echo("status:")
     for status, count in summary.statuses.most_common():
         typer.echo(f"  {status:<14} {count:>7}  {count / n:6.1%}")
     typer.echo(
-        f"position consistency: {_pct(summary.consistency())} of judged pairs got the same "
+        f"position consistency: {_pct(consistency(summary))} of judged pairs got the same "
         "verdict in both orders (disagreements count as ties); the response shown first won "
-        f"{_pct(summary.shown_first_rate())} of decided judgings (50% = no position bias)"
+        f"{_pct(shown_first_rate(summary))} of decided judgings (50% = no position bias)"
     )
     typer.echo(f"failure rate: {_pct(summary.failure_rate())} of pairs have no verdict")
     typer.echo(
