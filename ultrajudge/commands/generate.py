@@ -134,7 +134,7 @@ def _execute(
         session = Session(
             results, max_retries=max_retries, chunk_rows=batch_size, progress=progress
         )
-        session.summary.rows_in = len(rows)
+        session.summary.rows = len(rows)
         written = job(rows, session)
         session.summary.rows_out = len(written)
         save_rows(datasets.Dataset.from_list(written), out, protect=protect)
@@ -142,7 +142,7 @@ def _execute(
 
 
 def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
-    typer.echo(f"\nwrote {out} ({summary.rows_out} rows from {summary.rows_in} input rows)")
+    typer.echo(f"\nwrote {out} ({summary.rows_out} rows from {summary.rows} input rows)")
     typer.echo(
         f"generations: {summary.made_now} made now, {summary.from_store} reused "
         f"(store: {store_path})"

@@ -114,12 +114,12 @@ def _generate(
 
     for step in pipeline.generate:
         session = Session(store, max_retries=pipeline.max_retries, chunk_rows=pipeline.batch_size, progress=progress)  # fmt: skip
-        session.summary.rows_in = len(rows)
+        session.summary.rows = len(rows)
         rows = step.run(rows, session, loader)
         session.summary.rows_out = len(rows)
         run.generation.append((step.describe(), session.summary))
         s = session.summary
-        echo(f"{step.describe()}: {s.made_now} generated now, {s.from_store} from the store; {s.rows_in} → {s.rows_out} rows")  # fmt: skip
+        echo(f"{step.describe()}: {s.made_now} generated now, {s.from_store} from the store; {s.rows} → {s.rows_out} rows")  # fmt: skip
         if s.api is not None:
             echo(f"  {s.api.describe()}")
     path = run.workdir / pipeline.outputs.generated
