@@ -199,7 +199,7 @@ def generation_job(backend: Backend) -> Job[Request, Generated]:
         out: list[Generated | None] = [None] * len(requests)
         for (raw, params), group in groups.items():
             call = backend.complete if raw else backend.chat
-            outputs = call([requests[i].prompt for i in group], params)  # type: ignore[operator, arg-type]
+            outputs = call([requests[i].prompt for i in group], params)  # type: ignore[operator, arg-type, misc]
             for i, completion in zip(group, outputs):
                 out[i] = _checked(requests[i], completion, previous[i])
         return out  # type: ignore[return-value]
