@@ -121,6 +121,9 @@ class Capabilities:
     structured_output: str | None = None  # dialect name, e.g. "json_schema"
     structured_regex: bool = False  # the dialect also constrains output by a regex
     max_context: int | None = None
+    #: Requests the backend serves at once when called from several threads (an API's
+    #: ``concurrency``); 0: one call at a time, so the job runner batches rows instead.
+    concurrent_requests: int = 0
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,19 @@ class Usage:
     fallbacks: Counter[str] = field(default_factory=Counter)
 
 
+def judge_identity(model: str, base_url: str, server_kind: str) -> str:
+    """The judge id of a model behind a server: everything that changes its answers, the
+    full base URL (scheme, host, port, path) and the server kind, so two servers on one
+    host never share store keys.
+
+    >>> judge_identity("m", "http://127.0.0.1:8000/v1/", "vllm")
+    'openai:m@http://127.0.0.1:8000/v1 (vllm)'
+    """
+    parts = urlparse(base_url)
+    url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")
+    return f"openai:{model}@{url} ({server_kind})"
+
+
 class MalformedResponse(Exception):
     """The server answered 200 with a body that is not a usable completion."""
 
@@ -189,8 +202,10 @@ class OpenAIBackend:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
-        self.id = f"openai:{self.model}@{urlparse(self.base_url).hostname or self.base_url}"
-        self.capabilities = self.profile.capabilities()
+        self.id = judge_identity(self.model, self.base_url, self.profile.kind)
+        self.capabilities = replace(
+            self.profile.capabilities(), concurrent_requests=self.concurrency
+        )
         self._buckets = (
             TokenBucket(self.rpm) if self.rpm else None,
             TokenBucket(self.tpm) if self.tpm else None,

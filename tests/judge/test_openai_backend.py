@@ -58,7 +58,7 @@ def make(server: OpenAITestServer, **options) -> OpenAIBackend:
 def test_registered_and_capabilities_follow_the_profile(server):
     assert "openai" in available_backends()
     backend = make(server, server_kind="tgi")
-    assert backend.id == "openai:test-model@127.0.0.1"
+    assert backend.id == f"openai:test-model@{server.url.rstrip('/')} (tgi)"
     assert backend.capabilities.max_top_logprobs == 5
     assert backend.capabilities.structured_output == "tgi"
     assert not backend.capabilities.supports_n
@@ -499,7 +499,8 @@ def test_api_openai_com_needs_a_key(monkeypatch):
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         build_backend("openai:gpt-4o-mini")
     backend = build_backend("openai:gpt-4o-mini", api_key=KEY)
-    assert backend.id == "openai:gpt-4o-mini@api.openai.com" and backend.profile.kind == "openai"
+    assert backend.id == "openai:gpt-4o-mini@https://api.openai.com/v1 (openai)"
+    assert backend.profile.kind == "openai"
 
 
 def test_every_profile_maps_to_capabilities():
