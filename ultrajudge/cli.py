@@ -21,9 +21,19 @@ def _register() -> None:
     # One line per command module; each module adds its commands to ``app``. Idempotent.
     if app.registered_commands:
         return
-    from ultrajudge.commands import compare, generate, pairs, pairwise, quickstart, run, score
+    from ultrajudge.commands import (
+        calibrate,
+        compare,
+        generate,
+        meta_eval,
+        pairs,
+        pairwise,
+        quickstart,
+        run,
+        score,
+    )
 
-    for module in (score, pairwise, compare, generate, pairs, run, quickstart):
+    for module in (score, pairwise, compare, meta_eval, calibrate, generate, pairs, run, quickstart):
         module.register(app)
 
 
