@@ -22,6 +22,8 @@ Decisions (the numbers depend on them):
   is an error (pass the right scale), never clipped.
 * **Pairwise ties**: accuracy against gold uses ``ties="half"`` (a tie against a decisive
   verdict scores half) or ``"exclude"`` (pairs where either side says tie are left out).
+* ``ties="judgebench"``: accuracy is JudgeBench's vote sum over both orders of a verdict file
+  (:mod:`ultrajudge.analysis.meta_eval.votes`; needs ``verdict_first``/``verdict_second``).
 * **Runs**: sources whose judge ids differ only in ``seed=N`` are runs of one judge; each gets
   the standard deviation of the headline statistic (and mean rating) across the runs.
 * **Tokens, seconds, cost** come from the results store next to each file
@@ -58,6 +60,7 @@ from ultrajudge.analysis.compare_stats import (
     label_codes,
     snap_to_scale,
 )
+from ultrajudge.analysis.meta_eval.compare_votes import judgebench_accuracy
 from ultrajudge.judge.scales import DEFAULT_SCALE, scale_from_judge_ids
 
 __all__ = [
@@ -81,7 +84,7 @@ class CompareOptions:
 
     scale: tuple[float, ...] | None = None  # None: the scale the judge ids name, else 1-5
     headline: str | None = None
-    ties: Literal["half", "exclude"] = "half"
+    ties: Literal["half", "exclude", "judgebench"] = "half"
     bootstrap: int = 1000
     confidence: float = 0.95
     seed: int = 0
@@ -90,8 +93,8 @@ class CompareOptions:
     price_out: float | None = None
 
     def __post_init__(self) -> None:
-        if self.ties not in ("half", "exclude"):
-            raise ValueError(f"ties must be 'half' or 'exclude'; got {self.ties!r}")
+        if self.ties not in ("half", "exclude", "judgebench"):
+            raise ValueError(f"ties must be 'half', 'exclude' or 'judgebench'; got {self.ties!r}")
         if self.bootstrap < 0 or not 0 < self.confidence < 1:
             raise ValueError("need bootstrap >= 0 (0 skips intervals) and 0 < confidence < 1")
         if (self.price_in is None) != (self.price_out is None):
@@ -111,7 +114,7 @@ class CompareOptions:
 
     def accuracy_statistic(self) -> str:
         """The pairwise statistic that is accuracy against gold under ``ties``."""
-        return "agreement_ties_half" if self.ties == "half" else "agreement_no_ties"
+        return "agreement_no_ties" if self.ties == "exclude" else "agreement_ties_half"
 
 
 @dataclass(frozen=True)
@@ -260,6 +263,8 @@ def _pairwise(al: Aligned, opts: CompareOptions) -> _KindResult:
         row.update(accuracy=stats[accuracy], ties=opts.ties)
         row["accuracy_low"] = stats.pop(f"{accuracy}_low")
         row["accuracy_high"] = stats.pop(f"{accuracy}_high")
+        if opts.ties == "judgebench":
+            row.update(judgebench_accuracy(al, judge))
         rows.append(row | stats)
     groups = {"judges": al.judges, "humans": al.humans, "all": raters}
     return table, rows, alphas(coded, raters, groups, level="nominal", scale=LABEL_SCALE), []

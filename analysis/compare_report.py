@@ -88,7 +88,12 @@ def _subtitle(c: Comparison) -> str:
 
 def _leaderboard_note(c: Comparison) -> str:
     if c.kind == "pairwise":
-        rule = "ties count half" if c.meta["ties"] == "half" else "pairs with a tie left out"
+        rule = {
+            "half": "ties count half",
+            "exclude": "pairs with a tie left out",
+            "judgebench": "JudgeBench's rule: each order votes, correct when the votes sum to "
+            "the gold side",
+        }[c.meta["ties"]]
         return f"Accuracy against the gold column ({rule}); n_human pairs have both."
     return (
         f"Agreement with the human column on the scale {c.meta['scale']}; only items both "
@@ -136,7 +141,7 @@ def _settings(c: Comparison) -> pd.DataFrame:
 def _matrix_stat(c: Comparison) -> str:
     if c.headline != "accuracy":
         return c.headline
-    return "agreement_ties_half" if c.meta["ties"] == "half" else "agreement_no_ties"
+    return "agreement_no_ties" if c.meta["ties"] == "exclude" else "agreement_ties_half"
 
 
 def _length_caption(c: Comparison) -> str:

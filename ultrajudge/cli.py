@@ -22,7 +22,6 @@ def _register() -> None:
     if app.registered_commands:
         return
     from ultrajudge.commands import (
-        calibrate,
         compare,
         generate,
         meta_eval,
@@ -33,7 +32,16 @@ def _register() -> None:
         score,
     )
 
-    for module in (score, pairwise, compare, meta_eval, calibrate, generate, pairs, run, quickstart):
+    for module in (
+        score,
+        pairwise,
+        compare,
+        meta_eval,
+        generate,
+        pairs,
+        run,
+        quickstart,
+    ):
         module.register(app)
 
 

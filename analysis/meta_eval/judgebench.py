@@ -50,9 +50,7 @@ def _normalize(ds: Any) -> Any:
 
     def row(r: dict[str, Any], i: int) -> dict[str, Any]:
         if r["label"] not in _LABELS:
-            raise DataError(
-                f"judgebench: row {i}: label {r['label']!r} must be 'A>B' or 'B>A'"
-            )
+            raise DataError(f"judgebench: row {i}: label {r['label']!r} must be 'A>B' or 'B>A'")
         return {
             "instruction": r["question"],
             "response_a": r["response_A"],
@@ -71,7 +69,9 @@ def _metrics(part: pd.DataFrame) -> dict[str, float]:
         "suite: accuracy (votes sum)": vote_sum_accuracy(
             list(part.verdict_first), list(part.verdict_second), list(part.gold)
         ),
-        "suite: inconsistency": float(mixed[both.to_numpy()].mean()) if both.any() else float("nan"),
+        "suite: inconsistency": float(mixed[both.to_numpy()].mean())
+        if both.any()
+        else float("nan"),
         "ours: accuracy (ties half)": ties_half_accuracy(part.verdict, part.gold),
         "ours: no verdict": float(part.verdict.isna().mean()),
     }

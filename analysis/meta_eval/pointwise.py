@@ -24,7 +24,7 @@ enter the correlations as they are and the kappas rounded to the nearest scale v
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -193,4 +193,3 @@ ULTRAFEEDBACK = Suite(
     score=_score_uf,
     rating=tuple({"aspect": a} for a in UF_ASPECTS),
 )
-

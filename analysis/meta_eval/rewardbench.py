@@ -114,7 +114,9 @@ def score_rewardbench(judged: pd.DataFrame) -> MetaResult:
         ours_accuracy=float(last["ours: accuracy (ties half)"]),
     )
     unknown = sorted(set(subsets.group) - set(EXAMPLE_COUNTS))
-    notes = (f"subsets outside RewardBench's sections, not in the score: {unknown}",) if unknown else ()
+    notes = (
+        (f"subsets outside RewardBench's sections, not in the score: {unknown}",) if unknown else ()
+    )
     return MetaResult(
         suite="rewardbench",
         table=table,

@@ -65,7 +65,10 @@ def compare(
     ] = None,
     ties: Annotated[
         str,
-        typer.Option(help="Verdict accuracy: a tie against A/B counts 'half', or 'exclude' it."),
+        typer.Option(
+            help="Verdict accuracy: a tie against A/B counts 'half', or 'exclude' it; "
+            "'judgebench': each order votes, correct when the votes sum to the gold side."
+        ),
     ] = "half",
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples for intervals; 0 skips.")
@@ -105,8 +108,10 @@ def compare(
         raise typer.BadParameter(
             f"give one --name per file ({len(files)}), got {len(name)}", param_hint="--name"
         )
-    if ties not in ("half", "exclude"):
-        raise typer.BadParameter(f"must be 'half' or 'exclude', got {ties!r}", param_hint="--ties")
+    if ties not in ("half", "exclude", "judgebench"):
+        raise typer.BadParameter(
+            f"must be 'half', 'exclude' or 'judgebench', got {ties!r}", param_hint="--ties"
+        )
     for path in out or []:
         if path.suffix.lower() not in (".json", ".csv"):
             raise typer.BadParameter(f"{path} must end in .json or .csv", param_hint="--out")

@@ -1,2 +1,0 @@
-"""``ultrajudge calibrate`` (placeholder replaced below)."""
-def register(app): pass
