@@ -21,6 +21,7 @@ from ultrajudge.analysis.bias import (
     rating_length_correlation,
 )
 from ultrajudge.analysis.compare_inputs import Aligned, Kind
+from ultrajudge.analysis.length_control import length_controlled_win_rate
 from ultrajudge.judge.store import default_store_path
 
 __all__ = [
@@ -117,12 +118,14 @@ def pairwise_judge(al: Aligned, judge: str, *, min_char_diff: int) -> dict[str, 
             p_first_position=bias.first_position_rate,
             n_both_orders=bias.n,
         )
-    row["p_prefer_longer"] = _NAN
+    row.update(p_prefer_longer=_NAN, win_rate_a=_NAN, lc_win_rate_a=_NAN)
     if "len_a" in al.lengths:
         lengths = al.lengths.reindex(v.index)
         row["p_prefer_longer"] = length_preference(
             v.to_numpy(), lengths.len_a, lengths.len_b, min_char_diff=min_char_diff
         )
+        lc = length_controlled_win_rate(v.to_numpy(), lengths.len_a, lengths.len_b)
+        row.update(win_rate_a=lc.win_rate, lc_win_rate_a=lc.lc_win_rate)
     row["failure_rate"] = failure_rates(al.statuses[judge].to_numpy()).failure_rate
     return row
 

@@ -146,7 +146,11 @@ def _matrix_stat(c: Comparison) -> str:
 
 def _length_caption(c: Comparison) -> str:
     if c.kind == "pairwise":
-        return "P(the longer answer wins) over decided pairs whose lengths differ clearly"
+        return (
+            "P(the longer answer wins) over decided pairs whose lengths differ clearly. The "
+            "leaderboard's lc_win_rate_a is response a's win rate at zero length difference "
+            "(AlpacaEval 2 style logistic fit, ties half; see ultrajudge.analysis.length_control)"
+        )
     return "Rating against answer length (characters), jittered"
 
 

@@ -22,6 +22,7 @@ def _register() -> None:
     if app.registered_commands:
         return
     from ultrajudge.commands import (
+        calibrate,
         compare,
         generate,
         meta_eval,
@@ -37,6 +38,7 @@ def _register() -> None:
         pairwise,
         compare,
         meta_eval,
+        calibrate,
         generate,
         pairs,
         run,

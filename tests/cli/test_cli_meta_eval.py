@@ -122,6 +122,8 @@ def test_compare_ties_judgebench_on_a_verdict_file(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         board = json.loads(out.read_text())["leaderboard"][0]
         accuracies[ties] = board["accuracy"]
+        # equal lengths everywhere: the LC win rate of a is its plain rate, 1 + 3 ties / 4
+        assert board["win_rate_a"] == board["lc_win_rate_a"] == pytest.approx(0.625)
     assert accuracies == {"judgebench": 0.75, "half": 0.625, "exclude": 1.0}
 
 
