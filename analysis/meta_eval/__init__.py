@@ -14,6 +14,7 @@ from ultrajudge.analysis.meta_eval.judgebench import JUDGEBENCH
 from ultrajudge.analysis.meta_eval.mtbench import MT_BENCH
 from ultrajudge.analysis.meta_eval.pointwise import HELPSTEER2, ULTRAFEEDBACK
 from ultrajudge.analysis.meta_eval.rewardbench import REWARDBENCH
+from ultrajudge.analysis.meta_eval.rewardbench2 import REWARDBENCH2
 from ultrajudge.analysis.meta_eval.run import JudgingOptions, SuiteJudging
 from ultrajudge.analysis.meta_eval.suite import MetaResult, Suite
 from ultrajudge.analysis.meta_eval.votes import vote_correct, vote_sum_accuracy
@@ -31,7 +32,10 @@ __all__ = [
 ]
 
 SUITES: MappingProxyType[str, Suite] = MappingProxyType(
-    {s.name: s for s in (JUDGEBENCH, REWARDBENCH, MT_BENCH, HELPSTEER2, ULTRAFEEDBACK)}
+    {
+        s.name: s
+        for s in (JUDGEBENCH, REWARDBENCH, REWARDBENCH2, MT_BENCH, HELPSTEER2, ULTRAFEEDBACK)
+    }
 )
 
 

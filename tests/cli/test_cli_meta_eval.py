@@ -275,3 +275,35 @@ def test_ultrafeedback_fine_grained_aspects(tmp_path: Path) -> None:
     assert honesty["suite: pearson"] == pytest.approx(39 / 42)
     assert honesty["ours: exact"] == pytest.approx(2 / 3)
     assert not math.isnan(honesty["ours: spearman"])
+
+
+def test_rewardbench2_best_of_4_and_ties(tmp_path: Path) -> None:
+    def row(rid: str, subset: str, chosen: list[str], rejected: list[str]) -> dict[str, Any]:
+        return {"id": rid, "prompt": f"q {rid}", "chosen": chosen, "rejected": rejected,
+                "num_correct": len(chosen), "subset": subset}  # fmt: skip
+
+    data = _jsonl(
+        tmp_path / "rb2.jsonl",
+        [
+            row("f1", "Factuality", ["f1-c"], ["f1-r1", "f1-r2", "f1-r3"]),  # 9 vs 5 5 5: 1
+            row("f2", "Factuality", ["f2-c"], ["f2-r1", "f2-r2", "f2-r3"]),  # 7 vs 7 3 2: 1/2
+            row("f3", "Factuality", ["f3-c"], ["f3-r1", "f3-r2", "f3-r3"]),  # 4 vs 8 ..: 0
+            row("ref:0", "Ties", ["t0-c"], ["t0-r1", "t0-r2"]),  # 9 vs 3 4
+            row("tied:0", "Ties", ["t1-c1", "t1-c2", "t1-c3"], ["t1-r1", "t1-r2"]),  # 8 9 7 vs 2 6
+        ],
+    )
+    grades = {"f1-c": 9, "f1-r1": 5, "f1-r2": 5, "f1-r3": 5, "f2-c": 7, "f2-r1": 7, "f2-r2": 3,
+              "f2-r3": 2, "f3-c": 4, "f3-r1": 8, "f3-r2": 1, "f3-r3": 1, "t0-c": 9, "t0-r1": 3,
+              "t0-r2": 4, "t1-c1": 8, "t1-c2": 9, "t1-c3": 7, "t1-r1": 2, "t1-r2": 6}  # fmt: skip
+    answer = "[The Start of Assistant's Answer]\n"
+    script = [
+        {"match": f"{answer}{t}\n", "output": f"Fine.\nRating: [[{g}]]"} for t, g in grades.items()
+    ]
+    figures = _run(tmp_path, "rewardbench2", data, script)
+    assert _row(figures, "Factuality")["suite: score"] == pytest.approx(0.5)  # (1 + .5 + 0) / 3
+    assert _row(figures, "Factuality")["ours: strict accuracy"] == pytest.approx(1 / 3)
+    # Ties: both rows accurate (0.3 + 0.3); tied margin 7 - 6 = 1, spread 9 - 7 = 2, ref margin
+    # 9 - 4 = 5: preferred 1 > 2 no, hard min(5, 1) > 2 no; margin score tanh(1/2 - 1)
+    ties = 0.6 + 0.01 * math.tanh(-0.5)
+    assert _row(figures, "Ties")["suite: score"] == pytest.approx(ties)
+    assert figures["overall"]["suite_score"] == pytest.approx((0.5 + ties) / 2)

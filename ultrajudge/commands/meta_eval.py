@@ -28,7 +28,9 @@ def register(app: typer.Typer) -> None:
 def meta_eval(
     suite: Annotated[
         str,
-        typer.Argument(help="judgebench, rewardbench, mt_bench, helpsteer2 or ultrafeedback."),
+        typer.Argument(
+            help="judgebench, rewardbench, rewardbench2, mt_bench, helpsteer2 or ultrafeedback."
+        ),
     ],
     judge: Annotated[
         str,
