@@ -3,7 +3,6 @@ to new scored files, and the report with its reliability plot."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from ultrajudge.analysis.calibration import CalibrationMap, CalibrationResult
 from ultrajudge.analysis.report import Report, new_figure
 from ultrajudge.judge.io import DataError
 
-__all__ = ["apply_map", "build_report", "paired_values", "reliability_figure"]
+__all__ = ["apply_map", "build_report", "figures_table", "paired_values", "reliability_figure"]
 
 
 def _number(value: Any, where: str) -> float:
@@ -114,8 +113,3 @@ def build_report(result: CalibrationResult, *, source: str | Path) -> Report:
     mapping = report.section("The map (fitted on all items)")
     mapping.table(pd.DataFrame({"judge score": result.map.x, "calibrated": result.map.y}))
     return report
-
-
-def summary(result: CalibrationResult) -> Mapping[str, Any]:
-    return {"items": len(result.scores), "folds": result.folds, "before": result.before,
-            "after": result.after, "map": {"x": result.map.x, "y": result.map.y}}  # fmt: skip

@@ -307,3 +307,32 @@ def test_rewardbench2_best_of_4_and_ties(tmp_path: Path) -> None:
     ties = 0.6 + 0.01 * math.tanh(-0.5)
     assert _row(figures, "Ties")["suite: score"] == pytest.approx(ties)
     assert figures["overall"]["suite_score"] == pytest.approx((0.5 + ties) / 2)
+
+
+def test_tiny_local_model_logprob_figures_match_its_verdict_file(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    from ultrajudge.analysis.meta_eval import vote_sum_accuracy
+    from ultrajudge.judge.io import load_rows
+
+    data = _jsonl(
+        tmp_path / "jb.jsonl",
+        [{"pair_id": str(i), "source": src, "question": f"What is {i} + {i}?",
+          "response_A": str(2 * i), "response_B": str(2 * i + 1), "label": "A>B"}
+         for i, src in enumerate(["mmlu-pro-math", "livebench-math", "livecodebench"])],
+    )  # fmt: skip
+    judged, figures = tmp_path / "judged.jsonl", tmp_path / "figures.json"
+    args = ["meta-eval", "judgebench", "-j", str(tiny_model_dir), "--data", str(data),
+            "--mode", "logprob", "--out", str(judged), "--json", str(figures)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = load_rows(str(judged)).to_list()
+    assert len(rows) == 3 and all(r["verdict_status"] in ("ok", "low_mass") for r in rows)
+    expected = vote_sum_accuracy(
+        [r["verdict_first"] for r in rows], [r["verdict_second"] for r in rows], ["A"] * 3
+    )
+    overall = _row(json.loads(figures.read_text()), "overall")
+    assert overall["suite: accuracy (votes sum)"] == pytest.approx(expected)
+    first = figures.read_text()
+    again = runner.invoke(app, args)  # resumes from the store next to --out: same figures
+    assert again.exit_code == 0 and figures.read_text() == first
