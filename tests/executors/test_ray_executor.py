@@ -159,3 +159,32 @@ def test_bad_executor_options_are_one_line_errors(tmp_path, examples_file):
     limited = runner.invoke(app, ["score", str(examples_file), "-j", "scripted:auto", "-o",
                                   str(tmp_path / "o"), "--executor", "ray", "--limit", "3"])  # fmt: skip
     assert limited.exit_code == 2 and "--limit is not supported" in limited.output
+
+
+def test_ray_pipeline_run_equals_the_in_process_run(cluster, tmp_path, examples_file):
+    import shutil
+
+    import datasets
+
+    shutil.copy(examples_file, tmp_path / "feedback.jsonl")
+    (tmp_path / "p.yaml").write_text(
+        "input: feedback.jsonl\n"
+        "generate: [{pool: {generators: [{model: 'scripted:auto', name: pooled}], n: 1}}]\n"
+        "judge: scripted:auto\n"
+        "pairs: {strategy: best-vs-worst}\n"
+        "outputs: {pairs: pairs.jsonl, scored: scored.jsonl}\n"
+    )
+    _invoke("run", str(tmp_path / "p.yaml"), "--workdir", str(tmp_path / "local"), "--no-progress")
+    printed = _invoke("run", str(tmp_path / "p.yaml"), "--workdir", str(tmp_path / "ray"),
+                      "--executor", "ray", "--shard-rows", "7", "--no-progress")  # fmt: skip
+    assert "20 judged now, 0 from the store" in printed
+
+    def load(path: Path) -> list[dict]:
+        return datasets.load_dataset("json", data_files=str(path), split="train").to_list()
+
+    for name in ("scored.jsonl", "pairs.jsonl"):
+        assert load(tmp_path / "ray" / name) == load(tmp_path / "local" / name)
+    again = _invoke("run", str(tmp_path / "p.yaml"), "--workdir", str(tmp_path / "ray"),
+                    "--executor", "ray", "--shard-rows", "7", "--no-progress")  # fmt: skip
+    assert "0 judged now, 0 from the store" in again  # every shard was already written
+    assert load(tmp_path / "ray" / "scored.jsonl") == load(tmp_path / "local" / "scored.jsonl")

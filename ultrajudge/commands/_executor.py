@@ -10,7 +10,7 @@ import typer
 
 if TYPE_CHECKING:
     from ultrajudge.executors.jobs import RowJob
-    from ultrajudge.executors.ray import RaySummary
+    from ultrajudge.executors.ray import RayOptions, RaySummary
 
 Executor = Annotated[
     str,
@@ -87,29 +87,43 @@ def run_ray_job(
     progress: bool,
 ) -> None:
     """Run ``job`` with the Ray executor and print its summary."""
+    from dataclasses import replace
+
     from tqdm.auto import tqdm
 
-    try:
-        from ultrajudge.executors.ray import RayOptions, run_on_ray
-    except ImportError as exc:  # pragma: no cover - the extra is missing
-        raise _missing_ray(exc) from None
-    options = RayOptions(
-        address=address,
-        actors=actors,
-        gpus_per_actor=gpus_per_actor,
-        shard_rows=shard_rows,
-        store_dir=str(store) if store is not None else None,
-        repair=repair,
+    from ultrajudge.executors.ray import run_on_ray
+
+    options = replace(
+        ray_options(address, actors, shard_rows, gpus_per_actor, store), repair=repair
     )
     with tqdm(unit="shard", disable=not progress, desc="shards") as bar:
         summary = run_on_ray(job, source, str(out), options, on_shard=lambda _: bar.update())
     _print(summary, repair)
 
 
-def _missing_ray(exc: ImportError) -> typer.BadParameter:
-    return typer.BadParameter(
-        f"--executor ray needs Ray Data ({exc}); pip install 'ultrajudge[ray]'",
-        param_hint="--executor",
+def ray_options(
+    address: str | None,
+    actors: int | None,
+    shard_rows: int,
+    gpus_per_actor: float,
+    store: Path | None,
+) -> RayOptions:
+    """The Ray executor's options from the command line; fails early without Ray."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise typer.BadParameter(
+            f"--executor ray needs Ray Data ({exc}); pip install 'ultrajudge[ray]'",
+            param_hint="--executor",
+        ) from None
+    from ultrajudge.executors.ray import RayOptions
+
+    return RayOptions(
+        address=address,
+        actors=actors,
+        gpus_per_actor=gpus_per_actor,
+        shard_rows=shard_rows,
+        store_dir=str(store) if store is not None else None,
     )
 
 

@@ -8,6 +8,15 @@ from typing import Annotated
 import typer
 
 from ultrajudge.commands._common import friendly_errors, load_backend
+from ultrajudge.commands._executor import (
+    Actors,
+    Executor,
+    GpusPerActor,
+    RayAddress,
+    ShardRows,
+    check_executor,
+    ray_options,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +45,11 @@ def run(
         ),
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    actors: Actors = None,
+    shard_rows: ShardRows = 256,
+    gpus_per_actor: GpusPerActor = 0.0,
 ) -> None:
     """Generate → score with a judge or a jury → pairs → report, as one resumable run.
 
@@ -43,9 +57,11 @@ def run(
     the same command after a crash or a kill repeats none of the committed work.
     """
     from ultrajudge.commands.pairs import print_outcome
+    from ultrajudge.judge.jury import Jury
     from ultrajudge.pipeline import input_rows, load_pipeline, plan, run_pipeline
 
     pipeline = load_pipeline(pipeline_file)
+    ray = check_executor(executor, limit=None, jury=executor == "ray" and isinstance(pipeline.judges, Jury))  # fmt: skip
     workdir = workdir or pipeline.workdir or Path(f"{pipeline.name}-run")
     if dry_run:
         rows = input_rows(pipeline)
@@ -59,7 +75,8 @@ def run(
             "are not made again)"
         )
         return
-    result = run_pipeline(pipeline, workdir, progress=progress, loader=load_backend)
+    options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, None) if ray else None
+    result = run_pipeline(pipeline, workdir, progress=progress, loader=load_backend, ray=options)
     files = result.files
     print_outcome(
         result.outcome,

@@ -79,6 +79,7 @@ class RaySummary:
     from_store: int = 0
     seconds: float = 0.0
     out: str = ""
+    api: Any = None  # the metered API usage of the in-process summaries; not collected here
     markers: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -65,8 +65,10 @@ def run_pipeline(
     progress: bool = True,
     loader: Loader | None = None,
     echo: Callable[[str], None] = typer.echo,
+    ray: Any = None,
 ) -> PipelineRun:
-    """Run every step through the store under ``workdir``; see the module docstring."""
+    """Run every step through the store under ``workdir``; see the module docstring.
+    ``ray`` (an ``ultrajudge.executors.ray.RayOptions``): score with one judge on Ray."""
     from ultrajudge.judge.backends import build_backend
     from ultrajudge.judge.store import ResultStore
 
@@ -81,7 +83,7 @@ def run_pipeline(
         rows = input_rows(pipeline)
         if pipeline.generate:
             rows = _generate(pipeline, rows, store, run, progress, loader, echo)
-        scored = _score(pipeline, rows, store, run, progress, loader, echo)
+        scored = _score(pipeline, rows, store, run, progress, loader, echo, ray)
     _pairs(pipeline, scored, run)
     return run
 
@@ -136,6 +138,7 @@ def _score(
     progress: bool,
     loader: Loader,
     echo: Callable[[str], None],
+    ray: Any = None,
 ) -> Any:
     import datasets
 
@@ -148,6 +151,14 @@ def _score(
     columns.validate(ds.column_names)
     if isinstance(pipeline.judges, Jury):
         scored, run.scoring = score_with_jury(ds, pipeline.judges, columns=columns, configs=configs, store=store, chunk_rows=pipeline.batch_size, progress=progress, loader=loader)  # fmt: skip
+    elif ray is not None:  # the rows spill to Parquet under the workdir; Ray judges them
+        from ultrajudge.executors import ScoreJob
+        from ultrajudge.executors.spill import run_rows_on_ray
+
+        juror = pipeline.judges
+        job = ScoreJob(juror.spec, tuple(configs), columns, dict(juror.options), pipeline.batch_size)  # fmt: skip
+        scored, on_ray = run_rows_on_ray(job, ds, run.workdir / "ray", ray)
+        run.scoring = {juror.name: on_ray}
     else:
         juror = pipeline.judges
         backend = loader(juror.spec, **juror.options)
