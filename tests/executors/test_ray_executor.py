@@ -188,3 +188,18 @@ def test_ray_pipeline_run_equals_the_in_process_run(cluster, tmp_path, examples_
                     "--executor", "ray", "--shard-rows", "7", "--no-progress")  # fmt: skip
     assert "0 judged now, 0 from the store" in again  # every shard was already written
     assert load(tmp_path / "ray" / "scored.jsonl") == load(tmp_path / "local" / "scored.jsonl")
+
+
+def test_a_worker_error_is_one_line_and_nothing_is_marked_done(cluster, tmp_path, examples_file):
+    _register()
+    out = tmp_path / "out"
+    bad = CliRunner().invoke(app, ["score", str(examples_file), "-j", "scripted:/no/such.jsonl",
+                                   "-o", str(out), "--executor", "ray", "--no-progress"])  # fmt: skip
+    assert bad.exit_code == 2
+    assert "error: judge 'scripted:/no/such.jsonl':" in bad.output and "Traceback" not in bad.output
+    assert not list((out / "_ultrajudge" / "done").glob("*.json"))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"instruction": "q", "completions": ["a"]}\n{"instruction": \n')
+    worse = CliRunner().invoke(app, ["score", str(broken), "-j", "scripted:auto", "-o",
+                                     str(tmp_path / "o2"), "--executor", "ray", "--no-progress"])  # fmt: skip
+    assert worse.exit_code == 2 and "broken.jsonl: line 2 after byte 0 is not JSON" in worse.output

@@ -142,3 +142,15 @@ def test_repair_rejudges_only_the_failed_rows(tmp_path):
     assert repaired[:3] == first[:3] and repaired[4] == first[4]
     assert repaired[3]["rating_status"] == ["ok", "ok"]
     assert repaired[3]["ratings"] == [float(v) for v in repaired[3]["ratings"]]
+
+
+@pytest.mark.parametrize("out", ["in", "in/out", "."])
+def test_out_may_not_be_the_input_inside_it_or_above_it(tmp_path, out):
+    from ultrajudge.executors.ray import run_on_ray
+
+    (tmp_path / "in").mkdir()
+    _write_jsonl(tmp_path / "in" / "a.jsonl", _rows(2))
+    job = ScoreJob("scripted:auto", (RatingConfig(),))
+    with pytest.raises(DataError, match="is the input, inside it or above it"):
+        run_on_ray(job, str(tmp_path / "in"), str(tmp_path / out))
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.jsonl"]

@@ -46,7 +46,7 @@ class RayOptions:
     """Where and how wide to run.
 
     ``address``: a running cluster (``ray://host:10001``, ``host:6379`` or ``auto``); None
-    starts a local one unless ``$RAY_ADDRESS`` names one (Ray reads it). ``actors``: backends
+    starts a local one of its own unless ``$RAY_ADDRESS`` names one. ``actors``: backends
     held at once (default: the cluster's GPUs when ``gpus_per_actor`` is set, else its CPUs
     minus one). ``store_dir``: a folder on each machine's own disk for its results store.
     """
@@ -136,25 +136,42 @@ class _ShardWorker:
         self.job, self.repair = job, repair
         self.shards = {s.index: s for s in shards}
         self.folder = OutputFolder(out)
-        self.backend = build_backend(job.judge, **dict(job.options))
+        self.node = _node_id()
+        self.error: str | None = None
+        try:
+            self.backend = build_backend(job.judge, **dict(job.options))
+        except _user_errors() as exc:  # reported by the first call, as one line
+            self.error = f"judge {job.judge!r}: {exc}"
+            return
         quiet_progress(self.backend)
         self.store = ResultStore(node_store_path(store or None, out))
-        self.node = _node_id()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        done = [
-            {"node": self.node}
-            | run_shard(
-                self.job,
-                self.backend,
-                self.store,
-                self.folder,
-                self.shards[int(i)],
-                repair=self.repair,
-            )
-            for i in batch["shard"]
-        ]
-        return {key: [d[key] for d in done] for key in done[0]} if done else {}
+        done = [self._one(self.shards[int(i)]) for i in batch["shard"]]
+        return {key: [d.get(key) for d in done] for key in _MARKER_KEYS}
+
+    def _one(self, shard: Shard) -> dict[str, Any]:
+        """The shard's marker, or its error: a user's mistake (a bad model path, a malformed
+        line) comes back as a row, so the driver can print it as one line."""
+        if self.error is None:
+            try:
+                marker = run_shard(
+                    self.job, self.backend, self.store, self.folder, shard, repair=self.repair
+                )
+                return {"node": self.node, **marker}
+            except _user_errors() as exc:
+                self.error = str(exc)
+        return {"shard": shard.index, "error": self.error}
+
+
+_MARKER_KEYS = ("shard", "rows", "failed", "judged_now", "from_store", "node", "error")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from ultrajudge.judge.backends.transformers import ModelLoadError
+    from ultrajudge.judge.templates import TemplateError
+
+    return (DataError, TemplateError, ModelLoadError, ValueError, FileNotFoundError, ImportError)
 
 
 def _node_id() -> str:
@@ -164,10 +181,16 @@ def _node_id() -> str:
 
 
 def _connect(options: RayOptions) -> None:
+    """Join ``options.address`` or ``$RAY_ADDRESS``; else start a local Ray of our own
+    (``address="local"``: Ray's default would join any Ray already running on the machine,
+    another user's or another job's, whose workers may not even have ultrajudge)."""
+    import os
+
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=options.address, include_dashboard=False, log_to_driver=False)
+        address = options.address or os.environ.get("RAY_ADDRESS") or "local"
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
 
 
 def _pool_size(options: RayOptions, pending: int) -> int:
@@ -195,8 +218,7 @@ def run_on_ray(
     Parquet folder ``out``; resumable (see the module docstring). ``options.repair`` re-judges
     only the failed rows of finished shards."""
     start = time.perf_counter()
-    if Path(source).resolve() == Path(out).resolve() if "://" not in out else source == out:
-        raise DataError(f"--out {out} is the input; pass another folder")
+    _check_paths(source, out)
     shards = plan_shards(list_inputs(source), options.shard_rows)
     folder = OutputFolder(out)
     folder.check_plan(job.identity(), shards)
@@ -213,6 +235,21 @@ def run_on_ray(
     summary.failed_rows = sum(m["failed"] for m in markers.values())
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _check_paths(source: str, out: str) -> None:
+    """The output folder may be neither the input nor inside an input folder (its parts would
+    become input on a rerun) nor above the input."""
+    if "://" in source or "://" in out:
+        inside = out.rstrip("/").startswith(source.rstrip("/"))
+        above = source.rstrip("/").startswith(out.rstrip("/") + "/")
+    else:
+        src, dst = Path(source).resolve(), Path(out).resolve()
+        inside, above = dst == src or src in dst.parents, dst in src.parents
+    if inside or above:
+        raise DataError(
+            f"--out {out} is the input, inside it or above it; pass a folder outside {source}"
+        )
 
 
 def _run_pending(
@@ -244,18 +281,14 @@ def _run_pending(
         num_cpus=options.cpus_per_actor,
         num_gpus=options.gpus_per_actor or None,
     )
-    try:
-        for done in ds.iter_rows():
-            row = {k: (v.item() if hasattr(v, "item") else v) for k, v in done.items()}
-            markers[int(row["shard"])] = row
-            summary.shards_run += 1
-            summary.rows_written += row["rows"]
-            summary.judged_now += row["judged_now"]
-            summary.from_store += row["from_store"]
-            if on_shard is not None:
-                on_shard(row)
-    except Exception as exc:  # a worker's own error, re-raised as itself (not wrapped by Ray)
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, (DataError, ValueError, FileNotFoundError)):
-            raise cause from None
-        raise
+    for done in ds.iter_rows():
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in done.items()}
+        if row.get("error"):
+            raise DataError(str(row["error"]))
+        markers[int(row["shard"])] = {k: v for k, v in row.items() if k != "error"}
+        summary.shards_run += 1
+        summary.rows_written += row["rows"]
+        summary.judged_now += row["judged_now"]
+        summary.from_store += row["from_store"]
+        if on_shard is not None:
+            on_shard(row)
