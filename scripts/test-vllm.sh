@@ -29,7 +29,7 @@ fi
 "$VENV/bin/python" -c "from transformers import LlamaConfig; import vllm; print('vllm', vllm.__version__)"
 "$VENV/bin/python" -m pytest -q -m vllm tests/judge/test_vllm_engine.py -p no:cacheprovider
 
-# The README's one command: score a Parquet file with vllm: on Ray, kill-safe.
+# The README's one command (in logprob mode): score a Parquet file with vllm: on Ray.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$VENV/bin/python" - "$work" <<'PY'
@@ -42,11 +42,13 @@ build_tiny_model(f"{work}/model", shape=shape, seed=0)  # head size 64: vLLM's C
 datasets.load_dataset("json", data_files="ultrajudge/examples/feedback.jsonl", split="train").to_parquet(f"{work}/data.parquet")
 PY
 (cd "$work" && "$VENV/bin/python" -c "from ultrajudge.cli import main; main()" score data.parquet \
-  --judge vllm:./model -O dtype=float32 -O max_model_len=4096 --mode logprob \
+  --judge vllm:./model -O dtype=float32 -O max_model_len=4096 --mode logprob --min-mass 0 \
   --executor ray --actors 1 --out out/ --no-progress)
 "$VENV/bin/python" -c "
 from ultrajudge.executors import read_output
 t = read_output('$work/out')
-assert t.num_rows == 20, t.num_rows
-print('scaling-out command: 20 rows, statuses', sorted({s for r in t.column('rating_status').to_pylist() for s in r}))
+statuses = {s for r in t.column('rating_status').to_pylist() for s in r}
+assert t.num_rows == 20 and sorted(t.column('uj_row').to_pylist()) == list(range(20)), t.num_rows
+assert statuses == {'ok'}, statuses  # a random model's mass on the scale is low: --min-mass 0
+print('scaling-out command: 20 rows, each once, every rating ok')
 "
