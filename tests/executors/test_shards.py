@@ -128,7 +128,7 @@ def test_repair_rejudges_only_the_failed_rows(tmp_path):
         marker = run_shard(
             job, ScriptedBackend(responder=flaky), store, folder, shard, repair=False
         )
-        assert marker["rows"] == 5 and marker["failed"] == 1 and marker["judged_now"] == 5
+        assert marker["rows"] == 5 and marker["failed"] == 1 and marker["made_now"] == 5
         first = folder.read_part(0)
         assert [r["rating_status"][0] for r in first] == ["ok", "ok", "ok", "missing", "ok"]
         asked.clear()
@@ -136,7 +136,7 @@ def test_repair_rejudges_only_the_failed_rows(tmp_path):
     with ResultStore(tmp_path / "other-node.sqlite") as store:  # even with an empty store
         marker = run_shard(job, good, store, folder, shard, repair=True)
     assert len(asked) == 1 and "question 3" in asked[0]
-    assert marker["failed"] == 0 and marker["judged_now"] == 1
+    assert marker["failed"] == 0 and marker["made_now"] == 1
     repaired = read_output(str(tmp_path / "out")).to_pylist()
     assert [r["uj_row"] for r in repaired] == list(range(5))
     assert repaired[:3] == first[:3] and repaired[4] == first[4]

@@ -134,7 +134,7 @@ def _print(s: RaySummary, repair: bool) -> None:
         f"done; {s.rows} rows in all, {s.failed_rows} with a failed status"
     )
     typer.echo(
-        f"judgments: {s.judged_now} made now, {s.from_store} from the machines' stores; "
+        f"judgments: {s.made_now} made now, {s.from_store} from the machines' stores; "
         f"time: {s.seconds:.1f} s"
     )
     if s.failed_rows and not repair:

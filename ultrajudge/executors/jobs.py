@@ -28,7 +28,7 @@ class BatchResult:
     """The rows with their result columns, and what judging them cost."""
 
     rows: list[dict[str, Any]]
-    judged_now: int = 0
+    made_now: int = 0
     from_store: int = 0
 
 

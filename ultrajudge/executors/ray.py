@@ -75,7 +75,7 @@ class RaySummary:
     rows: int = 0  # rows in the whole output
     rows_written: int = 0  # rows written by this run
     failed_rows: int = 0  # rows of the whole output with a failed status
-    judged_now: int = 0
+    made_now: int = 0
     from_store: int = 0
     seconds: float = 0.0
     out: str = ""
@@ -110,7 +110,7 @@ def run_shard(
     marker = {
         "rows": len(rows),
         "failed": sum(job.failed(r) for r in rows),
-        "judged_now": result.judged_now if result else 0,
+        "made_now": result.made_now if result else 0,
         "from_store": result.from_store if result else 0,
     }
     folder.write(shard, rows, marker)
@@ -164,7 +164,7 @@ class _ShardWorker:
         return {"shard": shard.index, "error": self.error}
 
 
-_MARKER_KEYS = ("shard", "rows", "failed", "judged_now", "from_store", "node", "error")
+_MARKER_KEYS = ("shard", "rows", "failed", "made_now", "from_store", "node", "error")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -288,7 +288,7 @@ def _run_pending(
         markers[int(row["shard"])] = {k: v for k, v in row.items() if k != "error"}
         summary.shards_run += 1
         summary.rows_written += row["rows"]
-        summary.judged_now += row["judged_now"]
+        summary.made_now += row["made_now"]
         summary.from_store += row["from_store"]
         if on_shard is not None:
             on_shard(row)

@@ -38,7 +38,7 @@ def run_rows_on_ray(
     # runs first (only they are judged), then the shards not written yet.
     repaired = run_on_ray(job, str(source), out, replace(options, repair=True))
     summary = run_on_ray(job, str(source), out, replace(options, repair=False))
-    summary.judged_now += repaired.judged_now
+    summary.made_now += repaired.made_now
     summary.from_store += repaired.from_store
     table = read_output(out).drop_columns([ROW_COLUMN])
     return datasets.Dataset(table), summary
