@@ -1,21 +1,33 @@
-"""Throughput of the ``openai`` backend against a local server with fixed latency.
+"""Throughput of the ``openai`` backend against a local server.
 
 Starts the test server (tests/judge/openai_server.py) in its own process, as a
-real server would be, with ``--latency`` seconds per request, and sends
-``--rounds`` x concurrency chat requests at each concurrency (after one
+real server would be.
+
+Fixed latency (default): ``--latency`` seconds per request; ``--rounds`` x
+concurrency chat requests at each concurrency in one backend call (after one
 untimed round that opens the connections); the ideal throughput is
 concurrency / latency.
 
+``--skewed``: a latency tail, as real servers have: 90% of requests take 0.1 s and
+10% take 1.0 s. ``--rows`` rows (one completion each) are scored end to end by
+``judge_dataset`` (the job runner, its store, the sliding window), at each
+concurrency; the ideal is concurrency / mean latency (84.2 rows/s at 16).
+
     python bench/bench_concurrency.py [--latency 0.2] [--levels 1 8 32 64] [--rounds 10]
+    python bench/bench_concurrency.py --skewed [--rows 2000] [--levels 16 64]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "judge")]
@@ -46,8 +58,51 @@ def run_level(url: str, concurrency: int, requests: int, latency: float) -> dict
     return {"seconds": seconds, "rate": rate, "ideal": concurrency / latency, "failed": failed}
 
 
-def _serve(latency: float, urls: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
-    with OpenAITestServer(latency=latency) as server:
+SLOW, FAST = 1.0, 0.1  # the skewed case: every tenth row is slow
+
+
+def _tail(body: Mapping[str, Any]) -> float:
+    """Extra latency of a skewed-case request: the slow rows' prompts say so."""
+    text = json.dumps(body.get("messages", ""))
+    return SLOW - FAST if "slow question" in text else 0.0
+
+
+def run_skewed(url: str, concurrency: int, rows: int) -> dict[str, float]:
+    """Score ``rows`` rows through the job runner; ideal = concurrency / mean latency."""
+    import datasets
+
+    from ultrajudge.judge.io import Columns
+    from ultrajudge.judge.rating import RatingConfig
+    from ultrajudge.judge.scoring import judge_dataset
+    from ultrajudge.judge.store import ResultStore
+
+    backend = build_backend(
+        "openai:bench-model", base_url=url, server_kind="vllm",
+        concurrency=str(concurrency), progress="0",
+    )  # fmt: skip
+    slow = [i % 10 == 0 for i in range(rows)]
+    rows_in = [
+        {"instruction": f"{'slow question' if s else 'question'} {i} of {concurrency}",
+         "completions": [f"answer {i}"]}
+        for i, s in enumerate(slow)
+    ]  # fmt: skip
+    ds = datasets.Dataset.from_list(rows_in)
+    config = RatingConfig(params=GenerationParams(max_new_tokens=16), max_retries=0)
+    with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "s.sqlite") as store:
+        start = time.perf_counter()
+        summary = judge_dataset(
+            backend, ds, columns=Columns(), configs=[config], store=store, progress=False
+        )
+        seconds = time.perf_counter() - start
+    mean = sum(SLOW if s else FAST for s in slow) / rows
+    assert summary.made_now == rows
+    return {"seconds": seconds, "rate": rows / seconds, "ideal": concurrency / mean}
+
+
+def _serve(
+    latency: float, skewed: bool, urls: multiprocessing.Queue, stop: multiprocessing.Event
+) -> None:
+    with OpenAITestServer(latency=FAST if skewed else latency, latency_of=_tail if skewed else None) as server:  # fmt: skip
         urls.put(server.url)
         stop.wait()
 
@@ -59,14 +114,21 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=10, help="requests per level = rounds x concurrency"
     )
+    parser.add_argument("--skewed", action="store_true", help="90%% 0.1 s, 10%% 1.0 s, via score")
+    parser.add_argument("--rows", type=int, default=2000, help="rows per level (--skewed)")
     args = parser.parse_args()
     urls: multiprocessing.Queue = multiprocessing.Queue()
     stop = multiprocessing.Event()
-    process = multiprocessing.Process(target=_serve, args=(args.latency, urls, stop), daemon=True)
+    process = multiprocessing.Process(
+        target=_serve, args=(args.latency, args.skewed, urls, stop), daemon=True
+    )
     process.start()
     try:
         url = urls.get(timeout=30)
         run_level(url, 1, 1, args.latency)  # warm-up: imports
+        if args.skewed:
+            _skewed_table(url, args.levels, args.rows)
+            return
         print(f"latency {args.latency * 1000:.0f} ms per request\n")
         print(
             f"{'concurrency':>11} {'requests':>8} {'seconds':>8} {'req/s':>8} {'ideal':>8} {'ratio':>6} {'failed':>6}"
@@ -81,6 +143,17 @@ def main() -> None:
     finally:
         stop.set()
         process.join(timeout=5)
+
+
+def _skewed_table(url: str, levels: list[int], rows: int) -> None:
+    print(f"skewed latency: 90% {FAST:g} s, 10% {SLOW:g} s; {rows} rows scored per level\n")
+    print(f"{'concurrency':>11} {'rows':>6} {'seconds':>8} {'rows/s':>8} {'ideal':>8} {'ratio':>6}")
+    for c in levels:
+        r = run_skewed(url, c, rows)
+        print(
+            f"{c:>11} {rows:>6} {r['seconds']:>8.2f} {r['rate']:>8.1f} {r['ideal']:>8.1f} "
+            f"{r['rate'] / r['ideal']:>6.2f}"
+        )
 
 
 if __name__ == "__main__":

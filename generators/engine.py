@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
-from ultrajudge.judge.runner import Job, Retry, RunSummary, run_job
+from ultrajudge.judge.runner import BackendUnreachable, Job, Retry, RunSummary, run_job
 from ultrajudge.judge.store import ResultStore, make_key
-from ultrajudge.judge.types import Completion, GenerationParams, Message
+from ultrajudge.judge.types import Completion, GenerationParams, Message, failure_status
 
 #: ``(cleaned text, status)``; status ``"ok"`` accepts the text.
 Outcome = tuple[str, str]
@@ -43,7 +43,7 @@ Check = Callable[[Completion], Outcome]
 def basic_check(completion: Completion) -> Outcome:
     """Reject a failed call (``backend_error``) and an empty text (``empty``)."""
     if completion.failed:
-        return "", "backend_error"
+        return "", failure_status(completion.error)
     text = completion.text.strip()
     return text, "ok" if text else "empty"
 
@@ -163,6 +163,8 @@ class Session:
             progress=False,  # the generator draws a bar over its rows
             summary=RunSummary(),
         )
+        if part.stopped is not None:  # what was generated is stored; a rerun resumes
+            raise BackendUnreachable(part.stopped)
         part.from_store = len(requests) - part.made_now  # a repeated request counts as reused
         part.seconds = 0.0  # the generator's row bar (``chunks``) times the run
         self.summary.add(part)
@@ -207,7 +209,7 @@ def generation_job(backend: Backend) -> Job[Request, Generated]:
     return Job(
         kind=lambda request: f"generate/{request.kind}",
         attempt=attempt,
-        outcome=lambda g: "ok" if g.ok else "retry",
+        outcome=lambda g: "ok" if g.ok else "failed" if g.status == "too_long" else "retry",
         encode=asdict,
         decode=lambda d: Generated(**d),
         tokens=lambda g: (g.prompt_tokens, g.completion_tokens),

@@ -37,7 +37,13 @@ from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, 
 from ultrajudge.judge.runner import Job, Outcome, Retry, RunSummary, run_in_memory, run_job
 from ultrajudge.judge.store import ResultStore, make_key
 from ultrajudge.judge.templates import PromptTemplate, TemplateError, load_template
-from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message, TokenDistribution
+from ultrajudge.judge.types import (
+    GenerationParams,
+    LogprobRequest,
+    Message,
+    TokenDistribution,
+    failure_status,
+)
 
 __all__ = [
     "OrderJudgment",
@@ -64,9 +70,9 @@ __all__ = [
 ]
 
 Side = Literal["A", "B"]
-PairStatus = Literal["ok", "parse_error", "backend_error", "low_mass"]
+PairStatus = Literal["ok", "parse_error", "backend_error", "low_mass", "too_long"]
 #: When both orders fail, the pair reports the first of these statuses.
-_STATUS_PRIORITY: tuple[str, ...] = ("backend_error", "low_mass", "parse_error")
+_STATUS_PRIORITY: tuple[str, ...] = ("too_long", "backend_error", "low_mass", "parse_error")
 _CANDIDATES = ("A", "B", "C")
 _FORMAT_LINE = re.compile(r"verdict format:\s*([a-z_]+)", re.I)
 
@@ -315,6 +321,8 @@ def order_job(backend: Backend, config: PairwiseConfig) -> Job[Shown, OrderJudgm
         if j.ok:
             return "ok"
         # a logprob read is deterministic: only a backend error may come out otherwise
+        if j.status == "too_long":
+            return "failed"
         return "retry" if config.mode == "generate" or j.status == "backend_error" else "failed"
 
     return Job(
@@ -336,7 +344,7 @@ def _ask_generate(
     out = []
     for shown, c in zip(asks, backend.chat([s.render(template) for s in asks], params)):
         if c.failed:
-            new = OrderJudgment(None, "backend_error", raw=c.error)
+            new = OrderJudgment(None, failure_status(c.error), raw=c.error)
         else:
             v = parse(c.text, echoes=(shown.response_a, shown.response_b))
             new = OrderJudgment(v.winner, v.status, raw=c.text, token=v.token)

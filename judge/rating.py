@@ -45,6 +45,7 @@ from ultrajudge.judge.types import (
     Message,
     Rating,
     RowJudgment,
+    failure_status,
 )
 
 ASPECTS = ("overall", "helpfulness", "honesty", "instruction_following", "truthfulness")
@@ -376,9 +377,8 @@ def _merge(
     state.seconds += seconds
     state.attempts += 1
     if completion.failed:
-        parsed: tuple[Rating, ...] = tuple(
-            Rating(None, "backend_error", raw=completion.error) for _ in idx
-        )
+        status = failure_status(completion.error)
+        parsed: tuple[Rating, ...] = tuple(Rating(None, status, raw=completion.error) for _ in idx)
     elif config.answer_format is not None:
         parsed = (config.answer_format.parse(completion.text, scale=config.scale, echoes=echoes),)
     elif config.per_completion:

@@ -15,8 +15,9 @@ items with store keys, and how to make one *attempt* at a batch of them. The run
 * commits to the store every ``commit_every`` results or ``commit_seconds``, whichever
   comes first, so a kill loses at most that window;
 * stops early when the backend looks unreachable (every one of the first
-  ``unreachable_after`` items failed with a backend error), raising
-  :class:`BackendUnreachable` after committing what it has;
+  ``unreachable_after`` items failed with a backend error), committing what it has and
+  saying why in ``RunSummary.stopped`` (a caller that cannot go on without every
+  result raises :class:`BackendUnreachable`);
 * returns one :class:`RunSummary`.
 
 Results go to the store only; callers build their outputs from the store in input order,
@@ -147,7 +148,8 @@ class RunSummary:
 
 
 class BackendUnreachable(RuntimeError):
-    """Every one of the first items failed with a backend error: the run stopped early."""
+    """Every one of the first items failed with a backend error: the run stopped early
+    (the message is :attr:`RunSummary.stopped`: the judge, and the last error)."""
 
 
 @dataclass
@@ -196,8 +198,6 @@ def run_job(
         bar.close()
         summary.seconds += time.perf_counter() - start
         summary.api = sum_usage(summary.api, spent(before, backend))
-    if summary.stopped is not None:
-        raise BackendUnreachable(summary.stopped)
     return summary
 
 

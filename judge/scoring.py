@@ -65,6 +65,8 @@ def judge_dataset(
     columns.validate(ds.column_names)
     summary = RunSummary(rows=len(ds))
     for config in configs:
+        if summary.stopped is not None:  # the judge is unreachable: no other aspect either
+            break
         job = rating_job(backend, config)
 
         def keyed(config: RatingConfig = config) -> Iterator[tuple[str, Item]]:

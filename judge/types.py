@@ -21,8 +21,21 @@ RatingStatus = Literal[
     "missing",  # no block for this completion in the output
     "backend_error",  # the model call itself failed
     "low_mass",  # logprob mode: the scale tokens got too little probability
+    "too_long",  # the prompt does not fit the judge's context: not sent
 ]
 OK_STATUSES: frozenset[str] = frozenset({"ok", "na"})
+#: A backend that refuses an over-long prompt before sending it returns an item whose
+#: ``error`` starts with this; callers record the status ``too_long`` (never retried).
+TOO_LONG = "too_long:"
+
+
+def failure_status(error: str | None) -> Literal["too_long", "backend_error"]:
+    """The status of a failed backend item: ``too_long`` or ``backend_error``.
+
+    >>> failure_status("too_long: 9000 tokens > 8192"), failure_status("HTTP 500")
+    ('too_long', 'backend_error')
+    """
+    return "too_long" if (error or "").startswith(TOO_LONG) else "backend_error"
 
 
 @dataclass(frozen=True)

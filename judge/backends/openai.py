@@ -15,6 +15,8 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
 ``backoff_base`` / ``backoff_max``  retry backoff in seconds (1 / 60)
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
 ``progress``            tqdm bar on a terminal (true)
+``max_context``         the model's context in tokens: a prompt estimated longer (4 characters
+                        a token, plus ``max_tokens``) is not sent; its item fails ``too_long``
 
 The key is read when the backend is built, and ``$OPENAI_API_KEY`` only goes where the
 OpenAI SDK itself would send it: to api.openai.com, or to ``$OPENAI_BASE_URL`` when
@@ -70,6 +72,7 @@ from ultrajudge.judge.ratelimit import (
     retrying,
 )
 from ultrajudge.judge.types import (
+    TOO_LONG,
     Capabilities,
     Completion,
     Conversation,
@@ -195,16 +198,21 @@ class OpenAIBackend:
     tpm: float | None = None
     prices: tuple[float, float] | None = None
     progress: bool = True
+    max_context: int | None = None  # tokens; a prompt estimated above it is not sent
     id: str = field(init=False)
     capabilities: Capabilities = field(init=False)
     usage: Usage = field(init=False, default_factory=Usage)
+    #: What the server reported running (``model``, ``system_fingerprint``): the run record.
+    resolved: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
         self.id = judge_identity(self.model, self.base_url, self.profile.kind)
         self.capabilities = replace(
-            self.profile.capabilities(), concurrent_requests=self.concurrency
+            self.profile.capabilities(),
+            concurrent_requests=self.concurrency,
+            max_context=self.max_context,
         )
         self._buckets = (
             TokenBucket(self.rpm) if self.rpm else None,
@@ -454,6 +462,13 @@ class OpenAIBackend:
             else rt.client.completions.create
         )
         estimate = _estimate_tokens(kwargs)
+        if self.max_context is not None and estimate > self.max_context:
+            raise GaveUp(
+                f"{TOO_LONG} about {estimate} tokens (the prompt at 4 characters a token, plus "
+                f"max_tokens) do not fit max_context={self.max_context}; not sent. Shorten the "
+                "input, or pass -O max_context with the server's real limit",
+                0,
+            )
         rpm, tpm = self._buckets
 
         async def attempt(left: float) -> R:
@@ -537,6 +552,10 @@ class OpenAIBackend:
         prompt = _get(usage, "prompt_tokens") or 0
         completion = _get(usage, "completion_tokens") or 0
         self._count(prompt_tokens=prompt, completion_tokens=completion)
+        for name in ("model", "system_fingerprint"):  # what the server says it ran
+            value = _get(response, name)
+            if isinstance(value, str) and value:
+                self.resolved[name] = value
         return prompt + completion
 
     def _count(self, **deltas: int) -> None:
@@ -662,6 +681,7 @@ _OPTIONS = (
     "price_in",
     "price_out",
     "progress",
+    "max_context",
 )
 
 
@@ -746,4 +766,5 @@ def build_openai(target: str, **options: Any) -> OpenAIBackend:
         tpm=_option(options, "tpm", float),
         prices=None if price_in is None else (price_in, price_out),
         progress=_option(options, "progress", _flag, True),
+        max_context=_option(options, "max_context", int),
     )

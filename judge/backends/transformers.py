@@ -28,6 +28,7 @@ from ultrajudge.judge.backends.packed import (
 )
 from ultrajudge.judge.backends.positions import Chooser, PositionRequest, score_positions_portable
 from ultrajudge.judge.types import (
+    TOO_LONG,
     Capabilities,
     Completion,
     Conversation,
@@ -93,9 +94,12 @@ class TransformersBackend:
     #: 2 Zen 5 cores: 2048 runs 20-40% faster than 16384), and GEMMs are already efficient.
     max_packed_tokens: int = 2048
     trust_remote_code: bool = False
+    revision: str | None = None  # a Hub branch, tag or commit to load (``-O revision=``)
     id: str = ""
     capabilities: Capabilities = field(init=False)
     tokens_processed: int = field(default=0, init=False)
+    #: What the model resolved to: the Hub commit (the run record).
+    resolved: dict[str, str] = field(default_factory=dict, init=False)
     padding_tokens: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -106,10 +110,11 @@ class TransformersBackend:
             keep_freed_memory()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
-                self.model_path, trust_remote_code=self.trust_remote_code
+                self.model_path, trust_remote_code=self.trust_remote_code, revision=self.revision
             )
             self.model = AutoModelForCausalLM.from_pretrained(
                 self.model_path,
+                revision=self.revision,
                 dtype=torch_dtype,
                 attn_implementation="sdpa",
                 trust_remote_code=self.trust_remote_code,
@@ -131,7 +136,10 @@ class TransformersBackend:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if not self.id:
-            self.id = f"transformers:{_model_fingerprint(self.model_path)}:{str(torch_dtype).split('.')[-1]}"
+            commit = getattr(self.model.config, "_commit_hash", None)  # set for Hub models
+            self.resolved = {"commit": commit} if commit else {}
+            model = _model_fingerprint(self.model_path, commit)
+            self.id = f"transformers:{model}:{str(torch_dtype).split('.')[-1]}"
         self.capabilities = Capabilities(
             logprobs=True,
             max_top_logprobs=self.tokenizer.vocab_size,
@@ -173,9 +181,9 @@ class TransformersBackend:
     def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
         ids = [self.encode(p) for p in prompts]
         lengths = [len(x) for x in ids]
-        order = sorted(range(len(ids)), key=lambda i: -lengths[i])
+        out: list[Completion | None] = [self._too_long(n, params) for n in lengths]
+        order = sorted((i for i in range(len(ids)) if out[i] is None), key=lambda i: -lengths[i])
         budget = max(self.max_batch_tokens, max(lengths, default=0) + params.max_new_tokens)
-        out: list[Completion | None] = [None] * len(ids)
         for batch in _batches(
             order, [n + params.max_new_tokens for n in lengths], self.batch_size, budget
         ):
@@ -183,6 +191,20 @@ class TransformersBackend:
                 out[i] = completion
         self._release()
         return [c for c in out if c is not None]
+
+    def _too_long(self, n_tokens: int, params: GenerationParams) -> Completion | None:
+        """A failed item for a prompt whose tokens and new tokens exceed the context."""
+        limit = self.capabilities.max_context
+        if limit is None or n_tokens + params.max_new_tokens <= limit:
+            return None
+        return Completion(
+            "",
+            n_tokens,
+            0,
+            "error",
+            error=f"{TOO_LONG} the prompt has {n_tokens} tokens and {params.max_new_tokens} "
+            f"more do not fit the model's {limit}; not generated. Shorten the input",
+        )
 
     def _generate(self, batch: list[list[int]], params: GenerationParams) -> list[Completion]:
         import torch
@@ -463,11 +485,17 @@ def _stack(rows: list[Any]) -> Any:
     return torch.stack(rows)
 
 
-def _model_fingerprint(model_path: str) -> str:
-    """Hub id as is; a local directory by name + a hash of its files' sizes, heads and tails."""
+def _model_fingerprint(model_path: str, commit: str | None = None) -> str:
+    """A Hub model by id and the commit it resolved to (a new commit pushed to the judge's
+    repository is another judge); a local directory by name + a hash of its files' sizes,
+    heads and tails.
+
+    >>> _model_fingerprint("org/judge", "0123456789abcdef")
+    'org/judge@0123456789abcdef'
+    """
     path = Path(model_path)
     if not path.is_dir():
-        return model_path
+        return f"{model_path}@{commit}" if commit else model_path
     digest = hashlib.sha256()
     for f in sorted(path.iterdir()):
         if not f.is_file():

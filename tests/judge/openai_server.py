@@ -142,6 +142,8 @@ class OpenAITestServer:
     responder: Callable[[str], str] = default_responder
     logprob_responder: Callable[[str], Mapping[str, float]] = default_logprobs
     latency: float = 0.0
+    #: Extra seconds for one request, from its JSON body (a latency tail for benchmarks).
+    latency_of: Callable[[Mapping[str, Any]], float] | None = None
     honour_n: bool = True
     logprobs: bool = True
     max_top_logprobs: int = 20
@@ -352,6 +354,8 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         fault = self.app._log_and_pick_fault(path, body, auth)
         delay = self.app.latency + (fault.delay if fault else 0.0)
+        if self.app.latency_of is not None:
+            delay += self.app.latency_of(body)
         time.sleep(min(delay, MAX_DELAY))
         if fault is not None and fault.status is not None:
             if fault.body is not None:

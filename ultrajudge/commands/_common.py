@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from ultrajudge import __version__
+
 if TYPE_CHECKING:
     from ultrajudge.judge.backends.base import Backend
     from ultrajudge.judge.metering import ApiUsage
+    from ultrajudge.judge.runner import RunSummary
     from ultrajudge.judge.store import ResultStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +47,23 @@ StorePath = Annotated[
     Path | None, typer.Option("--store", help="Results store (SQLite). Default: next to --out.")
 ]
 Progress = Annotated[bool, typer.Option(help="Show a progress bar.")]
+MaxFailureRate = Annotated[
+    float,
+    typer.Option(
+        "--max-failure-rate",
+        min=0.0,
+        max=1.0,
+        help="Above this share of failed judgments the run still writes its output, store and "
+        "run record, then exits with code 3.",
+    ),
+]
+
+#: Exit codes (README "Exit codes"): 0 done; 2 bad input or options; 3 more judgments
+#: failed than --max-failure-rate allows; 4 the judge was unreachable, the run stopped
+#: early; 130 interrupted. Output, store and run record are written for 3 and 4.
+EXIT_FAILURE_RATE = 3
+EXIT_UNREACHABLE = 4
+DEFAULT_MAX_FAILURE_RATE = 0.5
 
 
 def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
@@ -77,15 +98,20 @@ def judge_to_file(
     add_columns: Callable[[Backend, ResultStore, Any], Any],
     *,
     source: str,
+    settings: Mapping[str, Any] | None = None,
 ) -> tuple[Any, Path]:
     """The shape of every judging command: load the judge, open the results store next to
     ``out`` (or at ``store_path``), judge what the store lacks (``judge_rows`` returns a
     summary), write the dataset with the result columns (``add_columns``) to ``out``. An
     output that would replace the input, the store or files the toolkit did not write is
-    refused before the judge loads. Returns the summary and the store's path."""
+    refused before the judge loads. The run record ``<out>.run.json`` (``settings``: what
+    changes judgments) is written beside it. Returns the summary and the store's path;
+    :func:`check_gate` then turns a failed run into its exit code."""
     from ultrajudge.judge.io import check_output, save_rows
+    from ultrajudge.judge.run_record import run_record, write_run_record
     from ultrajudge.judge.store import ResultStore, default_store_path
 
+    started = time.time()
     store_path = store_path or default_store_path(out)
     protect = (source, store_path)
     check_output(out, protect=protect)  # before the judge loads: refuse early, lose nothing
@@ -93,7 +119,36 @@ def judge_to_file(
     with ResultStore(store_path) as store:
         summary = judge_rows(backend, store)
         save_rows(add_columns(backend, store, summary), out, protect=protect)
+    record = run_record(
+        summary,
+        version=__version__,
+        command=["ultrajudge", *sys.argv[1:]],
+        judges=[backend],
+        settings=settings or {},
+        store=store_path,
+        started=started,
+    )
+    write_run_record(out, record, protect=protect)
     return summary, store_path
+
+
+def check_gate(summary: RunSummary, max_failure_rate: float) -> None:
+    """Exit 4 when the judge was unreachable (the run stopped early), 3 when more judgments
+    failed than ``max_failure_rate`` allows; one line on stderr either way."""
+    if summary.stopped is not None:
+        raise fail(
+            f"{summary.stopped}. The output, the store and the run record hold what was "
+            "judged; rerun when the server answers",
+            EXIT_UNREACHABLE,
+        )
+    rate = summary.failure_rate()
+    if rate > max_failure_rate:
+        raise fail(
+            f"{rate:.1%} of judgments failed, above --max-failure-rate {max_failure_rate:g}; "
+            "the output, the store and the run record are written (see the status and raw "
+            "columns); rerun to retry the failures",
+            EXIT_FAILURE_RATE,
+        )
 
 
 def echo_api_usage(api: ApiUsage | None) -> None:
@@ -114,12 +169,15 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ultrajudge.judge.backends.transformers import ModelLoadError
         from ultrajudge.judge.io import DataError
+        from ultrajudge.judge.runner import BackendUnreachable
         from ultrajudge.judge.templates import TemplateError
 
         try:
             return func(*args, **kwargs)
         except (DataError, TemplateError, ModelLoadError, ValueError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None
+        except BackendUnreachable as exc:  # generators: what was generated is in the store
+            raise fail(f"{exc}; rerun when the server answers", EXIT_UNREACHABLE) from None
         except KeyboardInterrupt:
             typer.secho(
                 "\ninterrupted: everything judged so far is in the store; rerun the same command to resume.",

@@ -9,13 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from ultrajudge.commands._common import (
+    DEFAULT_MAX_FAILURE_RATE,
     JudgeOption,
     Limit,
+    MaxFailureRate,
     Out,
     Progress,
     Source,
     Split,
     StorePath,
+    check_gate,
     echo_api_usage,
     fail,
     friendly_errors,
@@ -104,6 +107,7 @@ def pairwise(
         ),
     ] = 0.5,
     store: StorePath = None,
+    max_failure_rate: MaxFailureRate = DEFAULT_MAX_FAILURE_RATE,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -174,7 +178,8 @@ def pairwise(
         raise fail(
             "pass --judge (a local model folder, a Hub id, scripted:FILE.jsonl or openai:MODEL), or --dry-run"
         )
-    _run(source, out, judge, parse_options(judge_option), ds, columns, config, store, batch_size, progress)  # fmt: skip
+    summary = _run(source, out, judge, parse_options(judge_option), ds, columns, config, store, batch_size, progress)  # fmt: skip
+    check_gate(summary, max_failure_rate)
 
 
 def _dry_run(ds: Any, columns: Any, config: Any) -> None:
@@ -199,7 +204,7 @@ def _run(
     store_path: Path | None,
     batch_size: int,
     progress: bool,
-) -> None:
+) -> Any:
     from ultrajudge.judge.pairwise import add_pairwise_columns, judge_pairs_dataset
 
     if batch_size < 1:
@@ -222,8 +227,10 @@ def _run(
             backend, ds, columns=columns, config=config, store=store, summary=summary
         ),
         source=source,
+        settings={"config": config.key_fields(), "seed": config.seed, "batch_size": batch_size},
     )
     _print_summary(summary, out, store_path)
+    return summary
 
 
 def _print_summary(summary: Any, out: Path, store_path: Path) -> None:

@@ -8,13 +8,16 @@ from typing import Annotated, Any, Literal, cast
 import typer
 
 from ultrajudge.commands._common import (
+    DEFAULT_MAX_FAILURE_RATE,
     JudgeOption,
     Limit,
+    MaxFailureRate,
     Out,
     Progress,
     Source,
     Split,
     StorePath,
+    check_gate,
     echo_api_usage,
     fail,
     friendly_errors,
@@ -171,6 +174,7 @@ def score(
         ),
     ] = 2,
     store: StorePath = None,
+    max_failure_rate: MaxFailureRate = DEFAULT_MAX_FAILURE_RATE,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -263,7 +267,7 @@ def score(
         raise fail(
             "pass --judge (a local model folder, a Hub id, scripted:auto or openai:MODEL), or --dry-run"
         )
-    _run(
+    summary = _run(
         source,
         out,
         spec,
@@ -275,6 +279,7 @@ def score(
         batch_size,
         progress,
     )
+    check_gate(summary, max_failure_rate)
 
 
 def _grading(answer_format: str, rubric: str | None, scale: str | None) -> dict[str, Any]:
@@ -345,7 +350,7 @@ def _run(
     store_path: Path | None,
     batch_size: int,
     progress: bool,
-) -> None:
+) -> Any:
     from ultrajudge.judge.scoring import add_score_columns, judge_dataset
 
     summary, store_path = judge_to_file(
@@ -366,8 +371,10 @@ def _run(
             backend, ds, columns=columns, configs=configs, store=store, summary=summary
         ),
         source=source,
+        settings={"configs": [c.key_fields() for c in configs], "batch_size": batch_size},
     )
     _print_summary(summary, out, store_path)
+    return summary
 
 
 def _print_summary(summary: Any, out: Path, store_path: Path) -> None:

@@ -1,0 +1,90 @@
+"""The run record: ``<out>.run.json``, written next to every output of a judging command.
+
+It says what produced the output, machine-readably: the ultrajudge version, the command
+line (API keys redacted), the judge's id and what the backend resolved it to (the Hub
+commit of a local model, the ``model`` and ``system_fingerprint`` an API server
+reported), the settings that change judgments (templates, generation parameters), the
+status histogram, tokens, cost, retries, start and end time, and the store's path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ultrajudge.judge.runner import RunSummary
+
+__all__ = ["record_path", "redact_command", "run_record", "write_run_record"]
+
+_SECRET = re.compile(r"((?:api_key|token|password|secret)[A-Za-z_]*=)[^\s]+", re.IGNORECASE)
+_KEYLIKE = re.compile(r"\b(sk|hf)-?[A-Za-z0-9_\-]{8,}")
+
+
+def record_path(out: str | Path) -> Path:
+    """``scored.jsonl`` → ``scored.jsonl.run.json`` (a folder output: ``out.run.json`` beside it)."""
+    out = Path(out)
+    return out.parent / f"{out.name.rstrip('/')}.run.json"
+
+
+def redact_command(argv: Sequence[str]) -> list[str]:
+    """The command line with key-like values replaced by ``***``.
+
+    >>> redact_command(["score", "-O", "api_key=sk-abcdef123456", "--out", "x.jsonl"])
+    ['score', '-O', 'api_key=***', '--out', 'x.jsonl']
+    """
+    return [_KEYLIKE.sub("***", _SECRET.sub(r"\1***", arg)) for arg in argv]
+
+
+def _finite(value: Any) -> Any:
+    """nan (an undefined rate) as null: the record is strict JSON."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def run_record(
+    summary: RunSummary,
+    *,
+    version: str,
+    command: Sequence[str],
+    judges: Iterable[object],
+    settings: Mapping[str, Any],
+    store: str | Path,
+    started: float,
+    ended: float | None = None,
+) -> dict[str, Any]:
+    """The record as a JSON-ready dict; ``judges`` are backends (their ``id`` and, where
+    the backend has one, its ``resolved`` mapping)."""
+    ended = time.time() if ended is None else ended
+    return {
+        "ultrajudge": version,
+        "command": redact_command(command),
+        "judges": [
+            {"id": getattr(b, "id", str(b)), "resolved": dict(getattr(b, "resolved", None) or {})}
+            for b in judges
+        ],
+        "settings": dict(settings),
+        "summary": {k: _finite(v) for k, v in summary.as_dict().items()},
+        "started": _iso(started),
+        "ended": _iso(ended),
+        "seconds": round(ended - started, 3),
+        "store": str(store),
+    }
+
+
+def write_run_record(
+    out: str | Path, record: Mapping[str, Any], *, protect: Iterable[str | Path | None] = ()
+) -> Path:
+    """Write ``record`` to :func:`record_path` of ``out`` (atomically)."""
+    from ultrajudge.judge.io import write_text
+
+    text = json.dumps(record, indent=2, ensure_ascii=False, default=str)
+    return write_text(record_path(out), text + "\n", protect=protect)

@@ -1,0 +1,199 @@
+"""The job runner on its own: retries within bounds, what is stored, dedup, commits,
+the sliding window's order independence, the unreachable stop."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ultrajudge.judge.runner import Job, Outcome, Retry, RunSummary, run_in_memory, run_job
+from ultrajudge.judge.store import ResultStore
+from ultrajudge.judge.types import Capabilities
+
+
+class Fake:
+    """A backend stand-in: ``concurrent`` requests at once (0: batches)."""
+
+    def __init__(self, concurrent: int = 0) -> None:
+        self.id = "fake"
+        self.capabilities = Capabilities(concurrent_requests=concurrent)
+
+
+def job(answers: dict[str, list[str]], calls: list[tuple[str, int]]) -> Job[str, dict[str, Any]]:
+    """Item ``x`` answers ``answers[x][try]`` (the last one repeats); "ok" is final,
+    "bad" retryable, "dead" a backend error, "never" failed for good."""
+    lock = threading.Lock()
+
+    def attempt(items: Sequence[str], previous: Sequence[Any], n: int) -> list[dict[str, Any]]:
+        out = []
+        for item, prev in zip(items, previous):
+            tries = (prev or {}).get("tries", 0)
+            with lock:
+                calls.append((item, n))
+            script = answers.get(item, ["ok"])
+            out.append(
+                {"item": item, "answer": script[min(tries, len(script) - 1)], "tries": tries + 1}
+            )
+        return out
+
+    def outcome(v: dict[str, Any]) -> Outcome:
+        return {"ok": "ok", "bad": "retry", "dead": "retry"}.get(v["answer"], "failed")  # type: ignore[return-value]
+
+    return Job(
+        kind="test",
+        attempt=attempt,
+        outcome=outcome,
+        encode=dict,
+        decode=dict,
+        tokens=lambda v: (10 * v["tries"], v["tries"]),
+        error=lambda v: "connection refused" if v["answer"] == "dead" else None,
+    )
+
+
+def stored(store: ResultStore, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return store.get_many(list(keys), include_failed=True)
+
+
+def test_retries_only_retryable_outcomes_within_the_attempts(tmp_path: Path) -> None:
+    calls: list[tuple[str, int]] = []
+    answers = {"a": ["bad", "ok"], "b": ["bad"], "c": ["never"], "d": ["ok"]}
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        s = run_job(job(answers, calls), [(k, k) for k in "abcd"], store=store, backend=Fake(),
+                    retry=Retry(attempts=3), progress=False)  # fmt: skip
+        values = stored(store, "abcd")
+        final = store.get_many(list("abcd"))
+    assert sorted(calls) == [("a", 0), ("a", 1), ("b", 0), ("b", 1), ("b", 2), ("c", 0), ("d", 0)]
+    assert {k: v["answer"] for k, v in values.items()} == {"a": "ok", "b": "bad", "c": "never", "d": "ok"}  # fmt: skip
+    assert sorted(final) == ["a", "d"], "a failure is never stored as final"
+    assert (s.made_now, s.from_store, s.retries) == (4, 0, 3)
+    assert (s.prompt_tokens, s.completion_tokens) == (70, 7)
+
+
+def test_a_rerun_asks_only_the_failures_and_counts_only_new_tokens(tmp_path: Path) -> None:
+    calls: list[tuple[str, int]] = []
+    answers = {"b": ["bad", "bad", "ok"]}
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run_job(job(answers, calls), [(k, k) for k in "ab"], store=store, backend=Fake(),
+                retry=Retry(attempts=1), progress=False)  # fmt: skip
+        calls.clear()
+        s = run_job(job(answers, calls), [(k, k) for k in "ab"], store=store, backend=Fake(),
+                    retry=Retry(attempts=2), progress=False)  # fmt: skip
+    assert calls == [("b", 0), ("b", 1)]
+    assert (s.made_now, s.from_store, s.prompt_tokens) == (1, 1, 20)
+
+
+def test_the_time_bound_stops_retrying(tmp_path: Path) -> None:
+    calls: list[tuple[str, int]] = []
+    slow = job({"a": ["bad"]}, calls)
+    sleepy = Job(slow.kind, lambda i, p, n: (time.sleep(0.05), slow.attempt(i, p, n))[1],
+                 slow.outcome, slow.encode, slow.decode)  # fmt: skip
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run_job(sleepy, [("a", "a")], store=store, backend=Fake(),
+                retry=Retry(attempts=100, seconds=0.12), progress=False)  # fmt: skip
+    assert 2 <= len(calls) <= 4
+
+
+def test_a_key_seen_twice_is_asked_once(tmp_path: Path) -> None:
+    calls: list[tuple[str, int]] = []
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        s = run_job(job({}, calls), [("k", "x"), ("k", "x"), ("j", "y")] * 200, store=store,
+                    backend=Fake(8), progress=False)  # fmt: skip
+    assert sorted(calls) == [("x", 0), ("y", 0)] and s.made_now == 2
+
+
+def test_commits_every_k_results(tmp_path: Path) -> None:
+    seen: list[int] = []
+    calls: list[tuple[str, int]] = []
+    base = job({}, calls)
+    path = tmp_path / "s.sqlite"
+
+    def attempt(items: Sequence[str], previous: Sequence[Any], n: int) -> list[dict[str, Any]]:
+        with ResultStore(path) as peek:  # what a kill at this moment would leave
+            seen.append(sum(peek.counts().values()))
+        return base.attempt(items, previous, n)
+
+    counting = Job(base.kind, attempt, base.outcome, base.encode, base.decode)
+    with ResultStore(path) as store:
+        run_job(counting, [(str(i), str(i)) for i in range(10)], store=store, backend=Fake(),
+                batch_size=1, commit_every=3, commit_seconds=60, progress=False)  # fmt: skip
+        assert len(stored(store, [str(i) for i in range(10)])) == 10
+    assert seen == [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 12), st.integers(0, 2**16))
+def test_whatever_the_completion_order_the_store_is_the_same(n: int, width: int, seed: int) -> None:
+    import tempfile
+
+    rng = random.Random(seed)
+    delays = {str(i): rng.random() * 0.004 for i in range(n)}
+    answers = {str(i): [rng.choice(["ok", "bad", "never"]), "ok"] for i in range(n)}
+    calls: list[tuple[str, int]] = []
+    base = job(answers, calls)
+
+    def attempt(items: Sequence[str], previous: Sequence[Any], k: int) -> list[dict[str, Any]]:
+        time.sleep(sum(delays[i] for i in items))
+        return base.attempt(items, previous, k)
+
+    jittery = Job(base.kind, attempt, base.outcome, base.encode, base.decode)
+    keyed = [(str(i), str(i)) for i in range(n)]
+    keys = [k for k, _ in keyed]
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = ResultStore(Path(tmp) / "a.sqlite"), ResultStore(Path(tmp) / "b.sqlite")
+        with a, b:
+            run_job(jittery, keyed, store=a, backend=Fake(width), progress=False)
+            run_job(jittery, keyed, store=b, backend=Fake(), batch_size=3, progress=False)
+            assert stored(a, keys) == stored(b, keys)
+
+
+def test_an_unreachable_backend_stops_the_run_early(tmp_path: Path) -> None:
+    calls: list[tuple[str, int]] = []
+    answers = {str(i): ["dead"] for i in range(100)}
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        s = run_job(job(answers, calls), [(str(i), str(i)) for i in range(100)], store=store,
+                    backend=Fake(4), retry=Retry(attempts=2), unreachable_after=8, progress=False)  # fmt: skip
+        kept = len(stored(store, [str(i) for i in range(100)]))
+    assert s.stopped is not None and "fake is unreachable" in s.stopped
+    assert s.stopped.endswith("last error: connection refused")
+    assert 8 <= kept <= 12 and len(calls) <= 2 * 12, "it stops after about the first 8 items"
+
+
+def test_one_answer_means_the_backend_is_there(tmp_path: Path) -> None:
+    calls: list[tuple[str, int]] = []
+    answers = {str(i): ["dead"] for i in range(1, 30)}
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        s = run_job(job(answers, calls), [(str(i), str(i)) for i in range(30)], store=store,
+                    backend=Fake(), batch_size=1, retry=Retry(attempts=1), progress=False)  # fmt: skip
+    assert s.stopped is None and s.made_now == 30
+
+
+def test_in_memory_uses_the_same_policy() -> None:
+    calls: list[tuple[str, int]] = []
+    out = run_in_memory(job({"a": ["bad", "bad", "ok"]}, calls), ["a", "b"], [None, None], Retry(2))
+    assert [v["answer"] for v in out] == ["bad", "ok"] and len(calls) == 3
+    with pytest.raises(ValueError, match="one entry per item"):
+        run_in_memory(job({}, calls), ["a"], [], Retry())
+
+
+@pytest.mark.parametrize("kwargs", [{"attempts": 0}, {"seconds": 0}])
+def test_retry_bounds_are_checked(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="retry"):
+        Retry(**kwargs)  # type: ignore[arg-type]
+
+
+def test_summary_failure_rate_and_add() -> None:
+    a = RunSummary(made_now=2, prompt_tokens=5)
+    a.statuses.update({"ok": 3, "na": 1, "parse_error": 4})
+    assert a.failure_rate() == 0.5
+    b = RunSummary(made_now=1, prompt_tokens=2, stopped="x")
+    a.add(b)
+    assert (a.made_now, a.prompt_tokens, a.stopped) == (3, 7, "x")
+    assert RunSummary().failure_rate() != RunSummary().failure_rate()  # nan
