@@ -143,7 +143,7 @@ def test_files_in_another_order_or_shorter_align_by_id(tmp_path: Path) -> None:
 
 def test_tiny_model_failures_and_logprob_floats(tmp_path: Path, tiny_model_dir: Path) -> None:
     tiny, _ = score(tmp_path, str(tiny_model_dir), "tiny", "--limit", "4", "--max-new-tokens", "12",
-                    "--max-retries", "0", "-O", "dtype=float32")  # fmt: skip
+                    "--max-retries", "0", "-O", "dtype=float32", "--max-failure-rate", "1")  # fmt: skip
     logprob, _ = score(tmp_path, "scripted:auto", "lp", "--mode", "logprob")
     out = tmp_path / "c.json"
     invoke(

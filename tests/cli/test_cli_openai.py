@@ -128,7 +128,18 @@ def test_structured_output_turns_a_rambling_judge_into_parsed_ratings(
     server.responder = sloppy
     free, held = tmp_path / "free.jsonl", tmp_path / "held.jsonl"
     common = ("-j", "openai:test-model", *api(server, kind), "--limit", "3", "--no-progress")
-    invoke("score", FEEDBACK, "-o", free, *common, "--no-structured", "--max-retries", "0")
+    invoke(
+        "score",
+        FEEDBACK,
+        "-o",
+        free,
+        *common,
+        "--no-structured",
+        "--max-retries",
+        "0",
+        "--max-failure-rate",
+        "1",
+    )
     assert {s for r in rows(free) for s in r["rating_status"]} == {"missing"}
     assert not any(field in b for b in server.bodies())
     server.requests.clear()
@@ -199,7 +210,7 @@ def test_score_logprob_mode_over_the_api_matches_the_in_process_path(tmp_path, s
 def test_logprob_mode_where_no_prefix_can_be_forced_is_a_recorded_failure(tmp_path, server) -> None:
     out = tmp_path / "lp.jsonl"
     common = ("-j", "openai:test-model", *api(server, "openai"), "--limit", "3", "--no-progress")
-    invoke("score", FEEDBACK, "-o", out, *common, "--mode", "logprob")
+    invoke("score", FEEDBACK, "-o", out, *common, "--mode", "logprob", "--max-failure-rate", "1")
     scored = rows(out)
     assert {s for r in scored for s in r["rating_status"]} == {"backend_error"}
     assert all(v is None for r in scored for v in r["ratings"] + r["rating_probs"])
@@ -208,7 +219,18 @@ def test_logprob_mode_where_no_prefix_can_be_forced_is_a_recorded_failure(tmp_pa
     assert server.requests == []  # nothing was sent, nothing was invented
     # a prompt whose answer starts with the score needs no prefix: it works there
     per = tmp_path / "per.jsonl"
-    invoke("score", FEEDBACK, "-o", per, *common, "--mode", "logprob", "--per-completion")
+    invoke(
+        "score",
+        FEEDBACK,
+        "-o",
+        per,
+        *common,
+        "--mode",
+        "logprob",
+        "--per-completion",
+        "--max-failure-rate",
+        "1",
+    )
     scored = rows(per)
     assert {s for r in scored for s in r["rating_status"]} == {"ok"}
     assert all(b["messages"][-1]["role"] == "user" for b in server.bodies())

@@ -155,7 +155,7 @@ def test_tiny_model_generate_records_failures(
 ) -> None:
     out = tmp_path / out_name
     args = ["pairwise", PAIRS, "--judge", tiny_model_dir, "--out", out, "--limit", "3"]
-    invoke(*args, "--max-new-tokens", "6", "--max-retries", "0", "--no-progress")
+    invoke(*args, "--max-new-tokens", "6", "--max-retries", "0", "--no-progress", "--max-failure-rate", "1")  # fmt: skip
     rows = load_rows(str(out)).to_list()
     assert len(rows) == 3 and set(rows[0]) == set(source_rows()[0]) | NEW_COLUMNS
     for row in rows:
@@ -191,6 +191,8 @@ def test_logprob_low_mass_is_a_failure_not_a_verdict(tmp_path: Path, tiny_model_
     out = tmp_path / "lp.jsonl"
     invoke(
         "pairwise",
+        "--max-failure-rate",
+        "1",
         PAIRS,
         "--judge",
         tiny_model_dir,

@@ -74,6 +74,8 @@ def test_score_with_tiny_local_model_records_failures(
         "--no-progress",
         "-O",
         "dtype=float32",
+        "--max-failure-rate",
+        "1",
     )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 4
