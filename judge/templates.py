@@ -13,6 +13,7 @@ it names but isn't given is an error, not an empty string.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -99,11 +100,17 @@ def load_template(name_or_path: str | Path) -> PromptTemplate:
     path = Path(name_or_path)
     if path.suffix == ".jinja2" and path.is_file():
         return PromptTemplate(str(path), path.read_text(encoding="utf-8"))
-    name = str(name_or_path).removesuffix(".jinja2")
+    return _builtin(str(name_or_path).removesuffix(".jinja2"))
+
+
+@functools.lru_cache(maxsize=256)
+def _builtin(name: str) -> PromptTemplate:
+    """A built-in template (package data: it cannot change while the process runs, so it is
+    read once; the job runner asks for it for every row)."""
     resource = resources.files("ultrajudge.prompts").joinpath(*f"{name}.jinja2".split("/"))
     if not resource.is_file():
         raise TemplateError(
-            f"no template {str(name_or_path)!r}: not a .jinja2 file, nor a built-in "
+            f"no template {name!r}: not a .jinja2 file, nor a built-in "
             f"(built-ins: {', '.join(builtin_templates())})"
         )
     return PromptTemplate(name, resource.read_text(encoding="utf-8"))
