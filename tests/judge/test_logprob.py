@@ -217,7 +217,8 @@ def test_cli_flags_low_mass_by_default(tmp_path: Path, tiny_model_dir: Path) -> 
     out = tmp_path / "out.jsonl"
     args = ["score", str(data), "--judge", str(tiny_model_dir), "--mode", "logprob"]
     result = CliRunner().invoke(
-        app, [*args, "--out", str(out), "--no-progress", "--per-completion"]
+        app,
+        [*args, "--out", str(out), "--no-progress", "--per-completion", "--max-failure-rate", "1"],
     )
     assert result.exit_code == 0, result.output
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
