@@ -13,8 +13,10 @@ from typing import Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "agreement": (
+        "FLOAT_STATISTICS",
         "PREFERENCE_LABELS",
         "STATISTICS",
+        "FloatStatistic",
         "PreferenceAccuracy",
         "TableStatistic",
         "bootstrap_ci",

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ultrajudge.analysis.agreement import _labels, _missing, spearman
+from ultrajudge.analysis.agreement_data import missing as _missing
+from ultrajudge.analysis.correlation import spearman
+from ultrajudge.analysis.verdicts import labels as _labels
 
 __all__ = [
     "NON_FAILURE_STATUSES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import itertools
+import warnings
 from collections.abc import Callable
 
 import krippendorff
@@ -14,7 +15,14 @@ from hypothesis import strategies as st
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from ultrajudge.analysis import agreement
+from ultrajudge.analysis import (
+    agreement_data,
+    bootstrap,
+    correlation,
+    kappa,
+    table_stats,
+    verdicts,
+)
 from ultrajudge.analysis.agreement import (
     STATISTICS,
     PreferenceAccuracy,
@@ -236,21 +244,18 @@ KRIPPENDORFF_EXAMPLE = [  # units x observers; the same table is irrCAC's cac.ra
 
 
 def _fleiss_loop(ratings: np.ndarray, categories) -> float:
-    """Generalised Fleiss kappa written as plain loops over items and categories."""
-    rows = []
-    for item in ratings:
-        present = [v for v in item if not np.isnan(v)]
-        if len(present) >= 2:
-            rows.append([present.count(c) for c in categories])
-    agreement_sum, totals, total = 0.0, [0] * len(categories), 0
-    for counts in rows:
-        n_i = sum(counts)
-        agreement_sum += sum(c * (c - 1) for c in counts) / (n_i * (n_i - 1))
-        totals = [t + c for t, c in zip(totals, counts, strict=True)]
-        total += n_i
-    p_bar = agreement_sum / len(rows)
-    p_e = sum((t / total) ** 2 for t in totals)
-    return (p_bar - p_e) / (1 - p_e)
+    """Fleiss' kappa in Gwet's generalisation (irrCAC ``fleiss()``) as plain loops."""
+    rated = [[v for v in item if not np.isnan(v)] for item in ratings]
+    rated = [r for r in rated if r]
+    pa_terms, pi = [], [0.0] * len(categories)
+    for r in rated:
+        counts = [r.count(c) for c in categories]
+        pi = [p + c / len(r) / len(rated) for p, c in zip(pi, counts, strict=True)]
+        if len(r) >= 2:
+            pa_terms.append(sum(c * (c - 1) for c in counts) / (len(r) * (len(r) - 1)))
+    p_a = sum(pa_terms) / len(pa_terms)
+    p_e = sum(p * p for p in pi)
+    return (p_a - p_e) / (1 - p_e)
 
 
 @pytest.mark.parametrize(("points", "missing", "seed"), CASES)
@@ -271,9 +276,34 @@ def test_fleiss_matches_statsmodels_on_complete_data(points, seed):
 
 
 def test_fleiss_exact_value_with_missing_cell():
-    # P_i = 1/3, 1, 0 -> P = 4/9; p = (3/8, 5/8) -> P_e = 34/64; kappa = -5/27
+    # p_a = mean(1/3, 1, 0) = 4/9; π = mean of item shares (2/3, 0, 1/2, 1) = 13/24 for 1,
+    # 11/24 for 2 -> p_e = 290/576; kappa = -17/143. irrCAC 0.4.4 CAC(...).fleiss() gives
+    # -0.1188811189 (the pooled shares of the old code gave -5/27).
     ratings = [[1, 1, 2], [2, 2, 2], [1, 2, NAN], [1, NAN, NAN]]
-    assert fleiss_kappa(ratings, categories=(1, 2)) == pytest.approx(-5 / 27)
+    assert fleiss_kappa(ratings, categories=(1, 2)) == pytest.approx(-17 / 143)
+    assert fleiss_kappa(ratings, categories=(1, 2)) == pytest.approx(-0.1188811189, abs=1e-10)
+
+
+# Five raters with gaps (an item rated once counts in the chance term only). Reference values
+# from irrCAC 0.4.4, which does not install beside this project's NumPy/pandas (it pins older
+# ones), so they were computed once, outside the project environment, with
+#   CAC(pd.DataFrame(FIVE_WITH_GAPS, dtype=float), categories=[1, 2, 3], digits=12)
+# and .fleiss() / .gwet() ["est"]["coefficient_value"].
+FIVE_WITH_GAPS = [
+    [1, 2, 2, NAN, 1],
+    [3, 3, 3, 3, NAN],
+    [2, NAN, NAN, 2, 2],
+    [1, 1, 2, 2, 3],
+    [NAN, NAN, 3, NAN, NAN],
+    [2, 2, NAN, 1, 2],
+    [3, NAN, 3, 2, 3],
+    [1, 1, 1, NAN, NAN],
+]
+
+
+def test_fleiss_and_gwet_match_irrcac_with_gaps():
+    assert fleiss_kappa(FIVE_WITH_GAPS, categories=(1, 2, 3)) == pytest.approx(0.46640527736)
+    assert gwet_ac1(FIVE_WITH_GAPS, categories=(1, 2, 3)) == pytest.approx(0.473904917423)
 
 
 def test_fleiss_on_string_categories():
@@ -367,10 +397,11 @@ def test_icc_matches_anova(points, seed, raters, kind):
     assert icc(ratings, kind=kind) == pytest.approx(_icc_anova(ratings, kind))
 
 
-def test_icc_is_nan_when_items_do_not_differ():
+def test_icc_when_items_do_not_differ():
     rows_alike = np.tile([0.1, 0.3, 0.7], (6, 1))  # float noise must not turn into a value
-    assert np.isnan(icc(rows_alike))
+    assert icc(rows_alike) == pytest.approx(0.0, abs=1e-12)  # the rater term keeps it defined
     assert np.isnan(icc(rows_alike, kind="3,1"))
+    assert np.isnan(icc(np.full((4, 3), 0.3)))  # every rating equal: 0/0 for both
 
 
 def test_icc_drops_items_with_missing_cells():
@@ -453,30 +484,129 @@ def test_items_missing_a_rating_are_ignored(name, pair):
     assert TWO_RATER[name](extra_a, extra_b) == pytest.approx(TWO_RATER[name](a, b))
 
 
-@pytest.mark.parametrize("name", CHANCE_CORRECTED)
-def test_constant_rater_is_nan(name, pair):
+KAPPAS = sorted(n for n in CHANCE_CORRECTED if "kappa" in n and "kendall" not in n)
+CORRELATIONS = sorted(set(CHANCE_CORRECTED) - set(KAPPAS))
+
+
+@pytest.mark.parametrize("name", KAPPAS)
+def test_constant_rater_kappa_is_zero_like_sklearn(name, pair):
+    """(p_o − p_e)/(1 − p_e) with p_o = p_e: defined and 0 (issue 14; was nan)."""
     _, b = pair
-    assert np.isnan(TWO_RATER[name](np.full_like(b, 3.0), b))
+    a = np.full_like(b, 3.0)
+    weights = {"linear": "linear", "quadratic": "quadratic"}.get(name.rsplit("_", 1)[-1].strip("]"))
+    x, y = paired(a, b)
+    expected = cohen_kappa_score(x, y, labels=list(SCALE5), weights=weights)
+    assert expected == 0.0
+    assert TWO_RATER[name](a, b) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", KAPPAS)
+def test_kappa_of_raters_constant_on_different_values_is_zero(name):
+    a, b = np.full(6, 1.0), np.full(6, 4.0)
+    assert cohen_kappa_score(a, b, labels=list(SCALE5)) == 0.0
+    assert TWO_RATER[name](a, b) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", CORRELATIONS)
+def test_constant_rater_correlation_is_nan(name, pair):
+    _, b = pair
+    assert np.isnan(TWO_RATER[name](np.full_like(b, 3.0), b))  # zero variance: 0/0
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
-def test_single_category_is_nan(name):
+def test_single_category(name):
     a = np.full(20, 4.0)
     if name in RATES:
         assert ALL[name](a, a) == 1.0  # raw agreement is defined: nothing to correct for chance
+    elif name == "gwet_ac1":
+        assert ALL[name](a, a) == 1.0  # p_a = 1, p_e = 0
     else:
-        assert np.isnan(ALL[name](a, a))
+        assert np.isnan(ALL[name](a, a))  # kappa: p_o = p_e = 1; alpha: D_e = 0; r, ICC: 0/0
+
+
+ONE_ITEM = {  # one item rated 2 by a and 5 by b: what each formula gives
+    "fleiss_kappa": -1.0,  # p_a = 0, π = (1/2, 1/2): p_e = 1/2
+    "gwet_ac1": -1 / 7,  # p_e = (1/4 + 1/4) / 4 = 1/8
+    "alpha_nominal": 0.0,  # D_o = D_e (krippendorff gives 0.0, checked below)
+    "alpha_ordinal": 0.0,
+    "alpha_interval": 0.0,
+    **{name: 0.0 for name in KAPPAS},  # p_o = p_e = 0
+    **{name: 0.0 for name in RATES},
+}
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
 @pytest.mark.parametrize("n_items", [0, 1])
-def test_fewer_than_two_items_is_nan(name, n_items):
+def test_fewer_than_two_items(name, n_items):
     a, b = np.array([2.0, 4.0][:n_items]), np.array([5.0, 5.0][:n_items])
     value = ALL[name](a, b)
-    if name in RATES and n_items == 1:
-        assert value == 0.0
+    if n_items == 1 and name in ONE_ITEM:
+        assert value == pytest.approx(ONE_ITEM[name], abs=1e-12)
     else:
-        assert np.isnan(value)
+        assert np.isnan(value)  # no items: 0/0; one item: no variance (r, ICC)
+
+
+def test_one_item_references():
+    assert cohen_kappa_score([2], [5], labels=list(SCALE5)) == 0.0
+    one = np.array([[2.0], [5.0]])
+    for level in ("nominal", "ordinal", "interval"):
+        assert krippendorff.alpha(one, level_of_measurement=level, value_domain=SCALE5) == 0.0
+
+
+def test_gwet_ac1_all_agree_is_one():
+    """irrCAC 0.4.4: CAC(pd.DataFrame([[3, 3], [3, 3], [3, 3]]), categories=[1..5]).gwet()
+    and the same with gaps ([[3]*5, [3, 3, nan, 3, 3], [3, nan, nan, nan, 3]]) give 1.0;
+    .fleiss() divides by zero on both (our nan)."""
+    ratings = [[3, 3], [3, 3], [3, 3]]
+    gaps = [[3, 3, 3, 3, 3], [3, 3, NAN, 3, 3], [3, NAN, NAN, NAN, 3]]
+    for data in (ratings, gaps):
+        assert gwet_ac1(data, categories=SCALE5) == 1.0
+        assert np.isnan(fleiss_kappa(data, categories=SCALE5))
+
+
+def _pingouin_icc(ratings: np.ndarray) -> tuple[float, float]:
+    pg = pytest.importorskip("pingouin")
+    pd = pytest.importorskip("pandas")
+    n, k = ratings.shape
+    long = pd.DataFrame(
+        {
+            "item": np.repeat(np.arange(n), k),
+            "rater": np.tile(np.arange(k), n),
+            "score": ratings.ravel(),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pingouin's own deprecation and 0/0 warnings
+        table = pg.intraclass_corr(long, targets="item", raters="rater", ratings="score")
+    icc_values = table.set_index("Type")["ICC"]
+    return float(icc_values["ICC(A,1)"]), float(icc_values["ICC(C,1)"])
+
+
+@pytest.mark.parametrize(
+    "ratings",
+    [
+        [[1, 3], [1, 3], [1, 3], [1, 3]],  # two raters constant on different values
+        [[1, 3, 2], [1, 3, 2], [1, 3, 2]],  # three
+        [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]],
+    ],
+)
+def test_icc_matches_pingouin_on_degenerate_and_ordinary_data(ratings):
+    data = np.array(ratings, dtype=float)
+    icc2, icc3 = _pingouin_icc(data)
+    assert icc(data, kind="2,1") == pytest.approx(icc2, nan_ok=True)
+    assert icc(data, kind="3,1") == pytest.approx(icc3, nan_ok=True)
+
+
+def test_icc_constant_raters_on_different_values():
+    data = np.array([[1, 3], [1, 3], [1, 3]], dtype=float)
+    assert icc(data, kind="2,1") == 0.0  # MSR = MSE = 0 < MSC
+    assert np.isnan(icc(data, kind="3,1"))  # 0/0
+
+
+def test_icc_two_by_two_with_equal_means_is_nan():
+    # MSR = MSC = 0 < MSE: ICC(2,1)'s denominator MSR + MSE + 2(MSC − MSE)/2 is 0
+    assert np.isnan(icc([[1, 2], [2, 1]], kind="2,1"))
+    assert icc([[1, 2], [2, 1]], kind="3,1") == -1.0
 
 
 @pytest.mark.parametrize("name", sorted(MULTI_RATER))
@@ -490,9 +620,12 @@ def test_multi_rater_perfect_agreement_with_many_raters(name):
 # --------------------------------------------------------------------- exact values, docs
 
 
-def test_docstring_examples():
-    result = doctest.testmod(agreement, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 15
+@pytest.mark.parametrize(
+    "module", [agreement_data, bootstrap, correlation, kappa, table_stats, verdicts]
+)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 1
     assert result.failed == 0
 
 

@@ -72,13 +72,15 @@ def test_judge_identical_to_human_agrees_perfectly() -> None:
     assert c.meta["headline"] == "kappa_quadratic" and c.leaderboard.columns[1] == "kappa_quadratic"
 
 
-def test_constant_judge_gives_nan_kappa_and_correlations_but_defined_agreement() -> None:
+def test_constant_judge_gives_zero_kappa_nan_correlations_and_defined_agreement() -> None:
     threes = [[3, 3] for _ in HUMAN]
     c = compare(
         [Source(scored(threes), name="threes")], human_cols=["human_ratings"], options=QUICK
     )
     row = board_row(c, "threes")
-    for stat in ("kappa", "kappa_quadratic", "spearman", "kendall_tau_b", "pearson"):
+    for stat in ("kappa", "kappa_quadratic"):  # p_o = p_e: 0, as scikit-learn gives
+        assert row[stat] == pytest.approx(0.0, abs=1e-12), stat
+    for stat in ("spearman", "kendall_tau_b", "pearson"):  # zero variance: 0/0
         assert math.isnan(row[stat]), stat
     assert row["exact"] == pytest.approx(2 / 12)
     assert row["mean_rating"] == 3.0
@@ -302,7 +304,7 @@ def test_tokens_seconds_and_cost_come_from_the_store(tmp_path: Path) -> None:
 def test_to_dict_is_strict_json_with_nan_as_null() -> None:
     c = compare([Source(scored([[3, 3]] * 6), name="threes")], human_cols=["human_ratings"])
     data = json.loads(json.dumps(c.to_dict(), allow_nan=False))
-    assert data["leaderboard"][0]["kappa"] is None and data["meta"]["scale"] == [1, 2, 3, 4, 5]
+    assert data["leaderboard"][0]["spearman"] is None and data["meta"]["scale"] == [1, 2, 3, 4, 5]
     assert data["matrix"]["n"]["values"] == [[12, 12], [12, 12]]
     assert set(c.tables()) >= {"leaderboard", "pairs", "human_ceiling", "matrix_kappa_quadratic"}
 
