@@ -24,8 +24,15 @@ Decisions (the numbers depend on them):
   verdict scores half) or ``"exclude"`` (pairs where either side says tie are left out).
 * ``ties="judgebench"``: accuracy is JudgeBench's vote sum over both orders of a verdict file
   (:mod:`ultrajudge.analysis.meta_eval.votes`; needs ``verdict_first``/``verdict_second``).
-* **Runs**: sources whose judge ids differ only in ``seed=N`` are runs of one judge; each gets
-  the standard deviation of the headline statistic (and mean rating) across the runs.
+* **Intervals**: percentile bootstrap. By default a resample draws whole rows (all completions
+  of an instruction together: they share its difficulty and the judge's reading of it, so
+  their ratings are correlated and item resampling gives intervals too narrow);
+  ``resample="item"`` draws items. The unit is in ``meta["resample"]`` and the report.
+* **Runs**: sources whose judge ids differ only in ``seed=N`` *and* that judged the same inputs
+  (equal ``Aligned.inputs`` digests) are runs of one judge; each gets the standard deviation of
+  the headline statistic (and mean rating) across the runs.
+* **Overlap**: sources that share no rows, or no item rated by two raters, are an error; a
+  partial overlap is a note, with rows per source and in common in ``meta``.
 * **Tokens, seconds, cost** come from the results store next to each file
   (:func:`ultrajudge.analysis.compare_judges.store_usage`), per judgment: one rated completion (pointwise)
   or one pair judged in both orders (pairwise). Blank when there is no store.
@@ -80,12 +87,13 @@ _NAN = float("nan")
 class CompareOptions:
     """How to compare. ``headline`` (the leaderboard's sort column) defaults to
     ``kappa_quadratic`` (pointwise) or ``accuracy`` (pairwise); ``bootstrap=0`` skips the
-    intervals; prices are USD per million prompt / completion tokens."""
+    intervals, ``resample`` is their unit (whole rows, or items); prices are USD per million prompt / completion tokens."""
 
     scale: tuple[float, ...] | None = None  # None: the scale the judge ids name, else 1-5
     headline: str | None = None
     ties: Literal["half", "exclude", "judgebench"] = "half"
     bootstrap: int = 1000
+    resample: Literal["row", "item"] = "row"
     confidence: float = 0.95
     seed: int = 0
     min_char_diff: int = 30
@@ -95,6 +103,8 @@ class CompareOptions:
     def __post_init__(self) -> None:
         if self.ties not in ("half", "exclude", "judgebench"):
             raise ValueError(f"ties must be 'half', 'exclude' or 'judgebench'; got {self.ties!r}")
+        if self.resample not in ("row", "item"):
+            raise ValueError(f"resample must be 'row' or 'item'; got {self.resample!r}")
         if self.bootstrap < 0 or not 0 < self.confidence < 1:
             raise ValueError("need bootstrap >= 0 (0 skips intervals) and 0 < confidence < 1")
         if (self.price_in is None) != (self.price_out is None):
@@ -223,8 +233,10 @@ def compare_pairwise(sources: Sequence[SourceLike], **kwargs: Any) -> Comparison
 _KindResult = tuple[Agreement, list[dict[str, Any]], dict[str, float], list[str]]
 
 
-def _resampling(opts: CompareOptions) -> Resampling:
-    return Resampling(opts.bootstrap, opts.confidence, opts.seed)
+def _resampling(opts: CompareOptions, al: Aligned) -> Resampling:
+    rows = al.values.index.get_level_values("row").to_numpy()
+    clusters = rows if opts.resample == "row" else None
+    return Resampling(opts.bootstrap, opts.confidence, opts.seed, clusters)
 
 
 def _pointwise(al: Aligned, opts: CompareOptions, headline: str) -> _KindResult:
@@ -232,7 +244,7 @@ def _pointwise(al: Aligned, opts: CompareOptions, headline: str) -> _KindResult:
     raw = al.values.to_numpy(dtype=np.float64)
     coded, rounded = snap_to_scale(raw, raters, opts.rating_scale)
     table = agreement(
-        coded, raters, STATISTICS, scale=opts.rating_scale, resampling=_resampling(opts),
+        coded, raters, STATISTICS, scale=opts.rating_scale, resampling=_resampling(opts, al),
         raw=raw, float_raters=frozenset(rounded),
     )  # fmt: skip
     rows = []
@@ -253,7 +265,7 @@ def _pairwise(al: Aligned, opts: CompareOptions) -> _KindResult:
     raters = list(al.values.columns)
     coded = label_codes(al.values)
     table = agreement(
-        coded, raters, PAIRWISE_STATISTICS, scale=LABEL_SCALE, resampling=_resampling(opts)
+        coded, raters, PAIRWISE_STATISTICS, scale=LABEL_SCALE, resampling=_resampling(opts, al)
     )
     accuracy = opts.accuracy_statistic()
     rows = []
@@ -291,7 +303,7 @@ def _leaderboard(
     """One row per judge: runs across seeds, usage and cost added; the judge, the headline
     statistic with its interval and n first; sorted by the headline when there are humans."""
     board = pd.DataFrame(rows)
-    groups = pd.Series([run_group(al.judge_ids.get(j)) for j in board.judge], index=board.index)
+    groups = pd.Series([_run_key(al, j) for j in board.judge], index=board.index)
     board["runs"] = groups.map(groups.value_counts()).fillna(1).astype(int)
     for col in [headline, *(["mean_rating"] if "mean_rating" in board else [])]:
         std = board.groupby(groups)[col].transform(lambda s: s.std(ddof=1))
@@ -325,7 +337,10 @@ def _meta(al: Aligned, opts: CompareOptions, headline: str, rounded: list[str]) 
         "humans": list(al.humans),
         "aligned_by": al.aligned_by,
         "items": len(al.values),
+        "rows": dict(al.rows),
+        "rows_common": al.rows_common,
         "bootstrap": opts.bootstrap,
+        "resample": opts.resample,
         "confidence": opts.confidence,
         "seed": opts.seed,
         "notes": list(al.notes),
@@ -339,13 +354,21 @@ def _meta(al: Aligned, opts: CompareOptions, headline: str, rounded: list[str]) 
     return meta
 
 
+def _run_key(al: Aligned, judge: str) -> str | None:
+    """Runs of one judge: the judge id up to its seed, and the same inputs."""
+    group = run_group(al.judge_ids.get(judge))
+    return f"{group} @ {al.inputs.get(judge)}" if group is not None else None
+
+
 def _judges_table(al: Aligned) -> pd.DataFrame:
-    columns = ["judge", "source", "column", "judge_id", "run_group"]
+    columns = ["judge", "source", "column", "judge_id", "inputs", "run_group"]
     rows = [
         (j, str(al.paths.get(j) or "<DataFrame>"), al.columns[j], al.judge_ids.get(j))
         for j in al.judges
     ]
-    return pd.DataFrame([(*r, run_group(r[3])) for r in rows], columns=columns)
+    return pd.DataFrame(
+        [(*r, al.inputs.get(r[0]), _run_key(al, r[0])) for r in rows], columns=columns
+    )
 
 
 # --------------------------------------------------------------------------- JSON

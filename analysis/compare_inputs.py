@@ -9,6 +9,9 @@ Alignment rules:
 * Items are (row, completion index): a list value (``ratings``) gives one item per element, a
   scalar (``verdict``, a single human rating) one item with index 0. Every item of any source
   is kept; a rater without a value for it has a missing cell.
+* Sources must overlap: a source that shares no row with any other is an error (with ids: no
+  shared id), and so is a comparison where no item is rated by two raters. A partial overlap is
+  reported (rows per source, rows common to all) in ``Aligned.notes``.
 * Human (gold) columns are read from every source that has them (a shorter file adds nothing
   new); two sources giving an item different human values is an error.
 * Answer lengths come from the texts (``completions``, or ``response_a``/``response_b``) of
@@ -17,9 +20,11 @@ Alignment rules:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -36,6 +41,7 @@ _INSTRUCTION_COLS = ("instruction", "prompt")
 _ORDER_COLS = ("verdict_first", "verdict_second", "first_position")
 _DEFAULT_TEXT = {"pointwise": ("completions",), "pairwise": ("response_a", "response_b")}
 _ITEM_NAMES = ["row", "completion"]
+_TEXT_COLS = ("completions", "response_a", "response_b")
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,9 @@ class Aligned:
 
     ``values`` is items × raters: floats with nan (pointwise) or "A"/"B"/"tie" with missing
     (pairwise). ``statuses`` covers every item of a judge's own source (for failure rates);
-    ``lengths`` holds ``length`` (pointwise) or ``len_a``/``len_b`` (pairwise) per item, empty
+    ``rows`` counts each source's rows and ``rows_common`` the rows all sources share;
+    ``inputs`` is a digest of each source's inputs (row keys, instructions, answer texts), equal
+    only for sources that judged the same data. ``lengths`` holds ``length`` (pointwise) or ``len_a``/``len_b`` (pairwise) per item, empty
     when no texts were found; ``orders`` a verdict file's ``verdict_first``, ``verdict_second``
     and ``first_position`` per item, for each judge whose file has them.
     """
@@ -85,6 +93,9 @@ class Aligned:
     judge_ids: Mapping[str, str | None]
     aligned_by: str
     notes: tuple[str, ...] = ()
+    rows: Mapping[str, int] = field(default_factory=dict)
+    rows_common: int = 0
+    inputs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,13 +125,16 @@ def align(
     keys, aligned_by, notes = _row_keys(loaded, id_col)
     judged = {x.name: _items(k, x.rows[x.column]) for x, k in zip(loaded, keys)}
     kind = kind or _kind(loaded, judged)
+    rows, common, overlap_note = _overlap(loaded, keys, aligned_by)
     values = {name: _convert(series, kind, name) for name, series in judged.items()}
     for col in human_cols:
         values[col] = _human(loaded, keys, col, kind)
     lengths, length_note = _lengths(loaded, keys, kind, tuple(text_cols))
+    table = pd.concat(values, axis=1)
+    _check_common_items(table)
     return Aligned(
         kind=kind,
-        values=pd.concat(values, axis=1),
+        values=table,
         judges=tuple(judged),
         humans=tuple(human_cols),
         statuses={x.name: _statuses(x, k) for x, k in zip(loaded, keys)},
@@ -130,7 +144,10 @@ def align(
         paths={x.name: x.path for x in loaded},
         judge_ids={x.name: _judge_id(x) for x in loaded},
         aligned_by=aligned_by,
-        notes=tuple(notes + length_note),
+        notes=tuple(notes + overlap_note + length_note),
+        rows=rows,
+        rows_common=common,
+        inputs={x.name: _inputs_digest(x, k) for x, k in zip(loaded, keys)},
     )
 
 
@@ -206,6 +223,51 @@ def _row_keys(
                 f"{x.name}: id column {id_col!r} repeats {dupes[:5]}; pass a unique --id-col"
             )
     return keys, f"id column {id_col!r}", _check_instructions(loaded, keys, by_id=True)
+
+
+def _overlap(
+    loaded: list[_Loaded], keys: list[list[Hashable]], aligned_by: str
+) -> tuple[dict[str, int], int, list[str]]:
+    """Rows per source and rows common to all; a source sharing no row with the others is an
+    error, a partial overlap a note."""
+    rows = {x.name: len(k) for x, k in zip(loaded, keys)}
+    sets = [set(k) for k in keys]
+    common = len(set.intersection(*sets))
+    for x, own in zip(loaded, sets):
+        others = set().union(*(s for s in sets if s is not own))
+        if len(loaded) > 1 and not own & others:
+            what = "no row" if aligned_by == "row order" else f"no id ({aligned_by})"
+            sample = sorted(map(str, own))[:3]
+            raise DataError(
+                f"{x.name} shares {what} with the other files (its ids start {sample}); "
+                "compare files that judged the same dataset, or pass the right --id-col"
+            )
+    notes = []
+    if len(set(rows.values()) | {common}) > 1:
+        counts = ", ".join(f"{name} {n} rows" for name, n in rows.items())
+        notes.append(
+            f"partial overlap: {counts}, {common} in common; each pair of raters uses the "
+            "items both rated (n per pair)"
+        )
+    return rows, common, notes
+
+
+def _check_common_items(values: pd.DataFrame) -> None:
+    if values.shape[1] >= 2 and not (values.notna().sum(axis=1) >= 2).any():
+        raise DataError(
+            f"no item is rated by two of {list(values.columns)}: nothing to compare; check that "
+            "the files judged the same rows (--id-col) and that the ratings are not all missing"
+        )
+
+
+def _inputs_digest(x: _Loaded, keys: list[Hashable]) -> str:
+    """A digest of what the source judged: its row keys, instructions and answer texts."""
+    cols = [c for c in (*_INSTRUCTION_COLS, *_TEXT_COLS) if c in x.rows]
+    rows = sorted(
+        (str(k), *(json.dumps(x.rows[c][i], sort_keys=True, default=str) for c in cols))
+        for i, k in enumerate(keys)
+    )
+    return hashlib.sha256(json.dumps([cols, rows]).encode()).hexdigest()[:16]
 
 
 def _id(value: Any, name: str) -> str:

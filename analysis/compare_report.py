@@ -21,8 +21,10 @@ from ultrajudge.analysis.compare_stats import LABEL_SCALE, label_codes, snap_to_
 from ultrajudge.analysis.report import Report, new_figure
 
 __all__ = [
+    "RATE_STATISTICS",
     "agreement_heatmap",
     "build_report",
+    "colour_scale",
     "confusion_figure",
     "distribution_figure",
     "length_figure",
@@ -51,7 +53,7 @@ def build_report(c: Comparison, *, title: str = "Judge comparison") -> Report:
     agree = report.section("Agreement")
     stat = _matrix_stat(c)
     agree.figure(agreement_heatmap(c.matrix[stat], c.n, stat=stat), caption=f"{stat}, n per cell")
-    agree.table(_with_intervals(c.pairs, list(c.matrix)), caption="Every pair: value [95% CI]")
+    agree.table(_with_intervals(c.pairs, list(c.matrix)), caption=f"Every pair: value [{_unit(c)}]")
     alphas = pd.DataFrame({"krippendorff_alpha": pd.Series(dict(c.overall))})
     agree.table(alphas.rename_axis("raters"), caption="Across raters")
     if len(c.human_ceiling):
@@ -132,8 +134,18 @@ def _with_intervals(pairs: pd.DataFrame, stats: list[str]) -> pd.DataFrame:
     return out.set_index("pair")
 
 
+def _unit(c: Comparison) -> str:
+    if not c.meta["bootstrap"]:
+        return "no intervals"
+    unit = "rows" if c.meta.get("resample", "row") == "row" else "items"
+    return f"{c.meta['confidence']:.0%} CI, bootstrap resampling {unit}"
+
+
 def _settings(c: Comparison) -> pd.DataFrame:
-    keep = ("kind", "headline", "scale", "ties", "rounded", "bootstrap", "confidence", "seed")
+    keep = (
+        "kind", "headline", "scale", "ties", "rounded", "bootstrap", "resample", "confidence",
+        "seed", "rows", "rows_common",
+    )  # fmt: skip
     rows = {k: str(v) for k, v in c.meta.items() if k in keep}
     return pd.DataFrame({"value": pd.Series(rows)}).rename_axis("setting")
 
@@ -163,16 +175,30 @@ def _position_caption(c: Comparison) -> str:
 # --------------------------------------------------------------------------- plots
 
 
+RATE_STATISTICS = frozenset(
+    {"exact", "within_one", "agreement", "agreement_no_ties", "agreement_ties_half", "accuracy"}
+)
+"""Statistics that are shares of items (0..1); the others (kappas, correlations) run −1..1."""
+
+
+def colour_scale(stat: str) -> tuple[str, float, float]:
+    """Colour map and range of a statistic's heatmap: its whole range, so colours compare
+    across reports (a share 0..1 on a sequential map, a kappa or correlation −1..1 diverging)."""
+    return ("YlGn", 0.0, 1.0) if stat in RATE_STATISTICS else ("RdYlGn", -1.0, 1.0)
+
+
 def agreement_heatmap(matrix: pd.DataFrame, n: pd.DataFrame, *, stat: str) -> Any:
     """Rater × rater heatmap of a statistic, each cell annotated with its value and n."""
     k = len(matrix)
     fig, ax = new_figure(1.6 + 1.1 * k, 1.2 + 0.9 * k)
     values = matrix.to_numpy(dtype=float)
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdYlGn", vmin=-1, vmax=1)
+    cmap, low, high = colour_scale(stat)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=low, vmax=high)
     for i in range(k):
         for j in range(k):
             text = "–" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}"
-            colour = "white" if abs(np.nan_to_num(values[i, j])) > 0.6 else "black"
+            position = (np.nan_to_num(values[i, j]) - low) / (high - low)  # 0..1 along the map
+            colour = "white" if abs(2 * position - 1) > 0.6 else "black"
             ax.text(
                 j, i, f"{text}\nn={n.iat[i, j]}", ha="center", va="center", fontsize=8, color=colour
             )

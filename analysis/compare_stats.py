@@ -19,14 +19,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from ultrajudge.analysis.agreement import (
+    FLOAT_STATISTICS,
     STATISTICS,
     TableStatistic,
     bootstrap_ci,
     contingency_tables,
-    kendall_tau_b,
     krippendorff_alpha,
-    pearson,
-    spearman,
 )
 
 __all__ = [
@@ -45,9 +43,6 @@ FloatArray = npt.NDArray[np.float64]
 LABEL_CODES = MappingProxyType({"A": 1.0, "tie": 2.0, "B": 3.0})
 LABEL_SCALE = (1.0, 2.0, 3.0)
 _TIES_HALF = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.5], [0.0, 0.5, 1.0]])
-_SCALAR = MappingProxyType(
-    {"spearman": spearman, "kendall_tau_b": kendall_tau_b, "pearson": pearson}
-)
 
 
 def _share(numerator: FloatArray, n: FloatArray) -> FloatArray:
@@ -113,11 +108,13 @@ def snap_to_scale(
 
 @dataclass(frozen=True)
 class Resampling:
-    """Percentile bootstrap settings; ``n_resamples=0`` skips the intervals."""
+    """Percentile bootstrap settings; ``n_resamples=0`` skips the intervals. ``clusters`` (one
+    label per item, e.g. the row) makes a resample draw whole clusters; None draws items."""
 
     n_resamples: int = 1000
     confidence: float = 0.95
     seed: int = 0
+    clusters: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +155,7 @@ def agreement(
     """Every statistic for every pair of columns of ``coded`` (items × raters on ``scale``).
 
     Correlations of a pair involving one of ``float_raters`` use the unrounded ``raw`` values
-    and the scalar functions. Items missing either rating are left out of a pair; the matrices
+    (:data:`~ultrajudge.analysis.bootstrap.FLOAT_STATISTICS`, bootstrapped vectorised too). Items missing either rating are left out of a pair; the matrices
     are exactly symmetric.
     """
     tables = contingency_tables(coded, scale=scale)
@@ -171,14 +168,15 @@ def agreement(
         for name, stat in stats.items():
             fn: Any = stat
             args, kw = (coded[:, i], coded[:, j]), {"scale": scale}
-            if use_raw and name in _SCALAR:
-                fn, args, kw = _SCALAR[name], (raw[:, i], raw[:, j]), {}  # type: ignore[index]
+            if use_raw and name in FLOAT_STATISTICS:
+                fn, args, kw = FLOAT_STATISTICS[name], (raw[:, i], raw[:, j]), {}  # type: ignore[index]
                 values[name][i, j] = fn(*args)
             values[name][j, i] = values[name][i, j]
             if i != j and resampling.n_resamples and n[i, j] >= 2:
                 ci = bootstrap_ci(
                     fn, *args, n_resamples=resampling.n_resamples,
-                    confidence=resampling.confidence, seed=resampling.seed, **kw,
+                    confidence=resampling.confidence, seed=resampling.seed,
+                    clusters=resampling.clusters, **kw,
                 )  # fmt: skip
                 for bound, value in zip((low[name], high[name]), ci):
                     bound[i, j] = bound[j, i] = value

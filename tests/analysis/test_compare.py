@@ -241,7 +241,48 @@ def test_runs_differing_only_in_seed_report_their_spread() -> None:
     kappas = board.loc[["s1", "s2"], "kappa_quadratic"]
     assert board.loc["s1", "kappa_quadratic_std_runs"] == pytest.approx(kappas.std(ddof=1))
     assert math.isnan(board.loc["o", "kappa_quadratic_std_runs"])
-    assert c.judges.set_index("judge").loc["s1", "run_group"].endswith("t=0.7,top_p=1.0")
+    judges = c.judges.set_index("judge")
+    assert judges.loc["s1", "run_group"] == judges.loc["s2", "run_group"]
+    assert judges.loc["s1", "run_group"].startswith(
+        "m | ultrafeedback/overall@1 | generate | t=0.7,top_p=1.0 @ "
+    )
+
+
+def test_runs_of_one_judge_on_different_inputs_are_not_seed_runs() -> None:
+    sampled = "m | ultrafeedback/overall@1 | generate | t=0.7,top_p=1.0,seed={}"
+    run1 = scored([[4, 1], [4, 3], [2, 3], [5, 1], [2, 4], [1, 5]], judge=sampled.format(1))
+    run2 = scored([[5, 1], [4, 2], [3, 3], [4, 2], [1, 4], [2, 4]], judge=sampled.format(2))
+    run2["completions"] = [["other answer", "y" * 100] for _ in range(len(run2))]  # other data
+    c = compare([Source(run1, name="s1"), Source(run2, name="s2")], options=QUICK)
+    board = c.leaderboard.set_index("judge")
+    assert list(board.runs) == [1, 1]
+    assert board["kappa_quadratic_std_runs"].isna().all()
+    judges = c.judges.set_index("judge")
+    assert judges.loc["s1", "inputs"] != judges.loc["s2", "inputs"]
+
+
+def test_sources_sharing_no_ids_are_an_error() -> None:
+    a = scored(HUMAN, ids=[f"a{i}" for i in range(6)])
+    b = scored(HUMAN, ids=[f"b{i}" for i in range(6)])
+    with pytest.raises(DataError, match=r"^a shares no id \(id column 'id'\) with the other files"):
+        compare([Source(a, name="a"), Source(b, name="b")], options=QUICK)
+
+
+def test_no_item_rated_by_two_raters_is_an_error() -> None:
+    a = scored([[4, None]] * 6, human=None)
+    b = scored([[None, 2]] * 6, human=None)
+    with pytest.raises(DataError, match=r"no item is rated by two of \['a', 'b'\]"):
+        compare([Source(a, name="a"), Source(b, name="b")], options=QUICK)
+
+
+def test_partial_overlap_is_reported() -> None:
+    a = scored(HUMAN)
+    b = scored(HUMAN[2:6], ids=IDS[2:6])
+    b["instruction"] = [f"question {i}" for i in range(2, 6)]
+    c = compare([Source(a, name="a"), Source(b, name="b")], options=QUICK)
+    assert c.meta["rows"] == {"a": 6, "b": 4} and c.meta["rows_common"] == 4
+    assert "partial overlap: a 6 rows, b 4 rows, 4 in common" in c.meta["notes"][0]
+    assert c.pairs.loc[0, "n"] == 8  # 4 rows × 2 completions
 
 
 def test_bootstrap_intervals_are_seeded_and_cover_the_value() -> None:

@@ -82,3 +82,24 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, chromium_screenshot
         assert img.size == (1100, 3000)
         colours = img.convert("L").getextrema()
     assert colours[0] < 100 < colours[1]  # something was drawn, not a blank page
+
+
+def test_heatmap_colour_scale_fits_the_statistic() -> None:
+    import pandas as pd
+
+    from ultrajudge.analysis.compare_report import agreement_heatmap, colour_scale
+
+    assert colour_scale("exact") == ("YlGn", 0.0, 1.0)
+    assert colour_scale("agreement_ties_half") == ("YlGn", 0.0, 1.0)
+    assert colour_scale("kappa_quadratic") == ("RdYlGn", -1.0, 1.0)
+    assert colour_scale("spearman") == ("RdYlGn", -1.0, 1.0)
+    m = pd.DataFrame([[1.0, 0.5], [0.5, 1.0]], index=["a", "b"], columns=["a", "b"])
+    n = pd.DataFrame([[4, 4], [4, 4]], index=["a", "b"], columns=["a", "b"])
+    for stat, limits in (("exact", (0.0, 1.0)), ("kappa", (-1.0, 1.0))):
+        image = agreement_heatmap(m, n, stat=stat).axes[0].images[0]
+        assert image.get_clim() == limits
+
+
+def test_report_states_the_resampling_unit(tmp_path: Path) -> None:
+    text = _pointwise(tmp_path).read_text()
+    assert "95% CI, bootstrap resampling rows" in text

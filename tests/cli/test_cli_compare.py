@@ -126,9 +126,11 @@ def test_files_in_another_order_or_shorter_align_by_id(tmp_path: Path) -> None:
     kept = rows_of(auto)[::-1][:12]  # reversed, 8 rows fewer
     part.write_text("".join(json.dumps(r) + "\n" for r in kept))
     out = tmp_path / "c.json"
-    invoke("compare", auto, part, "--name", "full", "--name", "part", "--human-col", "human_ratings",
-           "--bootstrap", "0", "--out", out)  # fmt: skip
+    output = invoke("compare", auto, part, "--name", "full", "--name", "part", "--human-col",
+                    "human_ratings", "--bootstrap", "0", "--out", out)  # fmt: skip
+    assert "note: partial overlap: full 20 rows, part 12 rows, 12 in common" in output
     data = json.loads(out.read_text())
+    assert (data["meta"]["rows"], data["meta"]["rows_common"]) == ({"full": 20, "part": 12}, 12)
     n = sum(len(r["completions"]) for r in kept)
     pair = data["pairs"][0]
     assert (pair["rater_a"], pair["rater_b"], pair["n"], pair["exact"], pair["kappa"]) == (
@@ -223,3 +225,39 @@ def test_user_errors_exit_2_with_a_message(tmp_path: Path) -> None:
     )
     assert "--id-col" in invoke("compare", plain, shuffled, code=2)
     assert "outside the scale" in invoke("compare", auto, "--scale", "1-3", code=2)
+
+
+def test_two_judges_without_humans_print_their_agreement(tmp_path: Path) -> None:
+    from ultrajudge.analysis.agreement import STATISTICS, bootstrap_ci, cohen_kappa
+
+    auto, _ = score(tmp_path, "scripted:auto", "auto")
+    script = close_judge_script(tmp_path / "close.script.jsonl")
+    close, _ = score(tmp_path, f"scripted:{script}", "close")
+    out = tmp_path / "c.json"
+    output = invoke("compare", auto, close, "--bootstrap", "300", "--seed", "4", "--out", out)
+    a = [v for r in rows_of(auto) for v in r["ratings"]]
+    b = [v for r in rows_of(close) for v in r["ratings"]]
+    rows = [i for i, r in enumerate(rows_of(auto)) for _ in r["ratings"]]
+    scale = (1, 2, 3, 4, 5)
+    headline = cohen_kappa(a, b, scale=scale, weights="quadratic")
+    low, high = bootstrap_ci(
+        STATISTICS["kappa_quadratic"], a, b, scale=scale, clusters=rows, n_resamples=300, seed=4
+    )
+    exact = sum(x == y for x, y in zip(a, b)) / len(a)
+    assert "judge × judge agreement (95% bootstrap intervals resampling rows" in output
+    line = next(x for x in output.splitlines() if x.startswith("auto vs close"))
+    assert line.split()[:4] == ["auto", "vs", "close", "55"]
+    assert f"{headline:.3f} [{low:.3f}, {high:.3f}]" in line
+    assert f"{exact:.3f}" in line and f"{cohen_kappa(a, b, scale=scale):.3f}" in line
+    assert json.loads(out.read_text())["meta"]["resample"] == "row"
+    item = invoke("compare", auto, close, "--resample", "item", "--bootstrap", "50")
+    assert "resampling items" in item
+    assert "--resample" in invoke("compare", auto, close, "--resample", "cluster", code=2)
+
+
+def test_files_sharing_no_ids_exit_2(tmp_path: Path) -> None:
+    auto, _ = score(tmp_path, "scripted:auto", "auto")
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps({**r, "id": f"x-{r['id']}"}) + "\n" for r in rows_of(auto)))
+    message = invoke("compare", auto, other, code=2)
+    assert "auto shares no id (id column 'id') with the other files" in message

@@ -73,6 +73,13 @@ def compare(
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples for intervals; 0 skips.")
     ] = 1000,
+    resample: Annotated[
+        str,
+        typer.Option(
+            help="Bootstrap unit: 'row' (all completions of an instruction together; their "
+            "ratings are correlated) or 'item'."
+        ),
+    ] = "row",
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     price_in: Annotated[
         float | None, typer.Option(help="USD per million prompt tokens (for cost per 1,000).")
@@ -97,7 +104,8 @@ def compare(
     """Compare judges: agreement matrices, a judge-vs-human leaderboard and a report.
 
     Rows are aligned by id (or row order, checked against the instructions) and completion;
-    a statistic between two raters uses the items both rated. The leaderboard has agreement
+    a statistic between two raters uses the items both rated. Files sharing no rows are an
+    error; a partial overlap is reported. Intervals resample whole rows unless --resample item. The leaderboard has agreement
     with humans, bias, failure rate, length and position bias, runs across seeds, and tokens,
     seconds and cost per 1,000 judgments when the results store sits next to a file.
     """
@@ -112,6 +120,10 @@ def compare(
         raise typer.BadParameter(
             f"must be 'half', 'exclude' or 'judgebench', got {ties!r}", param_hint="--ties"
         )
+    if resample not in ("row", "item"):
+        raise typer.BadParameter(
+            f"must be 'row' or 'item', got {resample!r}", param_hint="--resample"
+        )
     for path in out or []:
         if path.suffix.lower() not in (".json", ".csv"):
             raise typer.BadParameter(f"{path} must end in .json or .csv", param_hint="--out")
@@ -120,6 +132,7 @@ def compare(
         headline=headline,
         ties=ties,  # type: ignore[arg-type]
         bootstrap=bootstrap,
+        resample=resample,  # type: ignore[arg-type]
         seed=seed,
         price_in=price_in,
         price_out=price_out,
@@ -154,18 +167,9 @@ def _parse_scale(text: str) -> tuple[float, ...]:
 
 
 def _print(result: Any) -> None:
-    import pandas as pd
+    from ultrajudge.analysis.compare_text import summary
 
-    board = result.leaderboard.set_index("judge")
-    board = board[[c for c in board.columns if board[c].notna().any()]]
-    with pd.option_context("display.width", 120, "display.max_columns", None):
-        typer.echo(board.T.to_string(float_format=lambda v: f"{v:.3f}"))
-    for key, value in result.overall.items():
-        if value == value:  # nan says nothing (e.g. no second human column)
-            typer.echo(f"{key}: {value:.3f}")
-    typer.echo(f"{result.meta['items']} items aligned by {result.meta['aligned_by']}")
-    for note in result.meta["notes"]:
-        typer.echo(f"note: {note}")
+    typer.echo(summary(result))
 
 
 def _write(
