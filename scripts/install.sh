@@ -26,5 +26,5 @@ else
   "$PY" -m pip install --quiet ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==$TORCH_VERSION"
 fi
 
-"$PY" -m pip install --quiet -e ".[dev${EXTRAS:+,$EXTRAS}]"
+"$PY" -m pip install --quiet -e ".[hf,dev${EXTRAS:+,$EXTRAS}]"
 echo "install: done; activate with: source $VENV/bin/activate"

@@ -50,6 +50,25 @@ class Backend(Protocol):
         ...
 
 
+class MissingExtraError(ImportError):
+    """A backend needs packages of an optional extra that are not installed."""
+
+
+def require_extra(extra: str, modules: Sequence[str], what: str) -> None:
+    """Raise ``MissingExtraError`` naming ``pip install 'ultrajudge[<extra>]'`` unless every
+    module of ``modules`` can be imported. ``what`` starts the message ("judge 'x' ...")."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"{what} needs {' and '.join(modules)} ({exc.name or module} is not installed): "
+                f"pip install 'ultrajudge[{extra}]'"
+            ) from None
+
+
 BackendFactory = Callable[..., Backend]
 _REGISTRY: dict[str, BackendFactory] = {}
 

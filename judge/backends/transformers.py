@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ultrajudge.judge.backends.base import register_backend
+from ultrajudge.judge.backends.base import register_backend, require_extra
 from ultrajudge.judge.backends.cpu import cpu_supports_bf16, keep_freed_memory, release_freed_memory
 from ultrajudge.judge.backends.decode import decoding_attention
 from ultrajudge.judge.backends.packed import (
@@ -513,6 +513,7 @@ def _model_fingerprint(model_path: str, commit: str | None = None) -> str:
 def build_transformers(target: str, **options: Any) -> TransformersBackend:
     """A local directory or a Hub id; options: device, dtype, batch_size, max_batch_tokens,
     max_packed_tokens."""
+    require_extra("hf", ("torch", "transformers"), f"judge {target!r} is a local model, which")
     for key in ("batch_size", "max_batch_tokens", "max_packed_tokens"):
         if key in options:
             options[key] = int(options[key])

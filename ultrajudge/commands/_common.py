@@ -167,6 +167,7 @@ def friendly_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ultrajudge.judge.backends.base import MissingExtraError
         from ultrajudge.judge.backends.transformers import ModelLoadError
         from ultrajudge.judge.io import DataError
         from ultrajudge.judge.runner import BackendUnreachable
@@ -174,7 +175,14 @@ def friendly_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
-        except (DataError, TemplateError, ModelLoadError, ValueError, FileNotFoundError) as exc:
+        except (
+            DataError,
+            TemplateError,
+            ModelLoadError,
+            MissingExtraError,
+            ValueError,
+            FileNotFoundError,
+        ) as exc:
             raise fail(str(exc)) from None
         except BackendUnreachable as exc:  # generators: what was generated is in the store
             raise fail(f"{exc}; rerun when the server answers", EXIT_UNREACHABLE) from None
