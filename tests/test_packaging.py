@@ -30,7 +30,7 @@ PIP = (sys.executable, "-m", "pip", "-q")
 DEPENDENCIES = ("datasets", "jinja2", "numpy", "pandas", "pyarrow", "typer", "yaml", "openai")
 
 CHECK = r"""
-import importlib.resources, importlib.util, json, sys
+import importlib, importlib.resources, importlib.util, json, sys
 import ultrajudge, ultrajudge.judge, ultrajudge.analysis, ultrajudge.generators
 from ultrajudge.judge.templates import load_template
 
@@ -45,7 +45,7 @@ print(json.dumps({
     "bare_judge": importlib.util.find_spec("judge") is not None,
     "bare_analysis": importlib.util.find_spec("analysis") is not None,
 }))
-import judge
+importlib.import_module("judge")  # must fail: no top-level judge
 """
 
 

@@ -104,6 +104,11 @@ def build_backend(spec: str, **options: Any) -> Backend:
     return _REGISTRY["transformers"](spec, **options)
 
 
+#: Entry-point group through which other distributions add backends: an entry point
+#: ``name = "package.module:factory"`` makes ``name:TARGET`` build ``factory(TARGET, **options)``.
+ENTRY_POINT_GROUP = "ultrajudge.backends"
+
+
 def _import_builtin() -> None:
     # Built-in backends register themselves on import; providers with heavy or
     # optional SDKs import them lazily inside their factories.
@@ -115,3 +120,22 @@ def _import_builtin() -> None:
         except ModuleNotFoundError as exc:  # an optional backend module not shipped
             if exc.name != f"ultrajudge.judge.backends.{module}":
                 raise
+    _load_entry_points()
+
+
+def _load_entry_points() -> None:
+    """Register the backends other installed distributions declare (loaded when first named
+    by ``build_backend``; a built-in name is never replaced)."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _REGISTRY:
+            _REGISTRY[ep.name] = _lazy(ep)
+
+
+def _lazy(ep: Any) -> BackendFactory:
+    def factory(target: str, **options: Any) -> Backend:
+        return ep.load()(target, **options)  # type: ignore[no-any-return]
+
+    factory.__doc__ = f"{ep.value} (entry point {ep.name!r} of {ENTRY_POINT_GROUP})"
+    return factory

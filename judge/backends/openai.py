@@ -46,12 +46,12 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import math
 import os
 import re
 import sys
 import threading
-import warnings
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -82,6 +82,8 @@ from ultrajudge.judge.types import (
     TokenDistribution,
     as_messages,
 )
+
+logger = logging.getLogger(__name__)  # a child of the "ultrajudge" logger
 
 R = TypeVar("R")
 OPENAI_URL = "https://api.openai.com/v1"
@@ -569,11 +571,7 @@ class OpenAIBackend:
             first = kind not in self._warned
             self._warned.add(kind)
         if first:
-            warnings.warn(
-                f"{self.id}: {message} (counted in usage.fallbacks[{kind!r}])",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            logger.warning("%s: %s (counted in usage.fallbacks[%r])", self.id, message, kind)
 
 
 # -- helpers ---------------------------------------------------------------------

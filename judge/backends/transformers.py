@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ultrajudge.judge.backends.base import register_backend, require_extra
-from ultrajudge.judge.backends.cpu import cpu_supports_bf16, keep_freed_memory, release_freed_memory
+from ultrajudge.judge.backends.cpu import cpu_supports_bf16, release_freed_memory
 from ultrajudge.judge.backends.decode import decoding_attention
 from ultrajudge.judge.backends.packed import (
     MIN_SHARED,
@@ -36,6 +36,8 @@ from ultrajudge.judge.types import (
     LogprobRequest,
     TokenDistribution,
 )
+
+logger = logging.getLogger(__name__)  # a child of the "ultrajudge" logger
 
 
 class ModelLoadError(RuntimeError):
@@ -106,8 +108,6 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device, torch_dtype = choose_device_dtype(self.device, self.dtype)
-        if self.device == "cpu":
-            keep_freed_memory()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
                 self.model_path, trust_remote_code=self.trust_remote_code, revision=self.revision
@@ -366,10 +366,11 @@ class TransformersBackend:
                 return scored
             except PackingUnsupported as exc:
                 self._packed_error, self._prefix = str(exc), None
-        warnings.warn(
-            f"{self.model_path}: packed scoring unavailable ({self._packed_error}); "
-            "scoring each position with a padded forward instead",
-            stacklevel=2,
+        logger.warning(
+            "%s: packed scoring unavailable (%s); scoring each position with a padded forward "
+            "instead",
+            self.model_path,
+            self._packed_error,
         )
         return score_positions_portable(
             self, requests, candidates=candidates, choose=choose, top_k=top_k
