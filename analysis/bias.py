@@ -15,6 +15,7 @@ import numpy.typing as npt
 from ultrajudge.analysis.agreement_data import missing as _missing
 from ultrajudge.analysis.correlation import spearman
 from ultrajudge.analysis.verdicts import labels as _labels
+from ultrajudge.judge.types import INPUT_STATUSES
 
 __all__ = [
     "NON_FAILURE_STATUSES",
@@ -135,13 +136,16 @@ class FailureRates:
 
 def failure_rates(statuses: npt.ArrayLike) -> FailureRates:
     """Rate of every status and the overall failure rate; a None status counts as "missing".
+    Completions that were never judged because the input was not a text
+    (``invalid_input``) are not the judge's attempts: they count nowhere.
 
-    >>> failure_rates(["ok", "ok", "parse_error", "na"])
+    >>> failure_rates(["ok", "ok", "parse_error", "na", "invalid_input"])
     FailureRates(rates={'na': 0.25, 'ok': 0.5, 'parse_error': 0.25}, failure_rate=0.25, n=4)
     """
     arr = np.asarray(statuses, dtype=object)
     if arr.ndim != 1:
         raise ValueError(f"statuses must be one-dimensional; got shape {arr.shape}")
+    arr = arr[np.array([s not in INPUT_STATUSES for s in arr], dtype=bool)]
     labels = np.where(_missing(arr), "missing", arr).astype(str)
     names, counts = np.unique(labels, return_counts=True)
     n = len(arr)

@@ -9,7 +9,8 @@ there is one). Three strategies turn it into pairs:
 * ``all-pairs``: every two completions with different ratings, the higher chosen.
 
 Invariants, whatever the strategy: a completion whose rating failed (None, or a
-status other than ``ok``) or whose text is empty never enters a pair; two
+status other than ``ok``), whose text is empty, or whose value is not a text at all
+(``invalid_input``: null, a number, ...) never enters a pair; two
 completions with the same rating (a tie) never become a pair; chosen and
 rejected texts always differ (identical texts are skipped, and a row with no
 other choice yields no pair). Ties between equally rated candidates are broken
@@ -93,7 +94,8 @@ class PairBuilder:
 
     def pairs_of(self, row: Mapping[str, Any], index: int, jurors: Sequence[str]) -> _RowPairs:
         """The pairs of one row, or the reason it has none."""
-        texts = self.columns.completions_of(row)
+        given = self.columns.texts_of(row, index)
+        texts = [t if isinstance(t, str) else "" for t in given]
         ratings = list(row[self.ratings_col] or [])
         if len(ratings) != len(texts):
             raise ValueError(
@@ -103,8 +105,10 @@ class PairBuilder:
         statuses = row.get(self.status_col) or ["ok"] * len(texts)
         excluded: Counter[str] = Counter()
         usable = []
-        for i, (text, value, status) in enumerate(zip(texts, ratings, statuses)):
-            if value is None or status != "ok" or not _finite(value):
+        for i, (text, value, status) in enumerate(zip(given, ratings, statuses)):
+            if not isinstance(text, str) or status == "invalid_input":
+                excluded["invalid_input"] += 1  # never chosen, whatever its rating says
+            elif value is None or status != "ok" or not _finite(value):
                 excluded["failed_rating"] += 1
             elif not text.strip():
                 excluded["empty_text"] += 1
@@ -139,7 +143,7 @@ class PairBuilder:
         spread = row.get("jury_spread")
         mass = row.get("rating_mass") or _lowest_juror_mass(row, jurors, len(texts))
         record: dict[str, Any] = {
-            "prompt": self.columns.instruction_of(row),
+            "prompt": self.columns.instruction_of(row, index),
             "prompt_messages": _prompt_messages(prompt_value),
             "chosen": texts[i],
             "rejected": texts[j],
@@ -277,13 +281,13 @@ def build_pairs(
     for index, row in enumerate(ds):
         result = builder.pairs_of(row, index, jurors)
         stats.rows += 1
-        stats.completions += len(builder.columns.completions_of(row))
+        stats.completions += len(builder.columns.texts_of(row, index))
         stats.excluded_completions.update(result.excluded)
         if result.reason is not None:
             stats.no_pair[result.reason] += 1
             no_pair.append(
                 {
-                    "prompt": builder.columns.instruction_of(row),
+                    "prompt": builder.columns.instruction_of(row, index),
                     "source_row": index,
                     "source_id": None
                     if row.get(builder.id_col) is None

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ultrajudge.judge.types import Rating
+
 _READERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
@@ -194,13 +196,27 @@ def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] 
 
 
 @dataclass(frozen=True)
+class NotText:
+    """A completion value that is not a text (null, a number, a boolean, a nested list, a
+    chat message whose content is not a string). It is never judged: its rating is
+    ``invalid_input`` and ``reason`` says what the value was."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Columns:
     """Where a row's instruction and completions are.
 
     Three input shapes: one list column of completions (``completions``); several
     completion columns, one text each (``chosen`` and ``rejected``); and either of
     these with the instruction as a chat (a list of ``{"role", "content"}``
-    messages), in which case the last user turn is the instruction.
+    messages), in which case the last user turn is the instruction. A completion may
+    also be a chat (its last message's content is the text) or one message.
+
+    Nothing is coerced into a text: ``None``, numbers, booleans, nested lists and
+    messages whose content is not a string are :class:`NotText` (see :meth:`texts_of`).
+    Methods take the row's ``index`` so that an error names the row.
     """
 
     instruction: str = "instruction"
@@ -226,20 +242,39 @@ class Columns:
                 f"column(s) {missing} not found; columns are {list(column_names)}; {hint}"
             )
 
-    def instruction_of(self, row: Mapping[str, Any]) -> str:
+    def as_dict(self) -> dict[str, Any]:
+        """The mapping as plain data (for run records and file metadata)."""
+        return {
+            "instruction": self.instruction,
+            "completions": None if self.completion_columns else self.completions,
+            "completion_columns": list(self.completion_columns),
+            "reference": self.reference,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Columns:
+        """The inverse of :meth:`as_dict`."""
+        return cls(
+            str(data.get("instruction") or "instruction"),
+            data.get("completions"),
+            tuple(str(c) for c in data.get("completion_columns") or ()),
+            data.get("reference"),
+        )
+
+    def instruction_of(self, row: Mapping[str, Any], index: int | None = None) -> str:
         value = row[self.instruction]
+        where = _where(index, self.instruction)
         if isinstance(value, list):  # a chat: the last user turn is the instruction
-            users = [
-                m["content"] for m in value if isinstance(m, Mapping) and m.get("role") == "user"
-            ]
+            users = [m for m in value if isinstance(m, Mapping) and m.get("role") == "user"]
             if not users:
-                raise DataError(
-                    f"column {self.instruction!r} holds a chat with no user turn: {value!r:.200}"
-                )
-            return str(users[-1])
+                raise DataError(f"{where} holds a chat with no user turn: {value!r:.200}")
+            content = users[-1].get("content")
+            if not isinstance(content, str):
+                raise DataError(f"{where}: the last user turn has no text content: {content!r:.80}")
+            return content
         if not isinstance(value, str):
             raise DataError(
-                f"column {self.instruction!r} must hold text, got {type(value).__name__}"
+                f"{where} must hold text (or a chat), got {_describe(value)}; fix or drop the row"
             )
         return value
 
@@ -254,22 +289,87 @@ class Columns:
             )
         return value if value.strip() else None
 
-    def completions_of(self, row: Mapping[str, Any]) -> list[str]:
+    def texts_of(self, row: Mapping[str, Any], index: int | None = None) -> list[str | NotText]:
+        """Every completion of the row in order: its text, or :class:`NotText`."""
         if self.completion_columns:
-            values = [row[c] for c in self.completion_columns]
-        else:
-            values = row[self.completions]  # type: ignore[index]
-            if isinstance(values, str) or not isinstance(values, Sequence):
-                raise DataError(
-                    f"column {self.completions!r} must hold a list of texts, got {type(values).__name__}; "
-                    "for one text per column pass --completion-col for each column"
-                )
+            return [_as_text(row[c]) for c in self.completion_columns]
+        values = row[self.completions]  # type: ignore[index]
+        if isinstance(values, str) or not isinstance(values, Sequence):
+            raise DataError(
+                f"{_where(index, self.completions)} must hold a list of texts, got "
+                f"{_describe(values)}; for one text per column pass --completion-col for each column"
+            )
         return [_as_text(v) for v in values]
 
+    def completions_of(self, row: Mapping[str, Any], index: int | None = None) -> list[str]:
+        """The row's completion texts; a ``DataError`` naming the row and column when one is
+        not a text (for commands that cannot leave a completion out, e.g. pairwise)."""
+        texts = self.texts_of(row, index)
+        for k, text in enumerate(texts):
+            if isinstance(text, NotText):
+                column = (
+                    self.completion_columns[k]
+                    if self.completion_columns
+                    else f"{self.completions}[{k}]"
+                )
+                raise DataError(
+                    f"{_where(index, column)} is not a text ({text.reason}); fix or drop the row"
+                )
+        return texts  # type: ignore[return-value]
 
-def _as_text(value: Any) -> str:
-    if isinstance(value, list) and value and isinstance(value[-1], Mapping):  # a chat reply
-        return str(value[-1].get("content", ""))
-    if isinstance(value, Mapping) and "content" in value:
-        return str(value["content"])
-    return "" if value is None else str(value)
+    def item_of(self, row: Mapping[str, Any], index: int | None = None) -> tuple[str, list[str]]:
+        """``(instruction, texts to judge)``: the completions that are texts, in order
+        (:func:`place_ratings` puts their ratings back in place)."""
+        texts = self.texts_of(row, index)
+        return self.instruction_of(row, index), [t for t in texts if isinstance(t, str)]
+
+
+def place_ratings(ratings: Sequence[Rating], texts: Sequence[str | NotText]) -> tuple[Rating, ...]:
+    """The ratings of the judged texts back at their positions among ``texts``; each
+    :class:`NotText` gets an ``invalid_input`` rating whose ``raw`` says why.
+
+    >>> r = place_ratings([Rating(4.0, "ok")], [NotText("null"), "b"])
+    >>> [(x.status, x.value, x.raw) for x in r]
+    [('invalid_input', None, 'not a text: null'), ('ok', 4.0, None)]
+    """
+    judged = iter(ratings)
+    placed = [
+        Rating(None, "invalid_input", raw=f"not a text: {t.reason}")
+        if isinstance(t, NotText)
+        else next(judged)
+        for t in texts
+    ]
+    if next(judged, None) is not None:
+        raise ValueError(f"{len(ratings)} ratings for {len(placed)} positions")
+    return tuple(placed)
+
+
+def _where(index: int | None, column: str | None) -> str:
+    return f"column {column!r}" if index is None else f"row {index}, column {column!r}"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"a number ({value!r})"
+    if isinstance(value, list | tuple):
+        return f"a list ({value!r:.60})"
+    return f"a {type(value).__name__} ({value!r:.60})"
+
+
+def _as_text(value: Any) -> str | NotText:
+    """A completion value as its text, never coerced: a string, one chat message with a
+    string ``content``, or a chat whose last message is one; anything else is NotText."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(m, Mapping) for m in value):
+        value = value[-1]  # a chat: the reply is its last message
+    if isinstance(value, Mapping):
+        content = value.get("content")
+        if isinstance(content, str):
+            return content
+        return NotText(f"a chat message whose content is {_describe(content)}")
+    return NotText(_describe(value))

@@ -489,10 +489,18 @@ class PairColumns:
             )
         return cls(instruction, response_a, response_b)
 
-    def pair_of(self, row: dict[str, Any]) -> Pair:
+    def pair_of(self, row: dict[str, Any], index: int | None = None) -> Pair:
+        """The row's pair; a ``DataError`` naming the row and column when a response (or the
+        instruction) is not a text: a pair is never judged with a coerced ``None``."""
         cols = Columns(self.instruction, None, (self.response_a, self.response_b))
-        a, b = cols.completions_of(row)
-        return Pair(cols.instruction_of(row), a, b)
+        a, b = cols.completions_of(row, index)
+        return Pair(cols.instruction_of(row, index), a, b)
+
+    def check_rows(self, ds: Any) -> None:
+        """Refuse, before any judge loads, a dataset with a row :meth:`pair_of` cannot read."""
+        wanted = list(dict.fromkeys([self.instruction, self.response_a, self.response_b]))
+        for index, row in enumerate(ds.select_columns(wanted)):
+            self.pair_of(row, index)
 
 
 def consistency(summary: RunSummary) -> float:

@@ -36,6 +36,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent, sum_usage
 from ultrajudge.judge.store import ResultStore
+from ultrajudge.judge.types import INPUT_STATUSES
 
 __all__ = [
     "BackendUnreachable",
@@ -123,10 +124,12 @@ class RunSummary:
         return self.api.cost_usd if self.api is not None else None
 
     def failure_rate(self, ok: Iterable[str] = ("ok", "na")) -> float:
-        """Share of ``statuses`` not in ``ok``; nan when nothing was counted."""
+        """Share of ``statuses`` not in ``ok``; nan when nothing was counted. Statuses about
+        the input (``invalid_input``: never judged) count in neither part."""
         good = set(ok)
-        total = sum(self.statuses.values())
-        failed = sum(n for s, n in self.statuses.items() if s not in good)
+        judged = {s: n for s, n in self.statuses.items() if s not in INPUT_STATUSES}
+        total = sum(judged.values())
+        failed = sum(n for s, n in judged.items() if s not in good)
         return failed / total if total else float("nan")
 
     def add(self, other: RunSummary) -> None:

@@ -10,10 +10,11 @@ not depend on the order requests completed in.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
-from ultrajudge.judge.io import Columns
+from ultrajudge.judge.io import Columns, place_ratings
 from ultrajudge.judge.rating import (
     Item,
     RatingConfig,
@@ -43,7 +44,10 @@ def judgment_key(
 
 
 def _item(columns: Columns, row: dict[str, Any]) -> Item:
-    return Item(columns.instruction_of(row), columns.completions_of(row), columns.reference_of(row))
+    """What the judge sees of a row: only its completions that are texts (the others are
+    never judged; :func:`place_ratings` marks them ``invalid_input`` in the output)."""
+    instruction, texts = columns.item_of(row)
+    return Item(instruction, texts, columns.reference_of(row))
 
 
 def judge_dataset(
@@ -103,13 +107,15 @@ def add_score_columns(
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
         items = [_item(columns, r) for r in rows]
+        all_texts = [columns.texts_of(r) for r in rows]
         new: dict[str, list[Any]] = {}
         per_aspect = []
         for config in configs:
             keys = [judgment_key(backend, config, *item) for item in items]
             stored = store.get_many(keys, include_failed=True)
             judgments = [
-                _stored(stored, k, len(item.completions), config) for k, item in zip(keys, items)
+                _placed(_stored(stored, k, len(item.completions), config), texts)
+                for k, item, texts in zip(keys, items, all_texts)
             ]
             per_aspect.append(judgments)
             for j in judgments:
@@ -118,7 +124,7 @@ def add_score_columns(
             new.update(_columns_for(judgments, suffix, config))
         if len(configs) > 1:
             new.update(_combined(per_aspect, configs))
-        summary.completions += sum(len(item.completions) for item in items)
+        summary.completions += sum(len(texts) for texts in all_texts)
         return new
 
     fingerprint = make_key(
@@ -127,6 +133,12 @@ def add_score_columns(
     return ds.map(
         add, batched=True, batch_size=256, load_from_cache_file=False, new_fingerprint=fingerprint
     )
+
+
+def _placed(judgment: RowJudgment, texts: Sequence[Any]) -> RowJudgment:
+    """The judgment's ratings put back at their completions' places (non-texts get
+    ``invalid_input``; see :func:`place_ratings`)."""
+    return replace(judgment, ratings=place_ratings(judgment.ratings, texts))
 
 
 def _stored(

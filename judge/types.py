@@ -22,8 +22,11 @@ RatingStatus = Literal[
     "backend_error",  # the model call itself failed
     "low_mass",  # logprob mode: the scale tokens got too little probability
     "too_long",  # the prompt does not fit the judge's context: not sent
+    "invalid_input",  # the completion is not a text (null, a number, ...): never judged
 ]
 OK_STATUSES: frozenset[str] = frozenset({"ok", "na"})
+#: Statuses about the input, not the judge: left out of a judge's failure rate.
+INPUT_STATUSES: frozenset[str] = frozenset({"invalid_input"})
 #: A backend that refuses an over-long prompt before sending it returns an item whose
 #: ``error`` starts with this; callers record the status ``too_long`` (never retried).
 TOO_LONG = "too_long:"

@@ -171,6 +171,7 @@ def pairwise(
     columns = PairColumns.resolve(
         ds.column_names, instruction=instruction_col, response_a=a_col, response_b=b_col
     )
+    columns.check_rows(ds)
     if dry_run:
         _dry_run(ds, columns, config)
         return

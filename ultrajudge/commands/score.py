@@ -193,7 +193,8 @@ def score(
     """Rate every completion of every instruction, UltraFeedback style.
 
     Adds ratings, rationales, rating_status (ok, na, parse_error, out_of_range, missing,
-    backend_error, low_mass), rating_raw (the judge's text where a rating failed) and
+    backend_error, low_mass, invalid_input: a completion that is not a text, never
+    judged), rating_raw (the judge's text where a rating failed) and
     judge to every input row; in logprob mode ratings are expected scores, plus
     rating_argmax, rating_probs and rating_mass. Interrupted runs resume from the store.
     """
@@ -326,15 +327,16 @@ def _aspects(aspect: list[str] | None) -> list[str]:
 def _dry_run(ds: Any, columns: Any, configs: list[Any]) -> None:
     first = ds[0] if len(ds) else None
     calls = 0
-    for row in ds:
-        calls += len(columns.completions_of(row)) if configs[0].one_per_prompt else 1
+    for index, row in enumerate(ds):
+        texts = columns.item_of(row, index)[1]
+        calls += len(texts) if configs[0].one_per_prompt else int(bool(texts))
     typer.echo(
         f"{len(ds)} rows; {calls * len(configs)} judge calls for {len(configs)} aspect(s) (before retries)."
     )
     if first is not None:
         from ultrajudge.judge.rating import first_prompt
 
-        item = (columns.instruction_of(first), columns.completions_of(first))
+        item = columns.item_of(first, 0)
         for message in first_prompt((*item, columns.reference_of(first)), configs[0]):
             typer.echo(f"--- {message.role} ---\n{message.content}")
 
