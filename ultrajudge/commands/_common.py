@@ -42,7 +42,7 @@ JudgeOption = Annotated[
     list[str] | None, typer.Option("--judge-option", "-O", help=JUDGE_OPTION_HELP)
 ]
 Split = Annotated[str, typer.Option(help="Split to read from a Hub dataset or DatasetDict.")]
-Limit = Annotated[int | None, typer.Option(help="Only the first N rows.")]
+Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N rows (N >= 1).")]
 StorePath = Annotated[
     Path | None, typer.Option("--store", help="Results store (SQLite). Default: next to --out.")
 ]
