@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -322,6 +323,39 @@ class Columns:
         (:func:`place_ratings` puts their ratings back in place)."""
         texts = self.texts_of(row, index)
         return self.instruction_of(row, index), [t for t in texts if isinstance(t, str)]
+
+
+def columns_record(out: str | Path) -> Path:
+    """Where the column mapping of an output is recorded: ``<out>.columns.json``."""
+    return Path(f"{out}.columns.json")
+
+
+def record_columns(out: str | Path, mapping: Mapping[str, Any]) -> Path:
+    """Record next to ``out`` the columns a command judged it by (``kind`` and the
+    :meth:`Columns.as_dict` or pairwise mapping), so that ``pairs`` and ``compare`` read them
+    without the column flags. Written atomically; returns the record's path."""
+    text = json.dumps({"columns": dict(mapping)}, indent=2, sort_keys=True) + "\n"
+    return write_text(columns_record(out), text)
+
+
+def recorded_columns(source: str | Path) -> dict[str, Any] | None:
+    """The column mapping recorded for ``source``: the ``columns`` of its run record
+    (``<source>.run.json``) when that has one, else ``<source>.columns.json``; None when
+    neither exists (an input ultrajudge did not judge)."""
+    for path in (Path(f"{source}.run.json"), columns_record(source)):
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(
+                f"cannot read the column mapping recorded in {str(path)!r} ({exc}); delete it "
+                "or pass the column flags"
+            ) from None
+        columns = data.get("columns") if isinstance(data, dict) else None
+        if isinstance(columns, dict):
+            return columns
+    return None
 
 
 def place_ratings(ratings: Sequence[Rating], texts: Sequence[str | NotText]) -> tuple[Rating, ...]:

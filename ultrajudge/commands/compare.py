@@ -143,12 +143,30 @@ def compare(
         sources,
         human_cols=human_col or (),
         id_col=id_col,
-        text_cols=text_col or (),
+        text_cols=text_col or _recorded_texts(sources),
         options=options,
     )
     _print(result)
     inputs = [str(s.data) for s in sources if isinstance(s.data, (str, Path))]
     _write(result, out or [], csv_dir, report, inputs)
+
+
+def _recorded_texts(sources: list[Any]) -> tuple[str, ...]:
+    """The answer columns recorded when the files were judged (``<FILE>.columns.json``),
+    when every file that has a record agrees; else () and compare's defaults."""
+    from ultrajudge.judge.io import recorded_columns
+
+    found: set[tuple[str, ...]] = set()
+    for src in sources:
+        recorded = None if not isinstance(src.data, str | Path) else recorded_columns(src.data)
+        if recorded is None:
+            continue
+        if recorded.get("kind") == "pairwise":
+            found.add((str(recorded["response_a"]), str(recorded["response_b"])))
+        else:
+            each = recorded.get("completion_columns") or [recorded.get("completions")]
+            found.add(tuple(str(c) for c in each))
+    return found.pop() if len(found) == 1 else ()
 
 
 def _parse_scale(text: str) -> tuple[float, ...]:

@@ -105,11 +105,18 @@ def pairs(
         str, typer.Option(help="Column with the ratings to pair on.")
     ] = "ratings",
     instruction_col: Annotated[
-        str, typer.Option(help="Column with the instruction.")
-    ] = "instruction",
+        str | None,
+        typer.Option(
+            help="Column with the instruction. Default: the columns recorded when the file was "
+            "scored (<FILE>.columns.json), else 'instruction'."
+        ),
+    ] = None,
     completions_col: Annotated[
-        str, typer.Option(help="Column with the list of completions.")
-    ] = "completions",
+        str | None,
+        typer.Option(
+            help="Column with the list of completions. Default: as recorded, else 'completions'."
+        ),
+    ] = None,
     completion_col: Annotated[
         list[str] | None,
         typer.Option(help="A column with one completion; repeat for each (as in score)."),
@@ -128,7 +135,7 @@ def pairs(
     """
     from ultrajudge.analysis.filters import FilterConfig
     from ultrajudge.analysis.pairs import PairBuilder, make_pairs, write_outputs
-    from ultrajudge.judge.io import Columns, load_rows
+    from ultrajudge.judge.io import load_rows
 
     if out is None and push_to_hub is None:
         raise fail("pass --out (a .jsonl/.parquet file or a folder) and/or --push-to-hub REPO")
@@ -146,7 +153,7 @@ def pairs(
         z_threshold=z_threshold,
         seed=seed,
     )
-    columns = Columns(instruction_col, completions_col, tuple(completion_col or ()))
+    columns = _columns(source, instruction_col, completions_col, completion_col)
     builder = PairBuilder(strategy, seed, columns, ratings_col, id_col=id_col)  # type: ignore[arg-type]
     filters = config.filters()
     ds = load_rows(source, split=split, limit=limit)
@@ -162,6 +169,20 @@ def pairs(
         subtitle=f"{source}; strategy {strategy}; format {format}",
     )
     print_outcome(outcome, out=out, dropped=dropped, report=report)
+
+
+def _columns(
+    source: str, instruction: str | None, completions: str | None, each: list[str] | None
+) -> Any:
+    """The column flags when any is given; else the mapping recorded when ``source`` was
+    scored; else the defaults."""
+    from ultrajudge.judge.io import Columns, recorded_columns
+
+    if instruction is None and completions is None and not each:
+        recorded = recorded_columns(source)
+        if recorded is not None and recorded.get("kind") == "pointwise":
+            return Columns.from_dict(recorded)
+    return Columns(instruction or "instruction", completions or "completions", tuple(each or ()))
 
 
 def _contamination(value: str) -> float | str:

@@ -132,7 +132,9 @@ def pairwise(
     also p_a, p_b, p_tie (the two orders' mean), probs_first/second and mass_first/second.
     Interrupted runs resume from the store.
     """
-    from ultrajudge.judge.io import load_rows
+    from dataclasses import asdict
+
+    from ultrajudge.judge.io import load_rows, record_columns
     from ultrajudge.judge.pairwise import PairColumns, PairwiseConfig
     from ultrajudge.judge.types import GenerationParams
 
@@ -166,6 +168,7 @@ def pairwise(
             repair=repair,
             progress=progress,
         )
+        record_columns(out, {"kind": "pairwise", **asdict(columns)})
         return
     ds = load_rows(source, split=split, limit=limit)
     columns = PairColumns.resolve(
@@ -180,6 +183,7 @@ def pairwise(
             "pass --judge (a local model folder, a Hub id, scripted:FILE.jsonl or openai:MODEL), or --dry-run"
         )
     summary = _run(source, out, judge, parse_options(judge_option), ds, columns, config, store, batch_size, progress)  # fmt: skip
+    record_columns(out, {"kind": "pairwise", **asdict(columns)})
     check_gate(summary, max_failure_rate)
 
 

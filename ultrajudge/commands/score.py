@@ -198,7 +198,7 @@ def score(
     judge to every input row; in logprob mode ratings are expected scores, plus
     rating_argmax, rating_probs and rating_mass. Interrupted runs resume from the store.
     """
-    from ultrajudge.judge.io import Columns, load_rows
+    from ultrajudge.judge.io import Columns, load_rows, record_columns
     from ultrajudge.judge.rating import RatingConfig
     from ultrajudge.judge.types import GenerationParams
 
@@ -247,6 +247,7 @@ def score(
             repair=repair,
             progress=progress,
         )
+        record_columns(out, {"kind": "pointwise", **columns.as_dict()})
         return
     ds = load_rows(source, split=split, limit=limit)
     columns.validate(ds.column_names)
@@ -259,6 +260,7 @@ def score(
             typer.echo(f"× {len(panel.jurors)} judges: {', '.join(panel.names)}")
             return
         run_jury_score(ds, out, panel, columns, configs, store, batch_size, progress, source=source)
+        record_columns(out, {"kind": "pointwise", **columns.as_dict()})
         return
     spec = (judge or [""])[0]
     if dry_run:
@@ -280,6 +282,7 @@ def score(
         batch_size,
         progress,
     )
+    record_columns(out, {"kind": "pointwise", **columns.as_dict()})
     check_gate(summary, max_failure_rate)
 
 
