@@ -27,6 +27,7 @@ from ultrajudge.analysis.agreement import (
 from ultrajudge.analysis.filters import FilterResult
 from ultrajudge.analysis.pairs import BuildStats
 from ultrajudge.analysis.report import Report, new_figure
+from ultrajudge.judge.scales import DEFAULT_SCALE, scale_from_judge_ids
 
 __all__ = ["build_table", "jury_agreement", "jury_order_agreement", "jury_table", "pairs_report"]
 
@@ -203,13 +204,17 @@ def pairs_report(
     return report
 
 
-def jury_table(ds: Any, *, scale: Sequence[float] | None = (1, 2, 3, 4, 5)) -> pd.DataFrame | None:
+def jury_table(ds: Any, *, scale: Sequence[float] | None = None) -> pd.DataFrame | None:
     """:func:`jury_agreement` over a jury-scored dataset's ``ratings__<juror>`` columns
-    (None when it was scored by one judge)."""
+    (None when it was scored by one judge). ``scale`` defaults to the one the jurors' judge
+    ids name (``| scale=1-10``), else 1-5."""
     from ultrajudge.analysis.pairs import juror_names
 
     names = juror_names(ds.column_names)
     if len(names) < 2:
         return None
     flat = {n: [v for row in ds[f"ratings__{n}"] for v in (row or [])] for n in names}
+    if scale is None:
+        ids = [i for n in names if f"judge__{n}" in ds.column_names for i in ds[f"judge__{n}"]]
+        scale = scale_from_judge_ids(ids) or DEFAULT_SCALE
     return jury_agreement(flat, scale=scale)

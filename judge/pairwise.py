@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.formats.rubric import Rubric
 from ultrajudge.judge.io import Columns, DataError
 from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
 from ultrajudge.judge.runner import Job, Outcome, Retry, RunSummary, run_in_memory, run_job
@@ -74,6 +75,13 @@ PairStatus = Literal["ok", "parse_error", "backend_error", "low_mass", "too_long
 #: When both orders fail, the pair reports the first of these statuses.
 _STATUS_PRIORITY: tuple[str, ...] = ("too_long", "backend_error", "low_mass", "parse_error")
 _CANDIDATES = ("A", "B", "C")
+_AB_FLAGS = frozenset({"--a-col", "--b-col"})
+#: Verdict formats logprob mode can read: the text forced before the verdict letter, and the
+#: letters read after it (no tie letter: P(tie) is 0).
+LOGPROB_FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "abc": ("[[", _CANDIDATES),
+    "result": ("Feedback: [RESULT]", ("A", "B")),
+}
 _FORMAT_LINE = re.compile(r"verdict format:\s*([a-z_]+)", re.I)
 
 
@@ -84,6 +92,7 @@ class Pair:
     instruction: str
     response_a: str
     response_b: str
+    reference: str | None = None  # a reference answer, for templates that show one
 
     @property
     def row_key(self) -> str:
@@ -109,7 +118,8 @@ class PairwiseConfig:
     max_retries: int = 2
     seed: int = 0  # seeds the order of each row's first judging
     min_mass: float = 0.5  # logprob mode: below this, the judge was not answering A/B/C
-    logprob_prefix: str = "[["  # logprob mode: the assistant turn is teacher-forced to this
+    logprob_prefix: str | None = None  # logprob mode: forced text; None: the format's own
+    rubric: Rubric | None = None  # shown by templates that grade by a rubric (prometheus)
 
     def __post_init__(self) -> None:
         if self.mode not in ("generate", "logprob"):
@@ -134,35 +144,44 @@ class PairwiseConfig:
                 f"'verdict format: <{'|'.join(VERDICT_FORMATS)}>' to the comment that opens it"
             )
         fmt = m.group(1).lower()
-        if self.mode == "logprob" and fmt != "abc":
+        if self.mode == "logprob" and fmt not in LOGPROB_FORMATS:
             raise ValueError(
-                f"logprob mode reads P(A), P(B), P(C) after '[[', but template {template.name!r} "
-                f"asks for the {fmt!r} verdict format; use an 'abc' template such as "
-                "pairwise/mt_bench, or --mode generate"
+                f"logprob mode reads the verdict letter after '[[' or '[RESULT]', but template "
+                f"{template.name!r} asks for the {fmt!r} verdict format; use pairwise/mt_bench "
+                "or prometheus/relative, or --mode generate"
             )
         return fmt
+
+    def forced(self) -> tuple[str, tuple[str, ...]]:
+        """Logprob mode: the text forced before the verdict, and the letters read after it."""
+        prefix, letters = LOGPROB_FORMATS.get(self.verdict_format(), LOGPROB_FORMATS["abc"])
+        return (self.logprob_prefix if self.logprob_prefix is not None else prefix), letters
 
     def key_fields(self) -> dict[str, object]:
         """Everything besides backend and prompt inputs that determines one judging."""
         params = vars(self.params)
         if self.params.temperature == 0:  # greedy: the sampling seed changes nothing
             params = {**params, "seed": 0}
-        return {
+        rubric = {"rubric": self.rubric.id} if self.rubric is not None else {}
+        return rubric | {
             "template": self.load_template().id,
             "mode": self.mode,
             "params": params if self.mode == "generate" else None,
-            "logprob": [self.logprob_prefix, self.min_mass] if self.mode == "logprob" else None,
+            "logprob": [self.forced()[0], self.min_mass] if self.mode == "logprob" else None,
         }
 
     def judge_id(self, backend_id: str) -> str:
         p = self.params
         if self.mode == "logprob":
-            sampling = f"prefix={self.logprob_prefix!r}"
+            sampling = f"prefix={self.forced()[0]!r}"
         elif p.temperature == 0:
             sampling = "greedy"
         else:
             sampling = f"t={p.temperature},top_p={p.top_p},seed={p.seed}"
-        return f"{backend_id} | {self.load_template().id} | pairwise-{self.mode} | {sampling}"
+        rubric = f" | rubric={self.rubric.id}" if self.rubric is not None else ""
+        return (
+            f"{backend_id} | {self.load_template().id} | pairwise-{self.mode} | {sampling}{rubric}"
+        )
 
 
 @dataclass(frozen=True)
@@ -267,20 +286,21 @@ class Shown:
     instruction: str
     response_a: str
     response_b: str
+    reference: str | None = None
 
     def key(self, backend: Backend, config: PairwiseConfig) -> str:
-        return make_key(
-            "pairwise/v1",
-            backend.id,
-            config.key_fields(),
-            self.instruction,
-            self.response_a,
-            self.response_b,
-        )
+        inputs = [self.instruction, self.response_a, self.response_b]
+        if self.reference is not None:  # only then: keys of rows without one stay as they were
+            inputs.append(self.reference)
+        return make_key("pairwise/v1", backend.id, config.key_fields(), *inputs)
 
-    def render(self, template: PromptTemplate) -> tuple[Message, ...]:
+    def render(self, template: PromptTemplate, rubric: Rubric | None = None) -> tuple[Message, ...]:
         return template.render(
-            instruction=self.instruction, response_a=self.response_a, response_b=self.response_b
+            instruction=self.instruction,
+            response_a=self.response_a,
+            response_b=self.response_b,
+            reference=self.reference,
+            rubric=rubric,
         )
 
 
@@ -342,7 +362,8 @@ def _ask_generate(
     template, parse = config.load_template(), VERDICT_PARSERS[config.verdict_format()]
     params = replace(config.params, seed=config.params.seed + attempt)
     out = []
-    for shown, c in zip(asks, backend.chat([s.render(template) for s in asks], params)):
+    conversations = [s.render(template, config.rubric) for s in asks]
+    for shown, c in zip(asks, backend.chat(conversations, params)):
         if c.failed:
             new = OrderJudgment(None, failure_status(c.error), raw=c.error)
         else:
@@ -358,11 +379,14 @@ def _ask_logprob(
     backend: Backend, asks: Sequence[Shown], config: PairwiseConfig, attempt: int
 ) -> list[OrderJudgment]:
     template = config.load_template()
-    config.verdict_format()  # logprob mode needs an "abc" template
-    requests = [LogprobRequest(s.render(template), config.logprob_prefix) for s in asks]
-    dists = backend.next_token_logprobs(requests, candidates=_CANDIDATES, top_k=20)
+    prefix, letters = config.forced()
+    requests = [LogprobRequest(s.render(template, config.rubric), prefix) for s in asks]
+    dists = backend.next_token_logprobs(requests, candidates=letters, top_k=20)
     return [
-        replace(read_abc_distribution(d, min_mass=config.min_mass), prompt_tokens=d.prompt_tokens)
+        replace(
+            read_abc_distribution(d, min_mass=config.min_mass, letters=letters),
+            prompt_tokens=d.prompt_tokens,
+        )
         for d in dists
     ]
 
@@ -378,9 +402,13 @@ def _accumulate(new: OrderJudgment, prev: OrderJudgment | None) -> OrderJudgment
     )
 
 
-def read_abc_distribution(dist: TokenDistribution, *, min_mass: float) -> OrderJudgment:
-    """P(A), P(B), P(tie) from the next-token distribution after ``[[``.
+def read_abc_distribution(
+    dist: TokenDistribution, *, min_mass: float, letters: Sequence[str] = _CANDIDATES
+) -> OrderJudgment:
+    """P(A), P(B), P(tie) from the next-token distribution after ``[[`` (or ``[RESULT]``).
 
+    ``letters`` are read as A, B and (when there is a third) the tie; a format without a
+    tie letter (``("A", "B")``) has P(tie) = 0.
     Spellings that differ only by surrounding whitespace (``"A"``, ``" A"``) add up.
     The three are renormalised to sum to 1; ``mass`` is their total before that.
     A winner is the most probable of the three; A and B exactly equal is a tie.
@@ -390,9 +418,9 @@ def read_abc_distribution(dist: TokenDistribution, *, min_mass: float) -> OrderJ
     if dist.error is not None:
         return OrderJudgment(None, "backend_error", raw=dist.error)
     p = [
-        sum(math.exp(lp) for tok, lp in dist.logprobs.items() if tok.strip() == c)
-        for c in _CANDIDATES
+        sum(math.exp(lp) for tok, lp in dist.logprobs.items() if tok.strip() == c) for c in letters
     ]
+    p += [0.0] * (3 - len(p))
     mass = sum(p)
     if mass <= 0 or mass < min_mass:
         return OrderJudgment(None, "low_mass", raw=raw, mass=mass)
@@ -414,7 +442,8 @@ def shown_orders(pair: Pair, seed: int) -> tuple[Side, Shown, Shown]:
     """The seeded first position and the two prompts' inputs (first judging, second)."""
     position = first_position(pair, seed)
     a1, b1 = pair.shown(position)
-    return position, Shown(pair.instruction, a1, b1), Shown(pair.instruction, b1, a1)
+    ref = pair.reference
+    return position, Shown(pair.instruction, a1, b1, ref), Shown(pair.instruction, b1, a1, ref)
 
 
 def judge_pairs(
@@ -466,6 +495,7 @@ class PairColumns:
     instruction: str = "instruction"
     response_a: str = "response_a"
     response_b: str = "response_b"
+    reference: str | None = None  # a reference answer column (rubric grading)
 
     @classmethod
     def resolve(
@@ -475,26 +505,32 @@ class PairColumns:
         instruction: str | None = None,
         response_a: str = "response_a",
         response_b: str = "response_b",
+        reference: str | None = None,
     ) -> PairColumns:
         """Check the columns exist; ``instruction=None`` takes ``instruction``, else ``prompt``."""
         names = list(column_names)
         if instruction is None:
             instruction = next((c for c in ("instruction", "prompt") if c in names), "instruction")
         wanted = {"--instruction-col": instruction, "--a-col": response_a, "--b-col": response_b}
+        if reference is not None:
+            wanted["--reference-col"] = reference
         missing = {flag: col for flag, col in wanted.items() if col not in names}
         if missing:
             raise DataError(
                 f"column(s) {sorted(set(missing.values()))} not found; columns are {names}; "
-                f"pass {' and '.join(missing)} (e.g. --a-col chosen --b-col rejected)"
+                f"pass {' and '.join(missing)}"
+                + (" (e.g. --a-col chosen --b-col rejected)" if set(missing) & _AB_FLAGS else "")
             )
-        return cls(instruction, response_a, response_b)
+        return cls(instruction, response_a, response_b, reference)
 
     def pair_of(self, row: dict[str, Any], index: int | None = None) -> Pair:
         """The row's pair; a ``DataError`` naming the row and column when a response (or the
         instruction) is not a text: a pair is never judged with a coerced ``None``."""
-        cols = Columns(self.instruction, None, (self.response_a, self.response_b))
+        cols = Columns(
+            self.instruction, None, (self.response_a, self.response_b), reference=self.reference
+        )
         a, b = cols.completions_of(row, index)
-        return Pair(cols.instruction_of(row, index), a, b)
+        return Pair(cols.instruction_of(row, index), a, b, cols.reference_of(row))
 
     def check_rows(self, ds: Any) -> None:
         """Refuse, before any judge loads, a dataset with a row :meth:`pair_of` cannot read."""

@@ -65,9 +65,21 @@ def pairwise(
         str,
         typer.Option(
             help="pairwise/mt_bench ([[A]]/[[B]]/[[C]]=tie), pairwise/arena_hard ([[A>>B]] ...), "
-            "or your own .jinja2 file declaring 'verdict format: abc|arena|output_ab'."
+            "prometheus/relative (rubric grading: feedback, then [RESULT] A or B; no tie), "
+            "or your own .jinja2 file declaring 'verdict format: abc|arena|output_ab|result'."
         ),
     ] = "pairwise/mt_bench",
+    rubric: Annotated[
+        str | None,
+        typer.Option(
+            help="Score rubric shown by prometheus/relative: a bundled one (helpfulness, "
+            "harmlessness, factual_correctness, instruction_following) or your YAML file."
+        ),
+    ] = None,
+    reference_col: Annotated[
+        str | None,
+        typer.Option(help="Column with a reference answer, shown by prometheus/relative."),
+    ] = None,
     split: Split = "train",
     instruction_col: Annotated[
         str | None,
@@ -135,10 +147,12 @@ def pairwise(
     from dataclasses import asdict
 
     from ultrajudge.judge.io import load_rows, record_columns
+    from ultrajudge.judge.formats import load_rubric
     from ultrajudge.judge.pairwise import PairColumns, PairwiseConfig
     from ultrajudge.judge.types import GenerationParams
 
     config = PairwiseConfig(
+        rubric=load_rubric(rubric) if rubric is not None else None,
         template=template,
         mode=mode,  # type: ignore[arg-type]
         params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
@@ -154,7 +168,7 @@ def pairwise(
             raise fail(
                 "pass --judge (a local model folder, vllm:FOLDER, scripted:FILE.jsonl or openai:MODEL)"
             )
-        columns = PairColumns(instruction_col or "instruction", a_col, b_col)
+        columns = PairColumns(instruction_col or "instruction", a_col, b_col, reference_col)
         job = PairwiseJob(judge, config, columns, parse_options(judge_option), batch_size)
         run_ray_job(
             job,
@@ -172,7 +186,11 @@ def pairwise(
         return
     ds = load_rows(source, split=split, limit=limit)
     columns = PairColumns.resolve(
-        ds.column_names, instruction=instruction_col, response_a=a_col, response_b=b_col
+        ds.column_names,
+        instruction=instruction_col,
+        response_a=a_col,
+        response_b=b_col,
+        reference=reference_col,
     )
     columns.check_rows(ds)
     if dry_run:
@@ -194,7 +212,7 @@ def _dry_run(ds: Any, columns: Any, config: Any) -> None:
     if len(ds):
         position, first, _ = shown_orders(columns.pair_of(ds[0]), config.seed)
         typer.echo(f"first row, first judging: response {position.lower()} is shown as A")
-        for message in first.render(config.load_template()):
+        for message in first.render(config.load_template(), config.rubric):
             typer.echo(f"--- {message.role} ---\n{message.content}")
 
 
