@@ -72,7 +72,7 @@ def rating_from_distribution(
 
     >>> d = TokenDistribution({" 4": math.log(0.6), " 5": math.log(0.2), "Hi": math.log(0.2)})
     >>> r = rating_from_distribution(d, (1, 2, 3, 4, 5), min_mass=0.5)
-    >>> r.status, round(r.value, 6), r.probs, round(r.mass, 6)
+    >>> r.status, round(r.value, 6), tuple(round(p, 6) for p in r.probs), round(r.mass, 6)
     ('ok', 4.25, (0.0, 0.0, 0.0, 0.75, 0.25), 0.8)
     """
     if dist.error is not None:

@@ -4,12 +4,12 @@ MT-Bench ``[[n]]``, JSON) and Prometheus relative grading; every bug found adds 
 from __future__ import annotations
 
 import doctest
+import importlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ultrajudge.judge.formats.parsers
 from ultrajudge.judge.formats.parsers import (
     parse_json_rating,
     parse_mt_bench_rating,
@@ -227,9 +227,13 @@ def test_relative_result_table(case, text, echoes, expected) -> None:
     assert (v.winner, v.status) == expected
 
 
-def test_doctests() -> None:
-    failures, _ = doctest.testmod(ultrajudge.judge.formats.parsers)
-    assert failures == 0
+@pytest.mark.parametrize(
+    "module",
+    ["formats.parsers", "formats.pointwise", "formats.rubric", "scales", "scale_reading", "logprob"],
+)
+def test_doctests(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(f"ultrajudge.judge.{module}"))
+    assert result.failed == 0 and result.attempted > 0
 
 
 # -- fuzz: never raises, never off the scale -------------------------------------------------
