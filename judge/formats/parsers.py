@@ -4,11 +4,12 @@
 * ``mt_bench`` (single-answer grading): an explanation, then ``Rating: [[n]]``;
 * ``json``: ``{"rating": n, "rationale": "..."}``.
 
-The grade is an integer on an explicit ``scale`` and is read by one number rule for all three:
-the number must be the whole token (``[RESULT] 45`` is 45, never 4; ``4th``, ``4a`` are
-``parse_error``), ``4/5`` and ``4 out of 5`` are 4 when the maximum is the scale's, another
-maximum or a value off the scale is ``out_of_range``, and a fraction (``4.5``), a range
-(``3-4``, ``3 or 4``), a word or nothing at all is ``parse_error``. ``4.0`` is 4.
+The grade is an integer on an explicit ``scale``, read by the project's one number rule
+(:mod:`ultrajudge.judge.rating_value`): the number must be the whole token (``[RESULT] 45``
+is 45, never 4; ``4th``, ``4a`` are ``parse_error``), ``4/5`` and ``4 out of 5`` are 4 when
+the maximum is the scale's, another maximum or a value off the scale is ``out_of_range``,
+and a fraction (``4.5``), a range (``3-4``, ``3 or 4``), a word or nothing at all is
+``parse_error``. ``4.0`` is 4.
 
 The final verdict is anchored, so that a response that holds the format cannot hijack it:
 
@@ -34,14 +35,11 @@ import re
 from collections.abc import Sequence
 
 from ultrajudge.judge.pairwise_parsing import mask_echoes
+from ultrajudge.judge.rating_value import check_scale, read_rating_value
 from ultrajudge.judge.types import Rating, RatingStatus
 
 __all__ = ["parse_json_rating", "parse_mt_bench_rating", "parse_prometheus_rating", "read_grade"]
 
-_MAX_DIGITS = 18  # longer numbers are off any scale; int() of huge strings is refused
-_NUMBER = re.compile(r"([+-]?[0-9]+)(?:\.([0-9]+))?(?:[ \t]*(?:/|out[ \t]+of)[ \t]*([0-9]+))?")
-_RANGE_TAIL = re.compile(r"[ \t]*(?:[-–—,]|to\b|or\b|and\b)[ \t]*[+-]?[0-9]", re.I)
-_GLUED = re.compile(r"[A-Za-z0-9]")  # "4th", "4a", "4/5x": the number is not a whole token
 _RESULT = re.compile(r"\[\s*RESULT\s*\]", re.I)
 # The marker with its grade: a quotation or echo that holds only this is a bare verdict.
 _RESULT_TOKEN = re.compile(r"\[\s*RESULT\s*\][ \t:*_]*[+-]?[0-9]*(?:[./][0-9]+)?", re.I)
@@ -52,37 +50,16 @@ _RATING_KEY = re.compile(r"\"rating\"\s*:")
 _FENCE = re.compile(r"```[a-zA-Z]*[ \t]*\n(.*?)\n[ \t]*```", re.S)
 
 
-def _allowed(scale: Sequence[int]) -> frozenset[int]:
-    values = tuple(scale)
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
-        raise ValueError(f"scale must be a non-empty sequence of integers, got {scale!r}")
-    return frozenset(values)
-
-
 def read_grade(text: str, scale: Sequence[int]) -> tuple[RatingStatus, float | None]:
-    """Status and value of the grade that opens ``text`` (markdown and brackets around it
-    are skipped).
+    """Status and value of the grade that opens ``text`` (a ``:`` before it is skipped):
+    the project's one number rule, :func:`ultrajudge.judge.rating_value.read_rating_value`.
 
-    >>> read_grade(" **4**/5", (1, 2, 3, 4, 5)), read_grade("10", range(1, 11))
+    >>> read_grade(" **4**/5", (1, 2, 3, 4, 5)), read_grade(": 10", range(1, 11))
     (('ok', 4.0), ('ok', 10.0))
     >>> read_grade("45", (1, 2, 3, 4, 5)), read_grade("3-4", (1, 2, 3, 4, 5))
     (('out_of_range', None), ('parse_error', None))
     """
-    allowed = _allowed(scale)
-    body = text.strip().lstrip("*_`([<\"' \t:")
-    m = _NUMBER.match(body)
-    if m is None:
-        return "parse_error", None
-    number, fraction, maximum = m.groups()
-    tail = body[m.end() :].lstrip("*_`)]>\"'")
-    if (fraction and fraction.strip("0")) or _GLUED.match(tail) or _RANGE_TAIL.match(tail):
-        return "parse_error", None
-    if len(number) > _MAX_DIGITS:
-        return "out_of_range", None
-    if maximum is not None and (len(maximum) > _MAX_DIGITS or int(maximum) != max(allowed)):
-        return "out_of_range", None
-    value = int(number)
-    return ("ok", float(value)) if value in allowed else ("out_of_range", None)
+    return read_rating_value(text.strip().lstrip(":"), check_scale(scale))
 
 
 def _normalised(text: str) -> str:
@@ -128,7 +105,7 @@ def _parse_marked(
     value_of: re.Pattern[str] | None = None,
     token: re.Pattern[str] | None = None,
 ) -> Rating:
-    _allowed(scale)
+    check_scale(scale)
     clean = _normalised(text)
     read = _marked(mask_echoes(clean, echoes, token or marker), marker, value_of, scale)
     if read is None:
@@ -180,7 +157,7 @@ def parse_json_rating(
     >>> parse_json_rating('{"rating": 4} and more').status
     'parse_error'
     """
-    _allowed(scale)
+    check_scale(scale)
     data = _final_object(mask_echoes(_normalised(text), echoes, _RATING_KEY))
     if not isinstance(data, dict) or "rating" not in data:
         return Rating(None, "parse_error", raw=text)
@@ -200,7 +177,7 @@ def _json_grade(rating: object, scale: Sequence[int]) -> tuple[RatingStatus, flo
             return "parse_error", None
         rating = int(rating)
     if isinstance(rating, int):
-        return ("ok", float(rating)) if rating in _allowed(scale) else ("out_of_range", None)
+        return ("ok", float(rating)) if rating in check_scale(scale) else ("out_of_range", None)
     return read_grade(rating, scale)
 
 

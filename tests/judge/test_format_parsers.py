@@ -229,7 +229,14 @@ def test_relative_result_table(case, text, echoes, expected) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["formats.parsers", "formats.pointwise", "formats.rubric", "scales", "scale_reading", "logprob"],
+    [
+        "formats.parsers",
+        "formats.pointwise",
+        "formats.rubric",
+        "scales",
+        "scale_reading",
+        "logprob",
+    ],
 )
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(f"ultrajudge.judge.{module}"))
