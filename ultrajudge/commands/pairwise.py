@@ -146,8 +146,8 @@ def pairwise(
     """
     from dataclasses import asdict
 
-    from ultrajudge.judge.io import load_rows, record_columns
     from ultrajudge.judge.formats import load_rubric
+    from ultrajudge.judge.io import load_rows, record_columns
     from ultrajudge.judge.pairwise import PairColumns, PairwiseConfig
     from ultrajudge.judge.types import GenerationParams
 
