@@ -103,6 +103,7 @@ def test_pairwise_records_its_columns(tmp_path: Path) -> None:
         "instruction": "prompt",
         "response_a": "chosen",
         "response_b": "rejected",
+        "reference": None,
     }
 
 
