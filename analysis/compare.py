@@ -68,6 +68,7 @@ from ultrajudge.analysis.compare_stats import (
     snap_to_scale,
 )
 from ultrajudge.analysis.meta_eval.compare_votes import judgebench_accuracy
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.scales import DEFAULT_SCALE, scale_from_judge_ids
 
 __all__ = [
@@ -102,19 +103,19 @@ class CompareOptions:
 
     def __post_init__(self) -> None:
         if self.ties not in ("half", "exclude", "judgebench"):
-            raise ValueError(f"ties must be 'half', 'exclude' or 'judgebench'; got {self.ties!r}")
+            raise ConfigError(f"ties must be 'half', 'exclude' or 'judgebench'; got {self.ties!r}")
         if self.resample not in ("row", "item"):
-            raise ValueError(f"resample must be 'row' or 'item'; got {self.resample!r}")
+            raise ConfigError(f"resample must be 'row' or 'item'; got {self.resample!r}")
         if self.bootstrap < 0 or not 0 < self.confidence < 1:
-            raise ValueError("need bootstrap >= 0 (0 skips intervals) and 0 < confidence < 1")
+            raise ConfigError("need bootstrap >= 0 (0 skips intervals) and 0 < confidence < 1")
         if (self.price_in is None) != (self.price_out is None):
-            raise ValueError("give both prices (--price-in and --price-out; 0 is allowed) or none")
+            raise ConfigError("give both prices (--price-in and --price-out; 0 is allowed) or none")
 
     def headline_for(self, kind: Kind) -> str:
         known = ("accuracy", *PAIRWISE_STATISTICS) if kind == "pairwise" else tuple(STATISTICS)
         name = self.headline or ("accuracy" if kind == "pairwise" else "kappa_quadratic")
         if name not in known:
-            raise ValueError(f"headline {name!r} is not a {kind} statistic; choose from {known}")
+            raise ConfigError(f"headline {name!r} is not a {kind} statistic; choose from {known}")
         return name
 
     @property

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ultrajudge.analysis.agreement import PREFERENCE_LABELS
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.io import DataError, load_rows
 
 __all__ = ["Aligned", "Kind", "Source", "SourceLike", "align"]
@@ -117,7 +118,7 @@ def align(
 ) -> Aligned:
     """Load the sources and line up their items (see the module docstring for the rules)."""
     if not sources:
-        raise ValueError("nothing to compare: pass one or more scored or verdict files")
+        raise ConfigError("nothing to compare: pass one or more scored or verdict files")
     wanted = {id_col or "id", *_INSTRUCTION_COLS, *_ORDER_COLS, *human_cols, *text_cols}
     wanted |= {c for cols in _DEFAULT_TEXT.values() for c in cols}
     loaded = [_load(_as_source(s), i, wanted) for i, s in enumerate(sources)]
@@ -196,7 +197,7 @@ def _companions(column: str) -> tuple[str, ...]:
 def _check_names(names: list[str], human_cols: Sequence[str]) -> None:
     clash = sorted({n for n in names if names.count(n) > 1} | (set(names) & set(human_cols)))
     if clash:
-        raise ValueError(f"judge names {clash} are not unique; give each source a --name")
+        raise ConfigError(f"judge names {clash} are not unique; give each source a --name")
 
 
 # --------------------------------------------------------------------------- rows and items
@@ -335,7 +336,7 @@ def _kind(loaded: list[_Loaded], judged: dict[str, pd.Series]) -> Kind:
         else:
             kinds[x.name] = "pairwise" if x.column.startswith("verdict") else "pointwise"
     if len(set(kinds.values())) > 1:
-        raise ValueError(f"cannot compare scored files with verdict files: {kinds}")
+        raise ConfigError(f"cannot compare scored files with verdict files: {kinds}")
     return next(iter(kinds.values()))
 
 
@@ -395,7 +396,7 @@ def _lengths(
     """Answer lengths per item, from every source that has the text columns."""
     cols = text_cols or _DEFAULT_TEXT[kind]
     if kind == "pairwise" and len(cols) != 2:
-        raise ValueError(f"pairwise lengths need two text columns (a and b); got {list(cols)}")
+        raise DataError(f"pairwise lengths need two text columns (a and b); got {list(cols)}")
     parts = [
         _source_lengths(x.rows, k, kind, cols)
         for x, k in zip(loaded, keys)

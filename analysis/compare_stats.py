@@ -26,6 +26,7 @@ from ultrajudge.analysis.agreement import (
     contingency_tables,
     krippendorff_alpha,
 )
+from ultrajudge.judge.io import DataError
 
 __all__ = [
     "LABEL_CODES",
@@ -96,7 +97,7 @@ def snap_to_scale(
     outside = present & ((raw < values[0]) | (raw > values[-1]))
     if outside.any():
         col = int(np.nonzero(outside.any(axis=0))[0][0])
-        raise ValueError(
+        raise DataError(
             f"{raters[col]} has rating {raw[outside[:, col], col][0]:g}, outside the scale "
             f"{values.tolist()}; pass the scale the ratings were given on (e.g. --scale 1-10)"
         )

@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ultrajudge.judge.errors import ConfigError, UserError
+
 __all__ = ["FORMATS", "ExportError", "frame_records", "to_trl", "validate_pairs", "write_pairs"]
 
 Format = Literal["standard", "conversational"]
@@ -40,14 +42,14 @@ PROVENANCE = (
 )
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """The pairs break a rule of the TRL format; the message lists the first offenders."""
 
 
 def to_trl(pairs: pd.DataFrame, *, format: Format = "standard") -> list[dict[str, Any]]:
     """One TRL record per pair (see the module docstring), validated."""
     if format not in FORMATS:
-        raise ValueError(f"unknown format {format!r}; formats are {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown format {format!r}; formats are {', '.join(FORMATS)}")
     jurors = [c.removeprefix("score_chosen__") for c in pairs if c.startswith("score_chosen__")]
     extra = ["judge", *(f"judge__{n}" for n in jurors)]
     extra += [f"score_{side}__{n}" for n in jurors for side in ("chosen", "rejected")]

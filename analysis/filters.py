@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.similarity import (
     NEAR_DUPLICATE_THRESHOLD,
     lexical_similarity,
@@ -99,7 +100,7 @@ def _juror_columns(pairs: pd.DataFrame) -> list[str]:
 def _require_jury(pairs: pd.DataFrame, what: str) -> list[str]:
     names = _juror_columns(pairs)
     if not names:
-        raise ValueError(
+        raise ConfigError(
             f"{what} needs per-judge scores (ratings__<judge> columns): score with a jury "
             "(several --judge) or drop this filter"
         )
@@ -150,7 +151,7 @@ class JuryFilter:
 
     def __post_init__(self) -> None:
         if self.order not in ("any", "no-reversal", "unanimous"):
-            raise ValueError(
+            raise ConfigError(
                 f"jury order must be any, no-reversal or unanimous, got {self.order!r}"
             )
 
@@ -195,7 +196,7 @@ class LengthRatioFilter:
 
     def __post_init__(self) -> None:
         if self.max_ratio <= 0:
-            raise ValueError(f"max length ratio must be > 0, got {self.max_ratio}")
+            raise ConfigError(f"max length ratio must be > 0, got {self.max_ratio}")
 
     def __call__(self, pairs: pd.DataFrame) -> Verdict:
         chosen, rejected = _lengths(pairs)
@@ -217,7 +218,7 @@ class NearDuplicateFilter:
 
     def __post_init__(self) -> None:
         if not 0 <= self.threshold <= 1:
-            raise ValueError(f"near-duplicate threshold must be in [0, 1], got {self.threshold}")
+            raise ConfigError(f"near-duplicate threshold must be in [0, 1], got {self.threshold}")
 
     def __call__(self, pairs: pd.DataFrame) -> Verdict:
         chosen, rejected = list(pairs["chosen"]), list(pairs["rejected"])
@@ -243,7 +244,7 @@ def _sentence_encoder(model: str) -> Encoder:
     try:
         from sentence_transformers import SentenceTransformer
     except ModuleNotFoundError:
-        raise ValueError(
+        raise ConfigError(
             f"embedding similarity with {model!r} needs sentence-transformers: "
             "pip install 'ultrajudge[embeddings]' (or leave out --embedding-model for lexical)"
         ) from None
@@ -310,9 +311,9 @@ class OutlierFilter:
 
     def __post_init__(self) -> None:
         if self.method not in ("iforest", "zscore"):
-            raise ValueError(f"outlier method must be iforest or zscore, got {self.method!r}")
+            raise ConfigError(f"outlier method must be iforest or zscore, got {self.method!r}")
         if self.contamination != "auto" and not 0 < float(self.contamination) <= 0.5:
-            raise ValueError(
+            raise ConfigError(
                 f"contamination must be in (0, 0.5] or 'auto', got {self.contamination}"
             )
 
@@ -426,7 +427,7 @@ class FilterConfig:
         valid = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(valid))
         if unknown:
-            raise ValueError(f"unknown filter key(s) {unknown}; valid keys are {', '.join(valid)}")
+            raise ConfigError(f"unknown filter key(s) {unknown}; valid keys are {', '.join(valid)}")
         config = cls(**data)
         config.filters()  # validate every filter's arguments now
         return config

@@ -35,7 +35,8 @@ from typing import Any, Literal
 
 from ultrajudge.analysis.export import Format, frame_records, to_trl, write_pairs
 from ultrajudge.analysis.filters import FilterResult, PairFilter, apply_filters
-from ultrajudge.judge.io import Columns
+from ultrajudge.judge.errors import ConfigError
+from ultrajudge.judge.io import Columns, DataError
 
 __all__ = [
     "NO_PAIR_REASONS",
@@ -88,7 +89,7 @@ class PairBuilder:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown strategy {self.strategy!r}; strategies are {', '.join(STRATEGIES)}"
             )
 
@@ -98,7 +99,7 @@ class PairBuilder:
         texts = [t if isinstance(t, str) else "" for t in given]
         ratings = list(row[self.ratings_col] or [])
         if len(ratings) != len(texts):
-            raise ValueError(
+            raise DataError(
                 f"row {index}: {len(texts)} completions but {len(ratings)} ratings in "
                 f"{self.ratings_col!r}; was the dataset scored with these completion columns?"
             )
@@ -270,7 +271,7 @@ def build_pairs(
     names = list(ds.column_names)
     builder.columns.validate(names)
     if builder.ratings_col not in names:
-        raise ValueError(
+        raise DataError(
             f"column {builder.ratings_col!r} not found; columns are {names}; "
             "score the dataset first (ultrajudge score) or pass --ratings-col"
         )

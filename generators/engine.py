@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.runner import BackendUnreachable, Job, Retry, RunSummary, run_job
 from ultrajudge.judge.store import ResultStore, make_key
 from ultrajudge.judge.types import Completion, GenerationParams, Message, failure_status
@@ -126,9 +127,9 @@ class Session:
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.chunk_rows < 1:
-            raise ValueError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
+            raise ConfigError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
 
     def chunks(self, n: int, desc: str) -> Iterator[range]:
         """Consecutive ranges of ``chunk_rows`` items, with a progress bar over ``n``."""

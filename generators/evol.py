@@ -28,6 +28,7 @@ from ultrajudge.generators.engine import text_key as _key
 from ultrajudge.generators.pooling import answer_each
 from ultrajudge.generators.rows import CompletionSet, instruction_of, merge_row, provenance
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.similarity import normalise_words
 from ultrajudge.judge.templates import load_template
 from ultrajudge.judge.types import Completion, GenerationParams
@@ -112,10 +113,10 @@ def check_evolved_response(completion: Completion, *, source: str) -> Outcome:
 
 def _validate(rounds: int, choices: Sequence[str], allowed: Sequence[str], what: str) -> None:
     if rounds < 1:
-        raise ValueError(f"evolutions must be >= 1, got {rounds}")
+        raise ConfigError(f"evolutions must be >= 1, got {rounds}")
     unknown = sorted(set(choices) - set(allowed))
     if not choices or unknown:
-        raise ValueError(f"unknown or no {what} {unknown}; choose from {', '.join(allowed)}")
+        raise ConfigError(f"unknown or no {what} {unknown}; choose from {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ class EvolQualityConfig:
     def __post_init__(self) -> None:
         _validate(self.evolutions, self.aspects, ASPECTS, "aspect(s)")
         if (self.response_col is None) == (self.completions_col is None):
-            raise ValueError("give exactly one of response_col and completions_col")
+            raise ConfigError("give exactly one of response_col and completions_col")
 
     def sources(self, row: Mapping[str, Any]) -> CompletionSet:
         if self.completions_col is not None:

@@ -29,6 +29,7 @@ from typing import Any
 from ultrajudge.generators.engine import Outcome, Request, Session, basic_check, seeded
 from ultrajudge.generators.rows import CompletionSet, merge_row, provenance
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.types import Completion, GenerationParams, Message
 
 _PLACEHOLDER = "MAGPIE_USER_TURN_3f9c1a"
@@ -67,7 +68,7 @@ def detect_family(chat_template: str) -> str | None:
 def builtin_chat_template(family: str) -> str:
     """The built-in chat template of ``family`` (``prompts/magpie/<family>.jinja2``)."""
     if family not in FAMILIES:
-        raise ValueError(
+        raise ConfigError(
             f"unknown chat-template family {family!r}; families are {', '.join(FAMILIES)}"
         )
     return (
@@ -131,7 +132,7 @@ def pre_query_prompt(
         turns = [*merged, placeholder] if history else merged
         text = render_chat(chat_template, turns, special_tokens=special_tokens)
     if text.count(_PLACEHOLDER) != 1:
-        raise ValueError(
+        raise ConfigError(
             "the chat template does not write the user's message exactly once, so no "
             "pre-query prompt can be cut from it; pass a template family instead"
         )
@@ -159,7 +160,7 @@ class ChatFormat:
         if isinstance(template, Mapping):  # several named templates
             template = template.get("default")
         if not isinstance(template, str) or not template:
-            raise ValueError(
+            raise ConfigError(
                 f"backend {backend.id!r} has no chat template to build Magpie prompts from "
                 "(an API server does not share its tokenizer); name the model's template family "
                 f"with --template-family ({', '.join(FAMILIES)})"
@@ -228,11 +229,11 @@ class MagpieConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1 or self.turns < 1:
-            raise ValueError(f"n and turns must be >= 1, got n={self.n}, turns={self.turns}")
+            raise ConfigError(f"n and turns must be >= 1, got n={self.n}, turns={self.turns}")
         if self.only_instruction and self.turns > 1:
-            raise ValueError("only_instruction writes one user turn; later turns need the replies")
+            raise ConfigError("only_instruction writes one user turn; later turns need the replies")
         if self.family is not None and self.family not in FAMILIES:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown chat-template family {self.family!r}; families are {', '.join(FAMILIES)}"
             )
 
@@ -262,7 +263,7 @@ def magpie(
     ``only_instruction`` the first reply in ``completions``. Conversations whose first
     instruction failed, and exact duplicates of an earlier instruction, are left out."""
     if not backend.capabilities.raw_completion:
-        raise ValueError(
+        raise ConfigError(
             f"Magpie needs raw text completion, which backend {backend.id!r} lacks; over an "
             "API that means a server with /v1/completions (e.g. -O server_kind=vllm, sglang, "
             "tgi, llamacpp or generic; api.openai.com has none for chat models)"

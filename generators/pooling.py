@@ -22,6 +22,7 @@ from typing import Any
 from ultrajudge.generators.engine import Generated, Request, Session, seeded
 from ultrajudge.generators.rows import CompletionSet, instruction_of, merge_row, provenance
 from ultrajudge.judge.backends.base import Backend, build_backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.similarity import NEAR_DUPLICATE_THRESHOLD, near_duplicates
 from ultrajudge.judge.templates import PromptTemplate, load_template
 from ultrajudge.judge.types import GenerationParams, Message
@@ -44,11 +45,11 @@ class PoolGenerator:
 
     def __post_init__(self) -> None:
         if not self.model:
-            raise ValueError("a generator needs a model (model=./dir, scripted:auto, openai:NAME)")
+            raise ConfigError("a generator needs a model (model=./dir, scripted:auto, openai:NAME)")
         if self.temperature < 0:
-            raise ValueError(f"generator {self.model!r}: temperature must be >= 0")
+            raise ConfigError(f"generator {self.model!r}: temperature must be >= 0")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"generator {self.model!r}: top_p must be in (0, 1]")
+            raise ConfigError(f"generator {self.model!r}: top_p must be in (0, 1]")
 
 
 GENERATOR_KEYS = tuple(f.name for f in fields(PoolGenerator))
@@ -61,11 +62,11 @@ def generator_from_mapping(spec: Mapping[str, Any]) -> PoolGenerator:
     """Build a generator from ``{"model": ..., "temperature": ...}``; unknown keys are an error."""
     unknown = sorted(set(spec) - set(GENERATOR_KEYS))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"unknown generator key(s) {unknown}; valid keys are {', '.join(GENERATOR_KEYS)}"
         )
     if not spec.get("model"):
-        raise ValueError(
+        raise ConfigError(
             f"generator {dict(spec)!r} needs a model (model=./dir, scripted:auto, openai:NAME)"
         )
     values: dict[str, Any] = {
@@ -77,9 +78,9 @@ def generator_from_mapping(spec: Mapping[str, Any]) -> PoolGenerator:
             if key in values:
                 values[key] = float(values[key])
     except (TypeError, ValueError):
-        raise ValueError(f"generator {spec!r}: temperature and top_p must be numbers") from None
+        raise ConfigError(f"generator {spec!r}: temperature and top_p must be numbers") from None
     if not isinstance(values.get("options", {}), Mapping):
-        raise ValueError(f"generator {spec!r}: options must be a mapping of KEY: VALUE")
+        raise ConfigError(f"generator {spec!r}: options must be a mapping of KEY: VALUE")
     values["options"] = {str(k): str(v) for k, v in values.get("options", {}).items()}
     return PoolGenerator(**values)
 
@@ -95,23 +96,23 @@ def parse_generator(text: str) -> PoolGenerator:
         key, sep, value = part.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise ValueError(f"generator {text!r}: {part!r} is not KEY=VALUE")
+            raise ConfigError(f"generator {text!r}: {part!r} is not KEY=VALUE")
         if key in spec:
-            raise ValueError(f"generator {text!r}: {key!r} is given twice")
+            raise ConfigError(f"generator {text!r}: {key!r} is given twice")
         spec[key] = value.strip()
     return generator_from_mapping(spec)
 
 
 def load_generators(path: str | Path) -> list[PoolGenerator]:
     """Generators from a YAML file: ``generators:`` followed by a list of mappings."""
-    import yaml
+    from ultrajudge.judge.errors import ConfigError, read_yaml
 
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = read_yaml(path, "generators file")
     if not isinstance(data, Mapping) or set(data) != {"generators"}:
-        raise ValueError(f"{path}: expected one top-level key 'generators' holding a list")
+        raise ConfigError(f"{path}: expected one top-level key 'generators' holding a list")
     items = data["generators"]
     if not isinstance(items, list) or not all(isinstance(g, Mapping) for g in items):
-        raise ValueError(f"{path}: 'generators' must be a list of mappings")
+        raise ConfigError(f"{path}: 'generators' must be a list of mappings")
     return [generator_from_mapping(g) for g in items]
 
 
@@ -129,12 +130,12 @@ class PoolConfig:
 
     def __post_init__(self) -> None:
         if not self.generators:
-            raise ValueError("a pool needs at least one generator")
+            raise ConfigError("a pool needs at least one generator")
         if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
+            raise ConfigError(f"n must be >= 1, got {self.n}")
         greedy = [g.model for g in self.generators if g.temperature == 0]
         if self.n > 1 and greedy:
-            raise ValueError(
+            raise ConfigError(
                 f"n={self.n} completions per generator need sampling, but {greedy} have "
                 "temperature=0 (greedy decoding writes the same text n times); raise the temperature"
             )

@@ -19,6 +19,7 @@ from ultrajudge.generators.engine import Outcome, Request, Session, basic_check,
 from ultrajudge.generators.pooling import answer_each
 from ultrajudge.generators.rows import merge_row, provenance
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.similarity import normalise_words
 from ultrajudge.judge.templates import load_template
 from ultrajudge.judge.types import Completion, GenerationParams
@@ -118,7 +119,7 @@ class SelfInstructConfig:
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
+            raise ConfigError(f"n must be >= 1, got {self.n}")
         if not self.application.strip():
             raise ValueError("the application description is empty")
 

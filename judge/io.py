@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ultrajudge.judge.errors import UserError
 from ultrajudge.judge.types import Rating
 
 _READERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Input data is missing or has the wrong shape; the message says what to do."""
 
 

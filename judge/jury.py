@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ultrajudge.judge.backends.base import Backend, build_backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.rating import RatingConfig
 from ultrajudge.judge.runner import RunSummary
@@ -121,12 +122,12 @@ class Juror:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise ValueError(
+            raise ConfigError(
                 f"juror name {self.name!r} is not column-safe: use 1-40 characters of "
                 "a-z, 0-9 and _, starting with a letter (e.g. --judge qwen7b=./models/qwen)"
             )
         if not self.spec:
-            raise ValueError(f"juror {self.name!r} has no model spec")
+            raise ConfigError(f"juror {self.name!r} has no model spec")
 
 
 def parse_juror(text: str, options: Mapping[str, str] | None = None) -> Juror:
@@ -153,22 +154,22 @@ class Jury:
 
     def __post_init__(self) -> None:
         if len(self.jurors) < 2:
-            raise ValueError(f"a jury needs at least two judges, got {len(self.jurors)}")
+            raise ConfigError(f"a jury needs at least two judges, got {len(self.jurors)}")
         names = [j.name for j in self.jurors]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
-            raise ValueError(
+            raise ConfigError(
                 f"juror name(s) {repeated} used more than once; name each judge: "
                 "--judge NAME=SPEC (e.g. --judge a=./model --judge b=./model)"
             )
         if self.reducer not in REDUCERS:
-            raise ValueError(f"unknown reducer {self.reducer!r}; reducers are {sorted(REDUCERS)}")
+            raise ConfigError(f"unknown reducer {self.reducer!r}; reducers are {sorted(REDUCERS)}")
         if not 0 <= self.trim < 0.5:
-            raise ValueError(f"trim must be in [0, 0.5), got {self.trim}")
+            raise ConfigError(f"trim must be in [0, 0.5), got {self.trim}")
         if self.spread not in ("std", "range"):
-            raise ValueError(f"spread must be 'std' or 'range', got {self.spread!r}")
+            raise ConfigError(f"spread must be 'std' or 'range', got {self.spread!r}")
         if self.quorum is not None and not 1 <= self.quorum <= len(self.jurors):
-            raise ValueError(f"quorum must be between 1 and {len(self.jurors)}, got {self.quorum}")
+            raise ConfigError(f"quorum must be between 1 and {len(self.jurors)}, got {self.quorum}")
 
     @property
     def names(self) -> list[str]:
@@ -191,10 +192,10 @@ def jury_from_mapping(data: Mapping[str, Any]) -> Jury:
     """
     unknown = sorted(set(data) - set(JURY_KEYS))
     if unknown:
-        raise ValueError(f"unknown jury key(s) {unknown}; valid keys are {', '.join(JURY_KEYS)}")
+        raise ConfigError(f"unknown jury key(s) {unknown}; valid keys are {', '.join(JURY_KEYS)}")
     judges = data.get("judges")
     if not isinstance(judges, list):
-        raise ValueError("a jury needs 'judges': a list of specs or {name, model, options}")
+        raise ConfigError("a jury needs 'judges': a list of specs or {name, model, options}")
     jurors = tuple(juror_from_item(item) for item in judges)
     extra = {k: data[k] for k in ("reducer", "trim", "spread", "quorum") if k in data}
     if "trim" in extra:
@@ -207,15 +208,15 @@ def juror_from_item(item: Any) -> Juror:
     if isinstance(item, str):
         return parse_juror(item)
     if not isinstance(item, Mapping):
-        raise ValueError(f"a judge must be a spec string or a mapping, got {item!r}")
+        raise ConfigError(f"a judge must be a spec string or a mapping, got {item!r}")
     unknown = sorted(set(item) - set(JUROR_KEYS))
     if unknown:
-        raise ValueError(f"unknown judge key(s) {unknown}; valid keys are {', '.join(JUROR_KEYS)}")
+        raise ConfigError(f"unknown judge key(s) {unknown}; valid keys are {', '.join(JUROR_KEYS)}")
     if "model" not in item:
-        raise ValueError(f"judge {dict(item)!r} has no 'model'")
+        raise ConfigError(f"judge {dict(item)!r} has no 'model'")
     options = item.get("options") or {}
     if not isinstance(options, Mapping):
-        raise ValueError(f"judge {item['model']!r}: options must be a mapping of KEY: VALUE")
+        raise ConfigError(f"judge {item['model']!r}: options must be a mapping of KEY: VALUE")
     model = str(item["model"])
     name = str(item.get("name") or slugify(model))
     return Juror(name, model, {str(k): str(v) for k, v in options.items()})

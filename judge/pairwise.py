@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.formats.rubric import Rubric
 from ultrajudge.judge.io import Columns, DataError
 from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
@@ -123,11 +124,11 @@ class PairwiseConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in ("generate", "logprob"):
-            raise ValueError(f"unknown mode {self.mode!r}; modes are generate, logprob")
+            raise ConfigError(f"unknown mode {self.mode!r}; modes are generate, logprob")
         if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
         if not 0.0 <= self.min_mass <= 1.0:
-            raise ValueError(f"min_mass must be in [0, 1], got {self.min_mass}")
+            raise ConfigError(f"min_mass must be in [0, 1], got {self.min_mass}")
 
     def load_template(self) -> PromptTemplate:
         return load_template(self.template)

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ultrajudge.judge.errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -32,9 +34,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+            raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.max_seconds <= 0:
-            raise ValueError(f"max_request_seconds must be > 0, got {self.max_seconds}")
+            raise ConfigError(f"max_request_seconds must be > 0, got {self.max_seconds}")
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Delay after failed ``attempt`` (1-based): ``base * 2**(attempt-1)``, capped, x U(0.5, 1)."""
@@ -141,7 +143,7 @@ class TokenBucket:
 
     def __init__(self, per_minute: float, *, burst_seconds: float = 1.0) -> None:
         if per_minute <= 0:
-            raise ValueError(f"a rate limit must be > 0 per minute, got {per_minute}")
+            raise ConfigError(f"a rate limit must be > 0 per minute, got {per_minute}")
         self.rate = per_minute / 60.0
         self.capacity = max(1.0, self.rate * burst_seconds)
         self._tokens = self.capacity

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, NamedTuple
 
 from ultrajudge.judge.backends.base import Backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.formats.pointwise import FORMATS, AnswerFormat
 from ultrajudge.judge.formats.rubric import Rubric
 from ultrajudge.judge.parsing import (
@@ -90,27 +91,27 @@ class RatingConfig:
 
     def __post_init__(self) -> None:
         if self.aspect not in ASPECTS:
-            raise ValueError(f"unknown aspect {self.aspect!r}; aspects are {', '.join(ASPECTS)}")
+            raise ConfigError(f"unknown aspect {self.aspect!r}; aspects are {', '.join(ASPECTS)}")
         if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise ConfigError("max_retries must be >= 0")
         check_scale(self.scale)
         if not 0.0 <= self.min_mass <= 1.0:
-            raise ValueError(f"min_mass must be between 0 and 1, got {self.min_mass}")
+            raise ConfigError(f"min_mass must be between 0 and 1, got {self.min_mass}")
         self._check_format()
 
     def _check_format(self) -> None:
         if self.format not in ANSWER_FORMATS:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown format {self.format!r}; formats are {', '.join(ANSWER_FORMATS)}"
             )
         fmt = self.answer_format
         if fmt is not None and fmt.needs_rubric and self.rubric is None:
-            raise ValueError(f"the {fmt.name} format grades by a rubric; pass --rubric")
+            raise ConfigError(f"the {fmt.name} format grades by a rubric; pass --rubric")
         if self.rubric is not None and (fmt is None or not fmt.uses_rubric):
             users = ", ".join(name for name, f in FORMATS.items() if f.uses_rubric)
-            raise ValueError(f"a rubric is only used by the formats {users}; drop --rubric")
+            raise ConfigError(f"a rubric is only used by the formats {users}; drop --rubric")
         if self.rubric is not None and tuple(self.rubric.scale) != tuple(self.scale):
-            raise ValueError(
+            raise ConfigError(
                 f"rubric {self.rubric.name!r} scores {list(self.rubric.scale)} but the scale is "
                 f"{list(self.scale)}; drop --scale or make them agree"
             )
@@ -199,7 +200,7 @@ def rate_rows(
 def rating_job(backend: Backend, config: RatingConfig) -> Job[Item, RowJudgment]:
     """Rating as a :class:`~ultrajudge.judge.runner.Job` (store kind ``rating``)."""
     if config.mode not in RATERS:
-        raise ValueError(f"unknown mode {config.mode!r}; modes are {sorted(RATERS)}")
+        raise ConfigError(f"unknown mode {config.mode!r}; modes are {sorted(RATERS)}")
     rater = RATERS[config.mode]
 
     def attempt(

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from ultrajudge.judge.errors import UserError
 from ultrajudge.judge.types import Message
 
 _ENV = SandboxedEnvironment(
@@ -35,7 +37,20 @@ _ENV = SandboxedEnvironment(
 )
 
 
-class TemplateError(ValueError):
+# What rendering a hostile or broken template raises: the sandbox's refusal, and the
+# arithmetic and recursion limits it leaves to Python ("{{ 9**9**9 }}", "{{ 'a' * 10**12 }}").
+_REFUSED = (
+    SecurityError,
+    OverflowError,
+    MemoryError,
+    RecursionError,
+    TypeError,
+    ZeroDivisionError,
+    jinja2.TemplateError,
+)
+
+
+class TemplateError(UserError, ValueError):
     """A template could not be found, parsed or rendered; the message says which and why."""
 
 
@@ -65,6 +80,12 @@ class PromptTemplate:
                     given = ", ".join(sorted(variables)) or "none"
                     raise TemplateError(
                         f"template {self.name!r}: {exc.message}; variables given: {given}"
+                    ) from exc
+                except _REFUSED as exc:  # the sandbox said no, or a value blew up
+                    raise TemplateError(
+                        f"template {self.name!r} was refused while rendering "
+                        f"({type(exc).__name__}: {exc}); templates may only format the "
+                        "variables they are given"
                     ) from exc
                 if text:
                     messages.append(Message(role, text))  # type: ignore[arg-type]

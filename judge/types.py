@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ultrajudge.judge.errors import ConfigError
+
 Role = Literal["system", "user", "assistant"]
 
 #: Outcome of one rating. Only ``ok`` (and ``na`` where the aspect allows it)
@@ -76,9 +78,9 @@ class GenerationParams:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+            raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import typer
@@ -120,12 +121,41 @@ def _bare_option(option: Any) -> Any:
     return option
 
 
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on ``argv`` (default: the process's arguments) and return the exit code.
+    A usage error (a number out of range, an unknown choice) is one line and code 2, checked
+    before any model loads; Ctrl-C at any point, start-up included, is the "interrupted" line
+    and code 130."""
+    try:
+        _quiet_libraries()
+        code = command()(args=argv, prog_name="ultrajudge", standalone_mode=False)
+    except KeyboardInterrupt:  # during start-up; a command's own Ctrl-C is handled inside it
+        return _interrupted()
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        return 1
+    except typer.TyperException as exc:  # a usage error: the click exception Typer vendors
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ultrajudge`: the help, as usual
+            exc.show()  # type: ignore[attr-defined]
+        else:
+            message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+            typer.secho(f"error: {message} (see --help)", fg=typer.colors.RED, err=True)
+        return int(getattr(exc, "exit_code", 2))
+    return code if isinstance(code, int) else 0
+
+
+def _interrupted() -> int:
+    from ultrajudge.commands._common import INTERRUPTED
+
+    typer.secho(f"\n{INTERRUPTED}", err=True)
+    return 130
+
+
 def main() -> None:
     from ultrajudge.judge.backends.cpu import keep_freed_memory
 
-    _quiet_libraries()
     keep_freed_memory()  # process-wide malloc tuning: the CLI's choice, never the library's
-    command()(prog_name="ultrajudge")
+    sys.exit(run())
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ from tqdm import tqdm
 
 from ultrajudge.judge.backends.base import register_backend
 from ultrajudge.judge.backends.profiles import ServerProfile, get_profile, structured_fields
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.ratelimit import (
     Failure,
     GaveUp,
@@ -209,7 +210,7 @@ class OpenAIBackend:
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
         self.id = judge_identity(self.model, self.base_url, self.profile.kind)
         self.capabilities = replace(
             self.profile.capabilities(),
@@ -693,11 +694,11 @@ def _option(
         result = cast(value)
     except (TypeError, ValueError):
         kind = {"_flag": "boolean"}.get(cast.__name__, cast.__name__)
-        raise ValueError(
+        raise ConfigError(
             f"option {name}={value!r} for the openai backend is not a valid {kind}"
         ) from None
     if isinstance(result, (int, float)) and result < 0:
-        raise ValueError(f"option {name}={value!r} for the openai backend must be >= 0")
+        raise ConfigError(f"option {name}={value!r} for the openai backend must be >= 0")
     return result
 
 
@@ -708,7 +709,7 @@ def _flag(value: Any) -> bool:
         return True
     if str(value).lower() in ("0", "false", "no", "off"):
         return False
-    raise ValueError(value)
+    raise ConfigError(value)
 
 
 def _api_key(options: Mapping[str, Any], *, trusted: bool) -> str:
@@ -719,7 +720,7 @@ def _api_key(options: Mapping[str, Any], *, trusted: bool) -> str:
     name = options.get("api_key_env")
     if name:
         if not os.environ.get(str(name)):
-            raise ValueError(
+            raise ConfigError(
                 f"api_key_env={name!r} names an environment variable that is not set or empty"
             )
         return os.environ[str(name)]
@@ -731,7 +732,7 @@ def build_openai(target: str, **options: Any) -> OpenAIBackend:
     """``openai:<model>``; the API key comes from ``api_key`` or ``$OPENAI_API_KEY``, read now."""
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"unknown option(s) {unknown} for the openai backend; options are {list(_OPTIONS)}"
         )
     env_url = (os.environ.get("OPENAI_BASE_URL") or "").rstrip("/")
@@ -740,12 +741,12 @@ def build_openai(target: str, **options: Any) -> OpenAIBackend:
     kind = str(options.get("server_kind") or ("openai" if on_openai else "generic"))
     api_key = _api_key(options, trusted=on_openai or (bool(env_url) and base_url == env_url))
     if not api_key and on_openai:
-        raise ValueError(
+        raise ConfigError(
             "no API key for api.openai.com: set OPENAI_API_KEY or pass the api_key option"
         )
     price_in, price_out = _option(options, "price_in", float), _option(options, "price_out", float)
     if (price_in is None) != (price_out is None):
-        raise ValueError("pass both price_in and price_out (USD per million tokens), or neither")
+        raise ConfigError("pass both price_in and price_out (USD per million tokens), or neither")
     retry = RetryPolicy(
         max_attempts=_option(options, "max_attempts", int, 5),
         max_seconds=_option(options, "max_request_seconds", float, 300.0),

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.types import Capabilities
 
 
@@ -109,7 +110,7 @@ def get_profile(kind: str) -> ServerProfile:
     try:
         return PROFILES[kind]
     except KeyError:
-        raise ValueError(f"unknown server_kind {kind!r}; use one of {sorted(PROFILES)}") from None
+        raise ConfigError(f"unknown server_kind {kind!r}; use one of {sorted(PROFILES)}") from None
 
 
 def structured_fields(

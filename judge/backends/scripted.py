@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ultrajudge.judge.backends.base import register_backend
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.types import (
     Capabilities,
     Completion,
@@ -163,9 +164,9 @@ def _file_responder(path: Path) -> Responder:
             if line.strip()
         ]
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read scripted outputs from {path}: {exc}") from exc
+        raise ConfigError(f"cannot read scripted outputs from {path}: {exc}") from exc
     if not entries or any("output" not in e for e in entries):
-        raise ValueError(f"{path}: every line must be a JSON object with an 'output' key")
+        raise ConfigError(f"{path}: every line must be a JSON object with an 'output' key")
     matched = [e for e in entries if "match" in e]
     cycle: Iterator[dict] = itertools.cycle([e for e in entries if "match" not in e] or entries)
     lock = threading.Lock()

@@ -27,6 +27,7 @@ from ultrajudge.judge.backends.packed import (
     run_nodes,
 )
 from ultrajudge.judge.backends.positions import Chooser, PositionRequest, score_positions_portable
+from ultrajudge.judge.errors import ConfigError, UserError
 from ultrajudge.judge.types import (
     TOO_LONG,
     Capabilities,
@@ -40,7 +41,7 @@ from ultrajudge.judge.types import (
 logger = logging.getLogger(__name__)  # a child of the "ultrajudge" logger
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """The model or tokenizer could not be loaded; the message says what to do."""
 
 
@@ -54,12 +55,63 @@ def choose_device_dtype(device: str | None, dtype: str | None) -> tuple[str, Any
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         else:
             dtype = "bfloat16" if cpu_supports_bf16() else "float32"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"-O device={device}: this torch ({torch.__version__}) sees no CUDA device; use "
+            "-O device=cpu, or install a CUDA build of torch on a machine with a GPU"
+        )
     try:
         return device, getattr(torch, dtype)
     except AttributeError:
-        raise ValueError(
+        raise ConfigError(
             f"unknown dtype {dtype!r}; use auto, bfloat16, float16 or float32"
         ) from None
+
+
+def check_model_source(target: str) -> bool:
+    """Fail at once, with one line, on a model that cannot load: a local path (it starts with
+    ``/``, ``.`` or ``~``, or has more than one ``/``) that is no directory, or a Hub id while
+    the Hub does not answer within 3 s (the Hub client would retry for about a minute).
+    Returns whether to load from the local Hub cache only (the Hub is unreachable)."""
+    path = Path(target).expanduser()
+    if path.is_dir():
+        return False
+    if target.startswith(("/", ".", "~")) or target.count("/") > 1 or path.exists():
+        raise ModelLoadError(
+            f"no such directory: {target!r}; pass the folder that holds the model's "
+            "config.json and weights (or a Hub id such as org/name)"
+        )
+    import os
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if not offline and _hub_reachable():
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(target, "config.json"), str):
+        return True  # cached earlier: load it from the cache, offline
+    why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub did not answer within 3 s"
+    raise ModelLoadError(
+        f"cannot load {target!r}: it is no local directory, {why}, and the model is not in "
+        "the local cache; check the name and the network, or pass a local model directory"
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One TCP connection to the Hub's endpoint; True when a proxy is set (it decides)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _batches(
@@ -108,9 +160,13 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.device, torch_dtype = choose_device_dtype(self.device, self.dtype)
+        offline = check_model_source(self.model_path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
-                self.model_path, trust_remote_code=self.trust_remote_code, revision=self.revision
+                self.model_path,
+                trust_remote_code=self.trust_remote_code,
+                revision=self.revision,
+                local_files_only=offline,
             )
             self.model = AutoModelForCausalLM.from_pretrained(
                 self.model_path,
@@ -118,6 +174,7 @@ class TransformersBackend:
                 dtype=torch_dtype,
                 attn_implementation="sdpa",
                 trust_remote_code=self.trust_remote_code,
+                local_files_only=offline,
             ).to(self.device)  # type: ignore[arg-type]  # transformers' stubs type .to() oddly
         except OSError as exc:
             where = (
@@ -527,4 +584,4 @@ def build_transformers(target: str, **options: Any) -> TransformersBackend:
     try:
         return TransformersBackend(target, **options)
     except TypeError as exc:
-        raise ValueError(f"bad option for the transformers backend: {exc}") from exc
+        raise ConfigError(f"bad option for the transformers backend: {exc}") from exc

@@ -157,40 +157,55 @@ def echo_api_usage(api: ApiUsage | None) -> None:
         typer.echo(api.describe())
 
 
+INTERRUPTED = (
+    "interrupted: everything judged so far is in the store; rerun the same command to resume."
+)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    """Print ``error: message`` as one line on stderr; return the ``Exit`` to raise."""
+    line = " ".join(message.split())  # one line, whatever the message held
+    typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One line for an error of the machine rather than of the code: a full disk, a missing
+    or unreadable file, a folder where a file should be. Names the file."""
+    import errno
+
+    name = f" {str(exc.filename)!r}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the disk is full (writing{name or ' the output'}); free some space and rerun the "
+            "same command: nothing written before is lost, and what was judged is in the store"
+        )
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason}:{name or ' (no file named)'}"
+
+
 def friendly_errors(func: F) -> F:
-    """Turn the project's user-facing errors into a one-line message and exit code 2."""
+    """Turn what the user can fix into one line and exit code 2: a :class:`UserError` from the
+    library (bad data, options, templates, config files, a damaged store, refused credentials)
+    and an ``OSError`` (a full disk, a missing file). Anything else is a bug and keeps its
+    traceback. Ctrl-C prints how to resume and exits 130."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ultrajudge.judge.backends.base import MissingExtraError
-        from ultrajudge.judge.backends.transformers import ModelLoadError
-        from ultrajudge.judge.io import DataError
+        from ultrajudge.judge.errors import UserError
         from ultrajudge.judge.runner import BackendUnreachable
-        from ultrajudge.judge.templates import TemplateError
 
         try:
             return func(*args, **kwargs)
-        except (
-            DataError,
-            TemplateError,
-            ModelLoadError,
-            MissingExtraError,
-            ValueError,
-            FileNotFoundError,
-        ) as exc:
+        except (UserError, MissingExtraError) as exc:
             raise fail(str(exc)) from None
         except BackendUnreachable as exc:  # generators: what was generated is in the store
             raise fail(f"{exc}; rerun when the server answers", EXIT_UNREACHABLE) from None
+        except OSError as exc:
+            raise fail(describe_os_error(exc)) from None
         except KeyboardInterrupt:
-            typer.secho(
-                "\ninterrupted: everything judged so far is in the store; rerun the same command to resume.",
-                err=True,
-            )
+            typer.secho(f"\n{INTERRUPTED}", err=True)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

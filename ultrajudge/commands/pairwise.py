@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -55,7 +55,7 @@ def pairwise(
     ] = "",
     judge_option: JudgeOption = None,
     mode: Annotated[
-        str,
+        Literal["generate", "logprob"],
         typer.Option(
             help="generate: the judge writes a comparison ending in a verdict. logprob: P(A), "
             "P(B), P(tie) read after '[[' from one forward pass per order (abc templates only)."
@@ -96,12 +96,14 @@ def pairwise(
     limit: Limit = None,
     batch_size: Annotated[
         int,
-        typer.Option(help="Rows per batch (two prompts each), committed to the store together."),
+        typer.Option(
+            min=1, help="Rows per batch (two prompts each), committed to the store together."
+        ),
     ] = 8,
     max_new_tokens: Annotated[
-        int, typer.Option(help="Generation budget per prompt (generate mode).")
+        int, typer.Option(min=1, help="Generation budget per prompt (generate mode).")
     ] = 1024,
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.")] = 0.0,
     seed: Annotated[
         int,
         typer.Option(
@@ -110,12 +112,16 @@ def pairwise(
     ] = 0,
     max_retries: Annotated[
         int,
-        typer.Option(help="Re-ask an order whose verdict could not be read at most this often."),
+        typer.Option(
+            min=0, help="Re-ask an order whose verdict could not be read at most this often."
+        ),
     ] = 2,
     min_mass: Annotated[
         float,
         typer.Option(
-            help="logprob mode: below this probability on A/B/C the order is 'low_mass', not a verdict."
+            min=0.0,
+            max=1.0,
+            help="logprob mode: below this probability on A/B/C the order is 'low_mass', not a verdict.",
         ),
     ] = 0.5,
     store: StorePath = None,
@@ -154,7 +160,7 @@ def pairwise(
     config = PairwiseConfig(
         rubric=load_rubric(rubric) if rubric is not None else None,
         template=template,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         params=GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
         max_retries=max_retries,
         seed=seed,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -60,7 +60,7 @@ def score(
         ),
     ] = None,
     reducer: Annotated[
-        str,
+        Literal["mean", "median", "trimmed_mean", "majority"],
         typer.Option(help="Jury: mean, median, trimmed_mean or majority of the judges' ratings."),
     ] = "mean",
     jury: Annotated[
@@ -72,7 +72,7 @@ def score(
     judge_option: JudgeOption = None,
     aspect: Annotated[list[str] | None, typer.Option("--aspect", "-a", help=ASPECT_HELP)] = None,
     mode: Annotated[
-        str,
+        Literal["generate", "logprob"],
         typer.Option(
             help="generate: rating + rationale text. logprob: probability-weighted score from one "
             "forward pass, no rationale. Over an API, logprob mode needs a server that returns "
@@ -83,8 +83,10 @@ def score(
     min_mass: Annotated[
         float,
         typer.Option(
+            min=0.0,
+            max=1.0,
             help="logprob mode: a rating whose scale tokens got less probability than this is "
-            "low_mass (no value; rating_probs and rating_mass are kept)."
+            "low_mass (no value; rating_probs and rating_mass are kept).",
         ),
     ] = 0.5,
     template: Annotated[
@@ -160,17 +162,19 @@ def score(
     limit: Limit = None,
     batch_size: Annotated[
         int,
-        typer.Option(help="Rows sent to the judge at a time, and committed to the store together."),
+        typer.Option(
+            min=1, help="Rows sent to the judge at a time, and committed to the store together."
+        ),
     ] = 8,
     max_new_tokens: Annotated[
-        int, typer.Option(help="Generation budget per prompt (generate mode).")
+        int, typer.Option(min=1, help="Generation budget per prompt (generate mode).")
     ] = 512,
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.")] = 0.0,
     seed: Annotated[int, typer.Option(help="Sampling seed (retries use seed+attempt).")] = 0,
     max_retries: Annotated[
         int,
         typer.Option(
-            help="Re-ask completions whose rating could not be read at most this many times."
+            min=0, help="Re-ask completions whose rating could not be read at most this many times."
         ),
     ] = 2,
     store: StorePath = None,
@@ -204,17 +208,13 @@ def score(
 
     aspects = _aspects(aspect)
     grading = _grading(answer_format, rubric, scale)
-    if mode not in ("generate", "logprob"):
-        raise typer.BadParameter(
-            f"unknown mode {mode!r}; use generate or logprob", param_hint="--mode"
-        )
     params = GenerationParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
     configs = [
         RatingConfig(
             aspect=a,
             **grading,
             template=template,
-            mode=cast(Literal["generate", "logprob"], mode),
+            mode=mode,
             params=params,
             max_retries=max_retries,
             per_completion=per_completion,

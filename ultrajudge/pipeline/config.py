@@ -9,6 +9,7 @@ from typing import Any
 
 from ultrajudge.analysis.filters import FilterConfig
 from ultrajudge.analysis.pairs import STRATEGIES, PairBuilder
+from ultrajudge.judge.errors import ConfigError, read_yaml
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.jury import Juror, Jury, juror_from_item, jury_from_mapping
 from ultrajudge.judge.rating import ASPECTS, RatingConfig
@@ -73,13 +74,8 @@ PAIRS_KEYS = ("strategy", "seed", "format", "id_col")
 
 def load_pipeline(path: str | Path) -> Pipeline:
     """Read and validate a pipeline file; every error names the key and the valid ones."""
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from None
+    data = read_yaml(path, "pipeline file")
     data = check_keys(data, TOP_KEYS, path.name)
     base = path.resolve().parent
     columns_data = check_keys(data.get("columns"), ("instruction", "completions"), "columns")
@@ -90,10 +86,10 @@ def load_pipeline(path: str | Path) -> Pipeline:
     pairs = check_keys(data.get("pairs"), PAIRS_KEYS, "pairs")
     fmt = str(pairs.get("format", "standard"))
     if fmt not in ("standard", "conversational"):
-        raise ValueError(f"pairs: format must be standard or conversational, got {fmt!r}")
+        raise ConfigError(f"pairs: format must be standard or conversational, got {fmt!r}")
     strategy = pairs.get("strategy", "best-vs-worst")
     if strategy not in STRATEGIES:
-        raise ValueError(
+        raise ConfigError(
             f"pairs: unknown strategy {strategy!r}; strategies are {', '.join(STRATEGIES)}"
         )
     source = data.get("input")
@@ -123,7 +119,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
 
 def _judges(data: Mapping[str, Any], base: Path) -> Jury | Juror:
     if ("judge" in data) == ("jury" in data):
-        raise ValueError("name the judges with either 'judge: SPEC' (one) or 'jury:' (several)")
+        raise ConfigError("name the judges with either 'judge: SPEC' (one) or 'jury:' (several)")
     if "jury" in data:
         jury = jury_from_mapping(
             check_keys(data["jury"], ("judges", "reducer", "trim", "spread", "quorum"), "jury")
@@ -139,14 +135,14 @@ def _generate_steps(items: Any, columns: Columns, base: Path) -> list[GenerateSt
     if items is None:
         return []
     if not isinstance(items, list):
-        raise ValueError("generate must be a list of steps, e.g. [{pool: {generators: [...]}}]")
+        raise ConfigError("generate must be a list of steps, e.g. [{pool: {generators: [...]}}]")
     steps = []
     for item in items:
         if not isinstance(item, Mapping) or len(item) != 1:
-            raise ValueError(f"each generate step is one KIND: {{arguments}}, got {item!r:.80}")
+            raise ConfigError(f"each generate step is one KIND: {{arguments}}, got {item!r:.80}")
         ((kind, args),) = item.items()
         if kind not in STEPS:
-            raise ValueError(f"unknown generate step {kind!r}; steps are {', '.join(STEPS)}")
+            raise ConfigError(f"unknown generate step {kind!r}; steps are {', '.join(STEPS)}")
         steps.append(STEPS[kind](args or {}, columns, base))
     return steps
 
@@ -167,8 +163,8 @@ def _check_start(pipeline: Pipeline) -> None:
     first = pipeline.generate[0] if pipeline.generate else None
     seeded = first is not None and first.kind == "magpie" and first.system is not None
     if pipeline.input is None and not seeded:
-        raise ValueError("name the 'input' data (or start with a magpie step that has a 'system')")
+        raise ConfigError("name the 'input' data (or start with a magpie step that has a 'system')")
     if pipeline.input is not None and seeded:
-        raise ValueError(
+        raise ConfigError(
             "magpie: give system prompts in the input (system_col) or 'system', not both"
         )

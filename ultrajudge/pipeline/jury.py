@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from ultrajudge.judge.errors import ConfigError, read_yaml
 from ultrajudge.judge.jury import Jury, jury_from_mapping, parse_juror
 
 
@@ -17,13 +18,11 @@ def load_jury(
     """A jury from a YAML file (``--jury``) or from repeated ``--judge`` specs; ``options``
     (``-O``) apply to every ``--judge`` juror."""
     if path is not None:
-        import yaml
-
         if judges:
-            raise ValueError("pass the judges either with --jury FILE or with --judge, not both")
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            raise ConfigError("pass the judges either with --jury FILE or with --judge, not both")
+        data = read_yaml(path, "jury file")
         if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: expected a mapping with 'judges' (and reducer, trim, ...)")
+            raise ConfigError(f"{path}: expected a mapping with 'judges' (and reducer, trim, ...)")
         return jury_from_mapping(data)
     return Jury(tuple(parse_juror(j, options) for j in judges), reducer=reducer.replace("-", "_"))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.types import GenerationParams
 
@@ -23,10 +24,10 @@ def check_keys(data: Any, valid: Sequence[str], where: str) -> Mapping[str, Any]
     if data is None:
         return {}
     if not isinstance(data, Mapping):
-        raise ValueError(f"{where} must be a mapping of KEY: VALUE, got {data!r:.80}")
+        raise ConfigError(f"{where} must be a mapping of KEY: VALUE, got {data!r:.80}")
     unknown = sorted(set(data) - set(valid))
     if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys are {', '.join(valid)}")
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; valid keys are {', '.join(valid)}")
     return data
 
 
@@ -107,7 +108,7 @@ def _pool_step(data: Mapping[str, Any], columns: Columns, base: Path) -> Generat
     data = check_keys(data, keys, "generate: pool")
     items = data.get("generators")
     if not isinstance(items, list) or not items:
-        raise ValueError("generate: pool needs 'generators': a list of {model, temperature, ...}")
+        raise ConfigError("generate: pool needs 'generators': a list of {model, temperature, ...}")
     members = []
     for item in items:
         member = generator_from_mapping(item if isinstance(item, Mapping) else {"model": item})
@@ -127,10 +128,10 @@ def _model_step(
 ) -> tuple[Mapping[str, Any], str, dict[str, str]]:
     data = check_keys(data, ("model", "options", *valid), f"generate: {kind}")
     if not data.get("model"):
-        raise ValueError(f"generate: {kind} needs 'model' (a local folder, Hub id or API spec)")
+        raise ConfigError(f"generate: {kind} needs 'model' (a local folder, Hub id or API spec)")
     options = data.get("options") or {}
     if not isinstance(options, Mapping):
-        raise ValueError(f"generate: {kind}: options must be a mapping of KEY: VALUE")
+        raise ConfigError(f"generate: {kind}: options must be a mapping of KEY: VALUE")
     return (
         data,
         resolve_spec(str(data["model"]), base),

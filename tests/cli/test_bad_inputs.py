@@ -1,0 +1,276 @@
+"""Every bad input a new user tried (issue 15) gives exactly one line naming what is wrong,
+exit code 2 (130 for Ctrl-C), and loses nothing: an earlier output and its store stay
+byte-identical. Runs the real entry point (``ultrajudge.cli.run``), in process."""
+
+from __future__ import annotations
+
+import errno
+import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ultrajudge.cli import run
+
+ROWS = [
+    {"instruction": "Say hi.", "completions": ["hi", "hello there"]},
+    {"instruction": "Add 2 and 2.", "completions": ["4", "5", "four"]},
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """``setup(tmp)`` writes the bad input and returns the arguments after ``score IN -o OUT``
+    (or a whole argv when ``whole``); ``says`` must appear in the one line."""
+
+    name: str
+    setup: Callable[[Path], list[str]]
+    says: str
+    names_file: str | None = None  # a file name the line must contain
+    code: int = 2
+    whole: bool = False
+
+
+def _write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _store(tmp: Path) -> Path:
+    return tmp / "out" / "scored.jsonl.ultrajudge.sqlite"
+
+
+def _edit_one_digit(tmp: Path) -> list[str]:
+    db = sqlite3.connect(_store(tmp))
+    key, value = db.execute("SELECT key, value FROM results WHERE ok = 1 LIMIT 1").fetchone()
+    edited = value.replace('"rating": 4', '"rating": 5', 1)
+    if edited == value:  # some other digit
+        edited = next(value.replace(d, str((int(d) + 1) % 10), 1) for d in value if d.isdigit())
+    db.execute("UPDATE results SET value = ? WHERE key = ?", (edited, key))
+    db.commit()
+    db.close()
+    return []
+
+
+def _garbage_store(tmp: Path) -> list[str]:
+    _store(tmp).write_bytes(b"this is not a database\n" * 200)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{_store(tmp)}{suffix}").unlink(missing_ok=True)
+    return []
+
+
+def _locked_store(tmp: Path) -> list[str]:
+    # Another process holds the store (as a running `ultrajudge score` would) for 60 s.
+    code = (
+        "import sys, time; from ultrajudge.judge.store import ResultStore; "
+        f"s = ResultStore({str(_store(tmp))!r}); print('held', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    _HELD.append(proc)
+    return []
+
+
+_HELD: list[subprocess.Popen[str]] = []
+
+
+def _evil_yaml(flag: str, name: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        path = _write(tmp / name, "judges: !!python/object/apply:os.system ['echo pwned']\n")
+        return [flag, str(path)]
+
+    return setup
+
+
+def _evil_generators(tmp: Path) -> list[str]:
+    path = _write(tmp / "gens.yaml", "generators: !!python/object/apply:os.system ['echo x']\n")
+    src = tmp / "in.jsonl"
+    return ["generate", "pool", str(src), "-o", str(tmp / "g.jsonl"), "--generators", str(path)]
+
+
+def _template(source: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        path = _write(tmp / "evil.jinja2", "{% block user %}" + source + "{% endblock %}")
+        return ["--template", str(path)]
+
+    return setup
+
+
+CASES = [
+    Case("negative batch size", lambda t: ["--batch-size", "-3"], "--batch-size"),
+    Case("zero batch size", lambda t: ["--batch-size", "0"], "--batch-size"),
+    Case("unknown mode", lambda t: ["--mode", "fast"], "--mode"),
+    Case("min-mass above 1", lambda t: ["--min-mass", "2"], "--min-mass"),
+    Case("negative temperature", lambda t: ["--temperature", "-1"], "--temperature"),
+    Case("unknown reducer", lambda t: ["-j", "a", "-j", "b", "--reducer", "max"], "--reducer"),
+    Case("judge option not KEY=VALUE", lambda t: ["-O", "device"], "KEY=VALUE"),
+    Case(
+        "!!python tag in a jury file",
+        _evil_yaml("--jury", "jury.yaml"),
+        "not valid YAML",
+        names_file="jury.yaml",
+    ),
+    Case(
+        "!!python tag in a generators file",
+        _evil_generators,
+        "not valid YAML",
+        names_file="gens.yaml",
+        whole=True,
+    ),
+    Case(
+        "template reaching for Python internals",
+        _template("{{ ''.__class__.__mro__ }}"),
+        "SecurityError",
+        names_file="evil.jinja2",
+    ),
+    Case(
+        "template with a huge range",
+        _template("{% for i in range(10**12) %}{% endfor %}"),
+        "OverflowError",
+        names_file="evil.jinja2",
+    ),
+    Case(
+        "template dividing by zero",
+        _template("{{ 1 / 0 }}"),
+        "refused",
+        names_file="evil.jinja2",
+    ),
+    Case(
+        "a local model path that does not exist",
+        lambda t: ["-j", str(t / "models" / "missing")],
+        "no such directory",
+        names_file="missing",
+    ),
+    Case(
+        "a relative model path that does not exist",
+        lambda t: ["-j", "./no/such/model"],
+        "no such directory",
+        names_file="./no/such/model",
+    ),
+    Case(
+        "a Hub id that is not cached while offline",
+        lambda t: ["-j", "some-org/some-model"],
+        "not in the local cache",
+        names_file="some-org/some-model",
+    ),
+    Case("a store with one digit edited", _edit_one_digit, "damaged", "scored.jsonl.ultrajudge"),
+    Case("a store that is not a database", _garbage_store, "damaged", "scored.jsonl.ultrajudge"),
+    Case("a store another run holds", _locked_store, "another run", "scored.jsonl.ultrajudge"),
+]
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    err = capsys.readouterr().err
+    return [line for line in err.splitlines() if line.strip()]
+
+
+@pytest.fixture()
+def scored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    """A first, successful run: its output and store must survive every bad rerun."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    out = tmp_path / "out" / "scored.jsonl"
+    assert run(["score", str(src), "-o", str(out), "-j", "scripted:auto", "--no-progress"]) == 0
+    capsys.readouterr()
+    return src, out
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_bad_input_is_one_line_exit_2_and_loses_nothing(
+    case: Case, scored: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, out = scored
+    tmp = src.parent
+    before = out.read_bytes()
+    extra = case.setup(tmp)
+    store_before = _store(tmp).read_bytes()
+    try:
+        argv = extra if case.whole else ["score", str(src), "-o", str(out), *extra]
+        if not case.whole and "-j" not in extra and "--jury" not in extra:
+            argv += ["-j", "scripted:auto"]
+        code = run([*argv, "--no-progress"] if not case.whole else argv)
+    finally:
+        for proc in _HELD:
+            proc.kill()
+            proc.wait()
+        _HELD.clear()
+    lines = _one_line(capsys)
+    assert code == case.code, lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and case.says in lines[0], lines[0]
+    if case.names_file:
+        assert case.names_file in lines[0], lines[0]
+    assert out.read_bytes() == before  # the earlier output is untouched
+    assert _store(tmp).read_bytes() == store_before  # and so is the store
+    assert not list(out.parent.glob(".*.tmp")), "no temporary files are left behind"
+
+
+def test_cuda_on_a_cpu_only_torch_is_one_line(
+    scored: tuple[Path, Path], tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    src, out = scored
+    argv = ["score", str(src), "-o", str(out), "-j", str(tiny_model_dir), "-O", "device=cuda"]
+    assert run([*argv, "--no-progress"]) == 2
+    (line,) = _one_line(capsys)
+    assert "device=cuda" in line and "sees no CUDA device" in line
+
+
+def test_a_full_disk_while_writing_the_output_is_one_line_and_keeps_the_old_output(
+    scored: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datasets
+
+    src, out = scored
+    before = out.read_bytes()
+
+    def full(self: object, path: str, **kwargs: object) -> None:
+        Path(path).write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    monkeypatch.setattr(datasets.Dataset, "to_json", full)
+    code = run(["score", str(src), "-o", str(out), "-j", "scripted:auto", "--no-progress"])
+    (line,) = _one_line(capsys)
+    assert code == 2 and "the disk is full" in line and "scored.jsonl" in line
+    assert out.read_bytes() == before
+    assert not list(out.parent.glob(".*.tmp"))
+
+
+def test_ctrl_c_during_start_up_is_the_interrupted_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ultrajudge.cli as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_register", interrupted)
+    assert run(["score", "--help"]) == 130
+    (line,) = _one_line(capsys)
+    assert line.startswith("interrupted:") and "rerun the same command" in line
+
+
+def test_a_bug_is_not_dressed_up_as_a_user_error(
+    scored: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain ValueError from our own code keeps its traceback: it is a bug to fix."""
+    import ultrajudge.judge.scoring as scoring
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("an internal invariant broke")
+
+    monkeypatch.setattr(scoring, "judge_dataset", broken)
+    src, out = scored
+    with pytest.raises(ValueError, match="internal invariant"):
+        run(["score", str(src), "-o", str(out), "-j", "scripted:auto", "--no-progress"])
