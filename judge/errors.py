@@ -13,7 +13,7 @@ True
 
 from __future__ import annotations
 
-__all__ = ["AuthError", "ConfigError", "StoreError", "UserError", "read_yaml"]
+__all__ = ["AuthError", "ConfigError", "DataError", "StoreError", "UserError", "read_yaml"]
 
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,10 @@ class UserError(Exception):
 
 class ConfigError(UserError, ValueError):
     """An option, a config file or a value in it is invalid."""
+
+
+class DataError(UserError, ValueError):
+    """Input data is missing or has the wrong shape; the message says what to do."""
 
 
 class StoreError(UserError, RuntimeError):

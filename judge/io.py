@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ultrajudge.judge.errors import UserError
+from ultrajudge.judge.errors import DataError
+from ultrajudge.judge.datafiles import (
+    FILE_SUFFIXES,
+    check_text_file,
+    decode_csv_cells,
+    encode_csv_cells,
+    local_data_files,
+    reader_of,
+    write_json_array,
+)
 from ultrajudge.judge.types import Rating
-
-_READERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-
-
-class DataError(UserError, ValueError):
-    """Input data is missing or has the wrong shape; the message says what to do."""
 
 
 class OutputError(DataError):
@@ -27,8 +32,13 @@ class OutputError(DataError):
 
 
 def load_rows(source: str, *, split: str = "train", limit: int | None = None) -> Any:
-    """Load a ``datasets.Dataset`` from a JSONL/JSON/CSV/Parquet file, a ``save_to_disk``
-    directory, or a Hub id. ``limit`` keeps the first rows."""
+    """Load a ``datasets.Dataset`` from what ``datasets`` accepts: a JSONL/JSON/CSV/Parquet
+    file (optionally ``.gz``), a folder of such shards, a glob, a ``save_to_disk`` folder, or
+    a Hub id (``org/name``, ``org/name:config``, ``org/name@revision``). Local text files
+    are checked first (:func:`~ultrajudge.judge.datafiles.check_text_file`): an empty file, a
+    non-UTF-8 byte or a malformed JSON line is one :class:`DataError` naming file and line.
+    CSV cells holding JSON arrays or objects are read back as lists and mappings. ``limit``
+    keeps the first rows."""
     import datasets
 
     path = Path(source)
@@ -37,21 +47,29 @@ def load_rows(source: str, *, split: str = "train", limit: int | None = None) ->
         ds = datasets.load_from_disk(str(path))
         if isinstance(ds, datasets.DatasetDict):
             ds = _pick_split(ds, split, source)
-    elif path.suffix.lower() in _READERS:
-        if not path.is_file():
-            raise DataError(f"input file {source!r} does not exist")
-        ds = datasets.load_dataset(
-            _READERS[path.suffix.lower()], data_files=str(path), split="train"
-        )
-    elif path.exists():
-        raise DataError(
-            f"cannot read {source!r}: use .jsonl, .json, .csv, .parquet or a save_to_disk folder"
-        )
     else:
-        ds = _load_hub(source, split)
+        files = local_data_files(source)
+        ds = _load_hub(source, split) if files is None else _load_files(files, source)
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     return ds
+
+
+def _load_files(files: list[Path], source: str) -> Any:
+    import datasets
+    import pyarrow as pa
+
+    for f in files:
+        check_text_file(f)
+    kind = reader_of(files[0])
+    try:
+        ds = datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train")
+    except (datasets.exceptions.DatasetGenerationError, pa.ArrowException, ValueError) as exc:
+        cause = exc.__cause__ or exc
+        raise DataError(
+            f"cannot read {source!r} as {kind}: {type(cause).__name__}: {cause}"
+        ) from None
+    return decode_csv_cells(ds) if kind == "csv" else ds
 
 
 def _pick_split(ds: Any, split: str, source: str) -> Any:
@@ -61,19 +79,22 @@ def _pick_split(ds: Any, split: str, source: str) -> Any:
 
 
 def _load_hub(source: str, split: str) -> Any:
+    """``org/name``, with an optional ``:config`` (a subset) and ``@revision`` (a branch,
+    tag or commit)."""
     import datasets
 
+    name, _, revision = source.partition("@")
+    name, _, config = name.partition(":")
     try:
-        return datasets.load_dataset(source, split=split)
+        return datasets.load_dataset(name, config or None, split=split, revision=revision or None)
     except (FileNotFoundError, ConnectionError, OSError, ValueError) as exc:
         raise DataError(
             f"could not load {source!r}: it is not a local file, and loading it from the Hub "
-            f"failed ({type(exc).__name__}: {exc}). Check the name and --split, or download it "
-            "and pass the local file (.jsonl, .parquet, .csv) instead."
+            f"failed ({type(exc).__name__}: {exc}). Check the name, :config, @revision and "
+            "--split, or download it and pass the local file (.jsonl, .parquet, .csv) instead."
         ) from exc
 
 
-_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 # What ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` write, and the cache files
 # ``datasets`` adds next to them when such a folder is loaded and mapped. A folder holding
 # anything else is not ours to replace.
@@ -108,7 +129,7 @@ def check_output(
                 "would delete files ultrajudge did not write; pass a new path to --out"
             )
     if folder is None:
-        folder = path.suffix.lower() not in _FILE_SUFFIXES
+        folder = _is_folder_output(path)
     if not folder:
         if path.is_dir():
             raise OutputError(
@@ -141,60 +162,108 @@ def _is_saved_dataset(folder: Path) -> bool:
     return True
 
 
+def _is_folder_output(path: Path) -> bool:
+    """A path without a suffix (or an existing folder) is a ``save_to_disk`` folder; one of
+    :data:`FILE_SUFFIXES` is a file; any other suffix is refused: ``scored.txt`` must not
+    silently become a folder, nor ``x.json.gz`` an uncompressed file."""
+    suffix = path.suffix.lower()
+    if suffix in FILE_SUFFIXES:
+        return False
+    if not suffix or path.is_dir():
+        return True
+    raise OutputError(
+        f"cannot write a dataset to {str(path)!r}: its suffix {path.suffix!r} is not one of "
+        f"{', '.join(FILE_SUFFIXES)}; use one of those, or a path without a suffix for a "
+        "save_to_disk folder"
+    )
+
+
 def write_text(out: str | Path, text: str, *, protect: Iterable[str | Path | None] = ()) -> Path:
     """Write a text file (a report, a table) atomically: a temporary sibling, then a rename.
-    Refuses what :func:`check_output` refuses."""
+    Refuses what :func:`check_output` refuses; the file gets the user's umask."""
     out = check_output(out, protect=protect, folder=False)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+    with _temporary(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 
 def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] = ()) -> Path:
-    """Write by the output path: ``.jsonl``/``.json``, ``.parquet``, ``.csv``, or a
-    ``save_to_disk`` directory (any other path). Written to a temporary sibling and
-    renamed, so a crash never leaves a half-written output.
+    """Write by the output path's suffix: ``.jsonl`` JSON Lines, ``.json`` one JSON array,
+    ``.parquet``, ``.csv`` (list and mapping cells as JSON text, read back by
+    :func:`load_rows`), or a ``save_to_disk`` folder (no suffix); any other suffix is refused.
+    Written to a temporary sibling and renamed, so a crash never leaves a half-written
+    output; temporaries an earlier run left (killed mid-write) are removed first. Files and
+    folders get the user's umask, like any other file they create.
 
     Never removes what the toolkit did not write: :func:`check_output` refuses the working
     directory, anything in ``protect`` (the input, the store, a pipeline file) and the
     folders above them, and any existing folder that is not a dataset folder we wrote."""
     out = check_output(out, protect=protect)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
     suffix = out.suffix.lower()
-    if suffix in _FILE_SUFFIXES:
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            if suffix == ".parquet":
-                ds.to_parquet(tmp)
-            elif suffix == ".csv":
-                ds.to_csv(tmp, index=False)
-            else:
-                ds.to_json(tmp, lines=True, force_ascii=False, double_precision=15)
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    if suffix not in FILE_SUFFIXES:
+        _save_folder(ds, out)
         return out
-    tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    old_dir = out.parent / f"{tmp_dir.name}.old"
-    try:
-        ds.save_to_disk(str(tmp_dir))
-        if out.exists():  # checked above: a dataset folder we wrote
-            os.replace(out, old_dir)
-        os.replace(tmp_dir, out)
-    finally:
-        for leftover in (tmp_dir, old_dir):  # both are folders this call made
-            if leftover.exists():
-                shutil.rmtree(leftover)
+    with _temporary(out) as tmp:
+        if suffix == ".parquet":
+            ds.to_parquet(str(tmp))
+        elif suffix == ".csv":
+            encode_csv_cells(ds).to_csv(str(tmp), index=False)
+        elif suffix == ".json":
+            write_json_array(ds, str(tmp))
+        else:
+            ds.to_json(str(tmp), lines=True, force_ascii=False, double_precision=15)
+        os.replace(tmp, out)
     return out
+
+
+def _save_folder(ds: Any, out: Path) -> None:
+    with _temporary(out, folder=True) as tmp_dir:
+        old_dir = tmp_dir.with_name(tmp_dir.name.removesuffix(".tmp") + ".old.tmp")
+        try:
+            ds.save_to_disk(str(tmp_dir))
+            if out.exists():  # checked above: a dataset folder we wrote
+                os.replace(out, old_dir)
+            os.replace(tmp_dir, out)
+        finally:
+            if old_dir.exists():  # a folder this call made
+                shutil.rmtree(old_dir)
+
+
+@contextmanager
+def _temporary(out: Path, *, folder: bool = False) -> Iterator[Path]:
+    """A hidden sibling ``.NAME.<random>.tmp`` created with the user's umask (``mkstemp``
+    would make it 0600), removed unless renamed into place."""
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.tmp"
+    if folder:
+        os.mkdir(tmp, 0o777)
+    else:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporaries of ``out`` left by a run killed mid-write (only our own names)."""
+    for leftover in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        if _TEMPORARY.fullmatch(leftover.name[len(out.name) + 2 :]):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+# The tail of a temporary's name after ".NAME.": ours (8 hex digits), and those of older
+# versions (``mkstemp``'s 8 characters).
+_TEMPORARY = re.compile(r"[a-z0-9_]{8}(\.old)?\.tmp")
 
 
 @dataclass(frozen=True)

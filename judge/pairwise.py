@@ -146,7 +146,7 @@ class PairwiseConfig:
             )
         fmt = m.group(1).lower()
         if self.mode == "logprob" and fmt not in LOGPROB_FORMATS:
-            raise ValueError(
+            raise ConfigError(
                 f"logprob mode reads the verdict letter after '[[' or '[RESULT]', but template "
                 f"{template.name!r} asks for the {fmt!r} verdict format; use pairwise/mt_bench "
                 "or prometheus/relative, or --mode generate"

@@ -9,7 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +104,85 @@ def _template(source: str) -> Callable[[Path], list[str]]:
     return setup
 
 
+def _bad_source(name: str, content: str | bytes | None) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        path = tmp / name if content is None else _write(tmp / name, content)
+        out = tmp / "out" / "scored.jsonl"
+        return ["score", str(path), "-o", str(out), "-j", "scripted:auto", "--no-progress"]
+
+    return setup
+
+
+def _output(name: str) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        out = tmp / "out" / name
+        return ["score", str(tmp / "in.jsonl"), "-o", str(out), "-j", "scripted:auto"]
+
+    return setup
+
+
 CASES = [
+    Case("an empty .jsonl", _bad_source("e.jsonl", ""), "is empty", "e.jsonl", whole=True),
+    Case("an empty .csv", _bad_source("e.csv", "\n"), "is empty", "e.csv", whole=True),
+    Case(
+        "one malformed JSON line",
+        _bad_source("m.jsonl", '{"instruction": "a", "completions": ["x"]}\n{"instruction": \n'),
+        "line 2 is not valid JSON",
+        "m.jsonl",
+        whole=True,
+    ),
+    Case(
+        "a JSON line that is not an object",
+        _bad_source("l.jsonl", '["a", "b"]\n'),
+        "line 1 is a JSON list",
+        "l.jsonl",
+        whole=True,
+    ),
+    Case(
+        "a Latin-1 CSV",
+        _bad_source("l1.csv", b'instruction,completions\ncaf\xe9,"[""x""]"\n'),
+        "line 2 is not UTF-8",
+        "l1.csv",
+        whole=True,
+    ),
+    Case(
+        "a non-UTF-8 JSONL",
+        _bad_source("l1.jsonl", b'{"instruction": "caf\xe9", "completions": ["x"]}\n'),
+        "line 1 is not UTF-8",
+        "l1.jsonl",
+        whole=True,
+    ),
+    Case(
+        "a damaged .gz",
+        _bad_source("d.jsonl.gz", b"\x1f\x8b\x08\x00garbage"),
+        "cannot read",
+        "d.jsonl.gz",
+        whole=True,
+    ),
+    Case(
+        "an input that does not exist",
+        _bad_source("none.jsonl", None),
+        "does not exist",
+        "none.jsonl",
+        whole=True,
+    ),
+    Case(
+        "a glob matching nothing",
+        _bad_source("nothing-*.jsonl", None),
+        "matches no file",
+        "nothing-*.jsonl",
+        whole=True,
+    ),
+    Case(
+        "an output ending in .txt", _output("scored.txt"), "suffix '.txt'", "scored.txt", whole=True
+    ),
+    Case(
+        "an output ending in .json.gz",
+        _output("s.json.gz"),
+        "suffix '.gz'",
+        "s.json.gz",
+        whole=True,
+    ),
     Case("negative batch size", lambda t: ["--batch-size", "-3"], "--batch-size"),
     Case("zero batch size", lambda t: ["--batch-size", "0"], "--batch-size"),
     Case("unknown mode", lambda t: ["--mode", "fast"], "--mode"),
@@ -165,6 +243,17 @@ CASES = [
     Case("a store that is not a database", _garbage_store, "damaged", "scored.jsonl.ultrajudge"),
     Case("a store another run holds", _locked_store, "another run", "scored.jsonl.ultrajudge"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _no_library_progress_bars() -> Iterator[None]:
+    # The CLI turns these off through the environment before `datasets` loads; in this test
+    # process it loaded long ago.
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar
+
+    disable_progress_bar()
+    yield
+    enable_progress_bar()
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -241,8 +330,10 @@ def test_a_full_disk_while_writing_the_output_is_one_line_and_keeps_the_old_outp
 
     monkeypatch.setattr(datasets.Dataset, "to_json", full)
     code = run(["score", str(src), "-o", str(out), "-j", "scripted:auto", "--no-progress"])
-    (line,) = _one_line(capsys)
-    assert code == 2 and "the disk is full" in line and "scored.jsonl" in line
+    lines = _one_line(capsys)
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert code == 2 and "the disk is full" in line and f"{out}'" in line
     assert out.read_bytes() == before
     assert not list(out.parent.glob(".*.tmp"))
 

@@ -162,7 +162,7 @@ def test_unreachable_model_says_to_pass_a_local_path(tmp_path: Path, examples_fi
         ],
     )
     assert result.exit_code == 2
-    assert "Pass the path of a local model directory" in result.output
+    assert "pass a local model directory" in result.output
 
 
 def test_unknown_aspect_is_rejected(tmp_path: Path, examples_file: Path) -> None:

@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 import pytest
-from jinja2.exceptions import SecurityError
 
 from ultrajudge.judge.rating import ASPECTS
 from ultrajudge.judge.templates import TemplateError, builtin_templates, load_template
@@ -79,7 +78,7 @@ def test_user_template_renders_in_the_sandbox(tmp_path: Path) -> None:
     evil.write_text(
         "{% block user %}{{ instruction.__class__.__mro__[1].__subclasses__() }}{% endblock %}"
     )
-    with pytest.raises(SecurityError):
+    with pytest.raises(TemplateError, match="SecurityError"):
         load_template(evil).render(instruction="x")
 
 

@@ -174,7 +174,7 @@ def describe_os_error(exc: OSError) -> str:
     or unreadable file, a folder where a file should be. Names the file."""
     import errno
 
-    name = f" {str(exc.filename)!r}" if exc.filename else ""
+    name = f" {_visible_name(str(exc.filename))!r}" if exc.filename else ""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return (
             f"the disk is full (writing{name or ' the output'}); free some space and rerun the "
@@ -182,6 +182,15 @@ def describe_os_error(exc: OSError) -> str:
         )
     reason = exc.strerror or str(exc) or type(exc).__name__
     return f"{reason}:{name or ' (no file named)'}"
+
+
+def _visible_name(filename: str) -> str:
+    """The output a hidden temporary ``dir/.NAME.<random>.tmp`` stands for: ``dir/NAME``."""
+    import re
+
+    path = Path(filename)
+    match = re.fullmatch(r"\.(.+)\.[a-z0-9_]{8}(\.old)?\.tmp", path.name)
+    return str(path.with_name(match.group(1))) if match else filename
 
 
 def friendly_errors(func: F) -> F:

@@ -1,0 +1,234 @@
+"""File formats: which local files a source names, checked before ``datasets`` reads them,
+and writers that make each output suffix mean what it says.
+
+Inputs: a file (``.jsonl``, ``.json``, ``.csv``, ``.parquet``, each optionally ``.gz``), a
+folder of such shards, or a glob. Text files are checked first, line by line, so that an
+empty file, a byte that is not UTF-8 or a malformed JSON line is one :class:`DataError`
+naming the file and the line (``datasets`` would raise a generation error 50 lines deep).
+
+Outputs: ``.jsonl`` is JSON Lines, ``.json`` one JSON array, ``.parquet`` Parquet, ``.csv``
+CSV whose list and mapping cells are JSON text (which :func:`decode_csv_cells` reads back);
+a path without a suffix is a ``save_to_disk`` folder; any other suffix is refused.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ultrajudge.judge.errors import DataError
+
+__all__ = [
+    "FILE_SUFFIXES",
+    "READERS",
+    "check_text_file",
+    "decode_csv_cells",
+    "encode_csv_cells",
+    "local_data_files",
+    "reader_of",
+    "write_json_array",
+]
+
+READERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+FILE_SUFFIXES = tuple(READERS)
+
+
+def reader_of(path: Path) -> str | None:
+    """The ``datasets`` builder for a data file (``x.jsonl.gz`` → ``json``), or None."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return READERS.get(suffixes[-1]) if suffixes else None
+
+
+def local_data_files(source: str) -> list[Path] | None:
+    """The data files ``source`` names: one file, the shards in a folder, or a glob's
+    matches (sorted). None when ``source`` names nothing local (a Hub id)."""
+    path = Path(source)
+    if any(ch in source for ch in "*?["):
+        files = [Path(p) for p in sorted(glob.glob(source, recursive=True)) if Path(p).is_file()]
+        if not files:
+            raise DataError(f"the pattern {source!r} matches no file")
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and reader_of(p) is not None)
+        if not files:
+            raise DataError(
+                f"the folder {source!r} holds no data files (.jsonl, .json, .csv, .parquet, "
+                "optionally .gz) and is no save_to_disk folder"
+            )
+    elif reader_of(path) is not None:
+        if not path.is_file():
+            raise DataError(f"input file {source!r} does not exist")
+        files = [path]
+    elif path.exists():
+        raise DataError(
+            f"cannot read {source!r}: use .jsonl, .json, .csv or .parquet (optionally .gz), "
+            "a folder of those, or a save_to_disk folder"
+        )
+    else:
+        return None
+    kinds = {reader_of(p) for p in files}
+    if len(kinds) != 1 or None in kinds:
+        names = ", ".join(p.name for p in files[:5])
+        raise DataError(f"{source!r} mixes file formats ({names}); give files of one format")
+    return files
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+
+
+def check_text_file(path: Path) -> None:
+    """Check a JSON Lines, JSON or CSV file before ``datasets`` reads it: not empty, UTF-8
+    throughout, and (JSON Lines) one JSON object per non-blank line. Each failure is a
+    :class:`DataError` naming the file and the line."""
+    kind = reader_of(path)
+    if kind not in ("json", "csv"):
+        return
+    try:
+        with _open_bytes(path) as raw:
+            first = _check_lines(path, raw, jsonl=kind == "json")
+    except (OSError, EOFError) as exc:  # a damaged .gz
+        raise DataError(f"cannot read {str(path)!r}: {exc}") from None
+    if first is None:
+        raise DataError(f"input file {str(path)!r} is empty: there are no rows to read")
+
+
+def _check_lines(path: Path, raw: IO[bytes], *, jsonl: bool) -> bytes | None:
+    """Decode every line; in a ``.jsonl`` (or a ``.json`` that is JSON Lines) parse each.
+    Returns the first non-blank byte, or None for an empty file."""
+    first: bytes | None = None
+    for number, line in enumerate(raw, 1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{str(path)!r} line {number} is not UTF-8 (byte 0x{line[exc.start]:02x} at "
+                f"column {exc.start + 1}); save the file as UTF-8, e.g. iconv -f latin1 -t utf-8"
+            ) from None
+        stripped = text.strip()
+        if not stripped:
+            continue
+        if first is None:
+            first = stripped[:1].encode()
+            if (
+                jsonl
+                and path.name.lower().removesuffix(".gz").endswith(".json")
+                and first
+                in (
+                    b"[",
+                    b"{",
+                )
+            ):
+                jsonl = _is_json_lines(stripped)
+        if jsonl:
+            _check_json_line(path, number, stripped)
+    return first
+
+
+def _is_json_lines(first_line: str) -> bool:
+    """A ``.json`` file is JSON Lines when its first line is a whole JSON object."""
+    try:
+        return isinstance(json.loads(first_line), dict)
+    except ValueError:
+        return False
+
+
+def _check_json_line(path: Path, number: int, text: str) -> None:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise DataError(
+            f"{str(path)!r} line {number} is not valid JSON ({exc}); fix or remove that line"
+        ) from None
+    if not isinstance(value, dict):
+        raise DataError(
+            f"{str(path)!r} line {number} is a JSON {type(value).__name__}, not an object "
+            '({"column": value, ...}); each line must be one row'
+        )
+
+
+def encode_csv_cells(ds: Any) -> Any:
+    """The dataset with every list or mapping column turned into JSON text, so that a CSV
+    holds ``["a", "b"]`` (which :func:`decode_csv_cells` and every command read back) rather
+    than a Python repr."""
+    import datasets
+
+    nested = [
+        name
+        for name, feature in ds.features.items()
+        if not isinstance(feature, datasets.Value | datasets.ClassLabel)
+    ]
+    if not nested:
+        return ds
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return {
+            c: [None if v is None else json.dumps(v, ensure_ascii=False) for v in batch[c]]
+            for c in nested
+        }
+
+    features = ds.features.copy()
+    for c in nested:
+        features[c] = datasets.Value("string")
+    return ds.map(encode, batched=True, features=features)
+
+
+def decode_csv_cells(ds: Any) -> Any:
+    """Read back what :func:`encode_csv_cells` wrote: a text column in which every non-empty
+    cell is a JSON array or object becomes that list or mapping column."""
+    import datasets
+
+    columns = [
+        name
+        for name, feature in ds.features.items()
+        if isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
+    ]
+    decoded = {}
+    for name in columns:
+        values = _json_containers(ds[name])
+        if values is not None:
+            decoded[name] = values
+    if not decoded:
+        return ds
+    table = {name: decoded.get(name, ds[name]) for name in ds.column_names}
+    return datasets.Dataset.from_dict(table)
+
+
+def _json_containers(values: list[Any]) -> list[Any] | None:
+    out: list[Any] = []
+    seen = False
+    for v in values:
+        if v is None or v == "":
+            out.append(None)
+            continue
+        if not isinstance(v, str) or v.lstrip()[:1] not in ("[", "{"):
+            return None
+        try:
+            out.append(json.loads(v))
+        except ValueError:
+            return None
+        seen = True
+    return out if seen else None
+
+
+def write_json_array(ds: Any, path: str) -> None:
+    """Write the rows as one JSON array of objects (``datasets``' own writer, with
+    ``lines=False``, writes one array per batch: not one JSON document)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[")
+        for i, row in enumerate(_rows(ds)):
+            f.write(",\n" if i else "\n")
+            f.write(json.dumps(row, ensure_ascii=False, default=str))
+        f.write("\n]\n")
+
+
+def _rows(ds: Any) -> Iterator[dict[str, Any]]:
+    for batch in ds.iter(batch_size=1000):
+        names = list(batch)
+        for values in zip(*(batch[n] for n in names)):
+            yield dict(zip(names, values))
