@@ -79,7 +79,9 @@ def local_data_files(source: str) -> list[Path] | None:
 
 
 def _open_bytes(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile is IO[bytes]
+    return path.open("rb")
 
 
 def check_text_file(path: Path) -> None:
