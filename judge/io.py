@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ultrajudge.judge.errors import DataError
 from ultrajudge.judge.datafiles import (
     FILE_SUFFIXES,
     check_text_file,
@@ -24,6 +23,7 @@ from ultrajudge.judge.datafiles import (
     reader_of,
     write_json_array,
 )
+from ultrajudge.judge.errors import DataError
 from ultrajudge.judge.types import Rating
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from ultrajudge.judge.errors import ConfigError
+
 __all__ = [
     "DEFAULT_SCALE",
     "check_scale",
@@ -33,9 +35,9 @@ def check_scale(scale: Sequence[int]) -> tuple[int, ...]:
     """
     values = tuple(scale)
     if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
-        raise ValueError(f"a scale holds integers, got {scale!r}")
+        raise ConfigError(f"a scale holds integers, got {scale!r}")
     if len(values) < 2 or list(values) != sorted(set(values)):
-        raise ValueError(f"a scale is at least two increasing integers, got {values!r}")
+        raise ConfigError(f"a scale is at least two increasing integers, got {values!r}")
     return values
 
 
@@ -49,7 +51,7 @@ def parse_scale(text: str) -> tuple[int, ...]:
     >>> parse_scale("5-1")
     Traceback (most recent call last):
     ...
-    ValueError: '5-1' is not a scale: write LOW-HIGH (1-10, 0-4) or a list (0,1)
+    ultrajudge.judge.errors.ConfigError: '5-1' is not a scale: write LOW-HIGH (1-10, 0-4) or a list (0,1)
     """
     hint = f"{text!r} is not a scale: write LOW-HIGH (1-10, 0-4) or a list (0,1)"
     m = _RANGE.fullmatch(text)
@@ -60,11 +62,11 @@ def parse_scale(text: str) -> tuple[int, ...]:
         try:
             values = tuple(int(v) for v in text.split(","))
         except ValueError:
-            raise ValueError(hint) from None
+            raise ConfigError(hint) from None
     try:
         return check_scale(values)
     except ValueError:
-        raise ValueError(hint) from None
+        raise ConfigError(hint) from None
 
 
 def scale_label(scale: Sequence[int]) -> str:
@@ -105,5 +107,5 @@ def scale_from_judge_ids(judge_ids: Iterable[str | None]) -> tuple[int, ...] | N
         found.add(parse_scale(m.group(1)) if m else DEFAULT_SCALE)
     if len(found) > 1:
         labels = ", ".join(sorted(scale_label(s) for s in found))
-        raise ValueError(f"the judges rated on different scales ({labels}); pass --scale")
+        raise ConfigError(f"the judges rated on different scales ({labels}); pass --scale")
     return found.pop() if found else None

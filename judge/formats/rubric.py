@@ -27,12 +27,14 @@ from typing import Any
 
 import yaml
 
+from ultrajudge.judge.errors import UserError
+
 __all__ = ["Rubric", "RubricError", "bundled_rubrics", "load_rubric"]
 
 _KEYS = frozenset({"name", "criteria", "scores"})
 
 
-class RubricError(ValueError):
+class RubricError(UserError, ValueError):
     """A rubric could not be found or read; the message names the file and what to fix."""
 
 
