@@ -11,7 +11,7 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
 ``rpm`` / ``tpm``       requests / tokens per minute (token buckets; unlimited)
 ``max_attempts``        attempts per request (5)
 ``max_request_seconds`` total time per request, retries included (300)
-``timeout``             seconds per attempt (default: what is left of the total)
+``timeout``             seconds per attempt (60; a server that hangs is asked again)
 ``backoff_base`` / ``backoff_max``  retry backoff in seconds (1 / 60)
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
 ``progress``            tqdm bar on a terminal (true)
@@ -29,7 +29,8 @@ or when the backend is collected), so connections are reused across calls and
 ``concurrency`` bounds all calls together, from any thread, including one that
 runs an event loop of its own (which then waits). Only 429, 408, 5xx, timeouts, connection errors and malformed
 bodies are retried; a request that fails for good comes back as an item with
-``error`` set, never as an exception. The API key never appears in ``id``,
+``error`` set, never as an exception, except a 401: the key is wrong for every request,
+so the rest are not sent and the call raises :class:`~ultrajudge.judge.errors.AuthError`. The API key never appears in ``id``,
 ``repr``, results or error messages.
 
 Logprob scoring with an ``assistant_prefix`` needs a server that continues a
@@ -63,7 +64,7 @@ from tqdm import tqdm
 
 from ultrajudge.judge.backends.base import register_backend
 from ultrajudge.judge.backends.profiles import ServerProfile, get_profile, structured_fields
-from ultrajudge.judge.errors import ConfigError
+from ultrajudge.judge.errors import AuthError, ConfigError
 from ultrajudge.judge.ratelimit import (
     Failure,
     GaveUp,
@@ -196,7 +197,7 @@ class OpenAIBackend:
     profile: ServerProfile = field(default_factory=lambda: get_profile("generic"))
     concurrency: int = 16
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: float | None = None
+    timeout: float | None = 60.0
     rpm: float | None = None
     tpm: float | None = None
     prices: tuple[float, float] | None = None
@@ -225,6 +226,7 @@ class OpenAIBackend:
         self._warned: set[str] = set()
         self._runtime: _Runtime | None = None
         self._finalizer: weakref.finalize | None = None
+        self._refused: AuthError | None = None  # a 401: final for the whole run
 
     def close(self) -> None:
         """Close connections and stop the backend's event loop (also done when it is collected)."""
@@ -457,6 +459,8 @@ class OpenAIBackend:
 
     async def _request(self, endpoint: str, kwargs: dict[str, Any], parse: Callable[[Any], R]) -> R:
         """One logical request: rate limits, bounded retries, accounting; raises :class:`GaveUp`."""
+        import openai
+
         rt = self._runtime
         assert rt is not None, "requests run on the backend's runtime"
         create = (
@@ -479,7 +483,14 @@ class OpenAIBackend:
                 await rpm.acquire(1)
             if tpm is not None:
                 await tpm.acquire(estimate)
-            response = await create(**kwargs, timeout=min(self.timeout or left, left))
+            try:
+                response = await create(**kwargs, timeout=min(self.timeout or left, left))
+            except openai.AuthenticationError:
+                self._refused = AuthError(
+                    f"{self.id}: the server refused the API key (HTTP 401); check api_key, "
+                    "api_key_env or OPENAI_API_KEY, then rerun: what was judged is in the store"
+                )
+                raise
             used = self._account(response)
             if tpm is not None and used:
                 tpm.adjust(used - estimate)
@@ -491,6 +502,8 @@ class OpenAIBackend:
                 ) from exc
 
         async with rt.sem:
+            if self._refused is not None:  # one 401 is enough: the rest are never sent
+                raise GaveUp(str(self._refused), 0)
             rt.in_flight += 1
             self._count(requests=1)
             try:
@@ -505,7 +518,10 @@ class OpenAIBackend:
     def _run(
         self, jobs: Sequence[Callable[[], Awaitable[R]]], failed: Callable[[str], R]
     ) -> list[R]:
-        return self._get_runtime().run(self._gather(jobs, failed))
+        results = self._get_runtime().run(self._gather(jobs, failed))
+        if self._refused is not None:
+            raise self._refused
+        return results
 
     def _get_runtime(self) -> _Runtime:
         with self._lock:

@@ -365,3 +365,35 @@ def test_a_bug_is_not_dressed_up_as_a_user_error(
     src, out = scored
     with pytest.raises(ValueError, match="internal invariant"):
         run(["score", str(src), "-o", str(out), "-j", "scripted:auto", "--no-progress"])
+
+
+def test_a_wrong_api_key_ends_the_run_with_one_line(
+    scored: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 401 is final: the first refusal ends the run (no request per row), exit 2."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+    from openai_server import Fault, OpenAITestServer
+
+    src, out = scored
+    many = src.with_name("many.jsonl")
+    many.write_text("".join(json.dumps(ROWS[i % 2]) + "\n" for i in range(40)))
+    before = out.read_bytes()
+    with OpenAITestServer() as server:
+        server.fault_if = lambda body: Fault(401)
+        argv = [
+            "score",
+            str(many),
+            "-o",
+            str(out),
+            "-j",
+            "openai:m",
+            "-O",
+            f"base_url={server.url}",
+        ]
+        code = run([*argv, "-O", "api_key=sk-wrong", "-O", "concurrency=2", "--no-progress"])
+        sent = len(server.requests)
+    lines = _one_line(capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert "refused the API key (HTTP 401)" in lines[0] and "sk-wrong" not in lines[0]
+    assert sent <= 2  # the requests already in flight, not one per row
+    assert out.read_bytes() == before

@@ -21,6 +21,7 @@ from openai_server import Fault, OpenAITestServer, default_logprobs
 from ultrajudge.judge.backends import available_backends, build_backend
 from ultrajudge.judge.backends.openai import OpenAIBackend, default_price
 from ultrajudge.judge.backends.profiles import PROFILES, get_profile, structured_fields
+from ultrajudge.judge.errors import AuthError
 from ultrajudge.judge.ratelimit import RetryPolicy, TokenBucket, parse_retry_after
 from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message
 
@@ -301,7 +302,7 @@ def test_transient_failures_are_retried(server, fault):
     assert len(server.requests) == 2 and backend.usage.retries == 1
 
 
-@pytest.mark.parametrize("status", [400, 401, 404])
+@pytest.mark.parametrize("status", [400, 403, 404])
 def test_client_errors_are_not_retried(server, status):
     server.faults.append(Fault(status))
     backend = make(server)
@@ -309,6 +310,17 @@ def test_client_errors_are_not_retried(server, status):
     assert out.failed and out.finish_reason == "error" and out.text == ""
     assert out.error.startswith(f"HTTP {status}")
     assert len(server.requests) == 1 and backend.usage.retries == 0 and backend.usage.errors == 1
+
+
+def test_a_401_is_final_for_the_whole_run(server):
+    server.fault_if = lambda body: Fault(401, echo_auth=True)
+    backend = make(server, concurrency="1")
+    with pytest.raises(AuthError, match=r"refused the API key \(HTTP 401\)") as caught:
+        backend.chat([conv(f"q{i}") for i in range(5)], PARAMS)
+    assert len(server.requests) == 1  # the other four were never sent
+    with pytest.raises(AuthError):
+        backend.next_token_logprobs([LogprobRequest(raw_prompt="x")])
+    assert len(server.requests) == 1 and KEY not in str(caught.value)
 
 
 def test_retries_stop_at_max_attempts(server):
@@ -359,7 +371,7 @@ def test_one_permanent_failure_loses_nothing_else_and_keeps_order(server):
 
 def test_the_api_key_never_leaks(server, monkeypatch):
     backend = make(server)
-    server.faults.append(Fault(401, echo_auth=True))
+    server.faults.append(Fault(403, echo_auth=True))
     (out,) = backend.chat([conv("q")], PARAMS)
     assert server.requests[0]["auth"] == f"Bearer {KEY}"  # it was sent...
     assert "Bearer ***" in out.error  # ...and the server's echo of it is redacted
@@ -377,9 +389,13 @@ def test_the_api_key_never_leaks(server, monkeypatch):
     )
     (out,) = backend.chat([conv("q")], PARAMS)
     assert "6789" not in out.error
-    server.faults.append(Fault(401, echo_auth=True))
+    server.faults.append(Fault(403, echo_auth=True))
     (dist,) = backend.next_token_logprobs([LogprobRequest(raw_prompt="x")])
     assert "Bearer ***" in dist.error and KEY not in dist.error
+    server.faults.append(Fault(401, echo_auth=True))
+    with pytest.raises(AuthError) as refused:
+        make(server).chat([conv("q")], PARAMS)
+    assert KEY not in str(refused.value) and "5ecret" not in str(refused.value)
     monkeypatch.setenv("MY_SERVER_KEY", KEY)  # read when the backend is built
     backend = build_backend("openai:m", base_url=server.url, api_key_env="MY_SERVER_KEY")
     backend.chat([conv("q")], PARAMS)
