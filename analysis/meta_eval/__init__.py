@@ -18,6 +18,7 @@ from ultrajudge.analysis.meta_eval.rewardbench2 import REWARDBENCH2
 from ultrajudge.analysis.meta_eval.run import JudgingOptions, SuiteJudging
 from ultrajudge.analysis.meta_eval.suite import MetaResult, Suite
 from ultrajudge.analysis.meta_eval.votes import vote_correct, vote_sum_accuracy
+from ultrajudge.judge.errors import ConfigError
 
 __all__ = [
     "SUITES",
@@ -43,7 +44,7 @@ def get_suite(name: str) -> Suite:
     """The suite called ``name`` (``-`` and ``_`` are the same)."""
     key = name.strip().lower().replace("-", "_")
     if key not in SUITES:
-        raise ValueError(f"unknown suite {name!r}; suites are {', '.join(SUITES)}")
+        raise ConfigError(f"unknown suite {name!r}; suites are {', '.join(SUITES)}")
     return SUITES[key]
 
 

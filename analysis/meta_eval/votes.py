@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from ultrajudge.judge.errors import ConfigError
+
 __all__ = ["inconsistent", "vote_correct", "vote_sum_accuracy"]
 
 _VOTE = {"A": 1, "B": -1}
@@ -41,7 +43,7 @@ def vote_correct(first: object, second: object, gold: object) -> bool:
     (True, False)
     """
     if gold not in _VOTE:
-        raise ValueError(f"JudgeBench's gold label is A or B, got {gold!r}")
+        raise ConfigError(f"JudgeBench's gold label is A or B, got {gold!r}")
     return _vote(first, gold) + _vote(second, gold) > 0
 
 
@@ -54,7 +56,7 @@ def vote_sum_accuracy(
     0.5
     """
     if not len(first) == len(second) == len(gold):
-        raise ValueError(
+        raise ConfigError(
             f"first, second and gold must align; got {len(first)}, {len(second)}, {len(gold)}"
         )
     hits = [vote_correct(f, s, g) for f, s, g in zip(first, second, gold)]
