@@ -61,10 +61,12 @@ class ResultStore:
     """Key → JSON value, with an ``ok`` flag. Safe to share between threads of one process;
     held by one process at a time."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, exclusive: bool = False) -> None:
+        """``exclusive``: hold the store for this process alone (a CLI run); workers of one
+        scale-out run share it without."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = _StoreLock.acquire(self.path)
+        self._lock = _StoreLock.acquire(self.path) if exclusive else _StoreLock(self.path)
         try:
             with self._errors("opening"):
                 self._db = sqlite3.connect(

@@ -71,7 +71,7 @@ def _locked_store(tmp: Path) -> list[str]:
     # Another process holds the store (as a running `ultrajudge score` would) for 60 s.
     code = (
         "import sys, time; from ultrajudge.judge.store import ResultStore; "
-        f"s = ResultStore({str(_store(tmp))!r}); print('held', flush=True); time.sleep(60)"
+        f"s = ResultStore({str(_store(tmp))!r}, exclusive=True); print('held', flush=True); time.sleep(60)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"

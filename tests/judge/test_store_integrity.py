@@ -150,7 +150,7 @@ def test_one_process_at_a_time(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     code = (
         "import sys, time; from ultrajudge.judge.store import ResultStore; "
-        f"s = ResultStore({str(path)!r}); print('held', flush=True); sys.stdin.readline()"
+        f"s = ResultStore({str(path)!r}, exclusive=True); print('held', flush=True); sys.stdin.readline()"
     )
     holder = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -158,7 +158,7 @@ def test_one_process_at_a_time(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreError, match="another run is using the results store"):
-            ResultStore(path)
+            ResultStore(path, exclusive=True)
     finally:
         assert holder.stdin is not None
         holder.stdin.write("\n")

@@ -116,7 +116,7 @@ def judge_to_file(
     protect = (source, store_path)
     check_output(out, protect=protect)  # before the judge loads: refuse early, lose nothing
     backend = load_backend(spec, **options)
-    with ResultStore(store_path) as store:
+    with ResultStore(store_path, exclusive=True) as store:
         summary = judge_rows(backend, store)
         save_rows(add_columns(backend, store, summary), out, protect=protect)
     record = run_record(
