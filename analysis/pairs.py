@@ -364,7 +364,8 @@ def write_outputs(
     if dropped is not None:
         write_pairs(outcome.dropped_records(), dropped, protect=protect)
     if report is not None:
-        from ultrajudge.analysis.pairs_report import jury_table, pairs_report
+        from ultrajudge.analysis.jury_agreement import jury_table
+        from ultrajudge.analysis.pairs_report import pairs_report
 
         jury = jury_table(scored) if scored is not None else None
         report_page = pairs_report(outcome.stats, outcome.result, jury=jury, subtitle=subtitle)

@@ -11,25 +11,16 @@ Built with :mod:`ultrajudge.analysis.report` (one self-contained HTML file).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ultrajudge.analysis.agreement import (
-    cohen_kappa,
-    exact_agreement,
-    pearson,
-    spearman,
-    within_one_agreement,
-)
 from ultrajudge.analysis.filters import FilterResult
 from ultrajudge.analysis.pairs import BuildStats
 from ultrajudge.analysis.report import Report, new_figure
-from ultrajudge.judge.scales import DEFAULT_SCALE, scale_from_judge_ids
 
-__all__ = ["build_table", "jury_agreement", "jury_order_agreement", "jury_table", "pairs_report"]
+__all__ = ["build_table", "jury_order_agreement", "pairs_report"]
 
 
 def build_table(stats: BuildStats) -> pd.DataFrame:
@@ -43,42 +34,6 @@ def build_table(stats: BuildStats) -> pd.DataFrame:
     ]
     rows += [("pairs built", stats.pairs)]
     return pd.DataFrame(rows, columns=["", "count"])
-
-
-def jury_agreement(
-    ratings: Mapping[str, Sequence[float | None]], *, scale: Sequence[float] | None = None
-) -> pd.DataFrame:
-    """One row per pair of jurors over aligned per-completion ratings (None: not rated).
-
-    Spearman and Pearson correlations, exact and within-one agreement, and quadratic
-    weighted kappa on ``scale`` when every rating lies on it (else nan: logprob-mode
-    ratings are not on the scale). ``n`` counts completions rated by both.
-    """
-    rows = []
-    for a, b in itertools.combinations(ratings, 2):
-        x = np.array([np.nan if v is None else float(v) for v in ratings[a]])
-        y = np.array([np.nan if v is None else float(v) for v in ratings[b]])
-        both = ~(np.isnan(x) | np.isnan(y))
-        on_scale = scale is not None and bool(
-            np.isin(x[both], scale).all() and np.isin(y[both], scale).all()
-        )
-        rows.append(
-            {
-                "judge_a": a,
-                "judge_b": b,
-                "n": int(both.sum()),
-                "spearman": spearman(x, y),
-                "pearson": pearson(x, y),
-                "exact": exact_agreement(x, y),
-                "within_one": within_one_agreement(x, y),
-                "kappa_quadratic": (
-                    cohen_kappa(x[both], y[both], scale=list(scale), weights="quadratic")
-                    if on_scale and scale is not None
-                    else float("nan")
-                ),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def jury_order_agreement(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -170,8 +125,9 @@ def pairs_report(
     title: str = "Preference pairs",
     subtitle: str = "",
 ) -> Report:
-    """The HTML report (see the module docstring). ``jury`` is :func:`jury_agreement`'s
-    table over the scored completions, when the data was scored by a jury."""
+    """The HTML report (see the module docstring). ``jury`` is
+    :func:`ultrajudge.analysis.jury_agreement.jury_table` over the scored completions, when the
+    data was scored by a jury."""
     report = Report(title, subtitle=subtitle)
     report.section("Rows → pairs").table(build_table(stats))
     funnel = report.section("Funnel")
@@ -202,19 +158,3 @@ def pairs_report(
                 jury_order_agreement(every), caption="order of the built pairs (before filters)"
             )
     return report
-
-
-def jury_table(ds: Any, *, scale: Sequence[float] | None = None) -> pd.DataFrame | None:
-    """:func:`jury_agreement` over a jury-scored dataset's ``ratings__<juror>`` columns
-    (None when it was scored by one judge). ``scale`` defaults to the one the jurors' judge
-    ids name (``| scale=1-10``), else 1-5."""
-    from ultrajudge.analysis.pairs import juror_names
-
-    names = juror_names(ds.column_names)
-    if len(names) < 2:
-        return None
-    flat = {n: [v for row in ds[f"ratings__{n}"] for v in (row or [])] for n in names}
-    if scale is None:
-        ids = [i for n in names if f"judge__{n}" in ds.column_names for i in ds[f"judge__{n}"]]
-        scale = scale_from_judge_ids(ids) or DEFAULT_SCALE
-    return jury_agreement(flat, scale=scale)

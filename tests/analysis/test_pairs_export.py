@@ -14,8 +14,8 @@ import pytest
 
 from ultrajudge.analysis.export import ExportError, to_trl, validate_pairs
 from ultrajudge.analysis.filters import FilterConfig
+from ultrajudge.analysis.jury_agreement import format_jury_table, jury_agreement, jury_table
 from ultrajudge.analysis.pairs import PairBuilder, make_pairs, write_outputs
-from ultrajudge.analysis.pairs_report import jury_agreement, jury_table
 from ultrajudge.judge.io import load_rows
 
 _CHAT = [
@@ -190,15 +190,43 @@ def test_dropped_rows_file_records_every_removal(tmp_path: Path) -> None:
 
 
 def test_jury_agreement_table() -> None:
+    from ultrajudge.analysis.agreement import cohen_kappa, pearson
+
     table = jury_agreement({"x": [1, 2, 3, None], "y": [1, 2, 4, 5]}, scale=(1, 2, 3, 4, 5))
     row = table.iloc[0]
     assert (row["judge_a"], row["judge_b"], row["n"]) == ("x", "y", 3)
     assert row["spearman"] == 1.0 and row["exact"] == pytest.approx(2 / 3)
-    assert row["within_one"] == 1.0 and 0 < row["kappa_quadratic"] < 1
-    off_scale = jury_agreement({"x": [1.5, 2.0, 3.0], "y": [1.0, 2.0, 3.0]}, scale=(1, 2, 3))
-    assert off_scale["kappa_quadratic"].isna().all()
-    assert jury_table(_scored()).shape == (1, 8)
+    kappa = cohen_kappa([1, 2, 3], [1, 2, 4], scale=(1, 2, 3, 4, 5), weights="quadratic")
+    assert row["within_one"] == 1.0 and row["kappa_quadratic"] == pytest.approx(kappa)
+    assert not row["rounded"]
+    floats = jury_agreement({"x": [1.5, 2.0, 3.0], "y": [1.0, 2.0, 3.0]}, scale=(1, 2, 3))
+    assert floats.loc[0, "rounded"]  # kappa on the rounded ratings, as compare does
+    assert floats.loc[0, "pearson"] == pytest.approx(pearson([1.5, 2.0, 3.0], [1.0, 2.0, 3.0]))
+    table = jury_table(_scored())
+    assert list(table.columns) == [
+        "judge_a", "judge_b", "n", "kappa_quadratic", "kappa_quadratic_low",
+        "kappa_quadratic_high", "spearman", "pearson", "exact", "within_one", "rounded",
+    ]  # fmt: skip
     assert jury_table(datasets.Dataset.from_list([{"ratings": [1]}])) is None
+    text = format_jury_table(table)
+    assert text.splitlines()[1].split()[:4] == ["x", "vs", "y", str(table.loc[0, "n"])]
+
+
+def test_jury_agreement_is_compare_on_the_juror_columns() -> None:
+    """The same statistics module: jury_table equals compare on the ratings__<juror> columns,
+    interval included (rows resampled with the same seed)."""
+    from ultrajudge.analysis.compare import CompareOptions, Source, compare
+    from ultrajudge.analysis.compare_stats import Resampling
+
+    ds = _scored()
+    frame = ds.to_pandas().drop(columns=["id"])
+    sources = [Source(frame, column=f"ratings__{n}", name=n) for n in ("x", "y")]
+    c = compare(sources, options=CompareOptions(bootstrap=300, seed=2))
+    table = jury_table(ds, resampling=Resampling(300, seed=2))
+    pair = c.pairs.iloc[0]
+    for column in ("n", "kappa_quadratic", "kappa_quadratic_low", "kappa_quadratic_high",
+                   "spearman", "pearson", "exact", "within_one"):  # fmt: skip
+        assert table.loc[0, column] == pytest.approx(pair[column], nan_ok=True), column
 
 
 def test_report_has_funnel_margins_lengths_and_jury_agreement(tmp_path: Path) -> None:

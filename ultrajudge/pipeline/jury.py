@@ -69,7 +69,7 @@ def print_jury_summary(
 ) -> None:
     from collections import Counter
 
-    from ultrajudge.analysis.pairs_report import jury_table
+    from ultrajudge.analysis.jury_agreement import format_jury_table, jury_table
 
     typer.echo(f"\nwrote {out} ({len(scored)} rows); jury {jury.id()}, store {store_path}")
     for name, s in summaries.items():
@@ -82,7 +82,7 @@ def print_jury_summary(
             typer.echo(f"  {'':<16} {s.api.describe()}")
     reduced = Counter(status for row in scored["rating_status"] for status in row)
     typer.echo("jury ratings: " + ", ".join(f"{k} {v}" for k, v in reduced.most_common()))
-    table = jury_table(scored)
+    table = jury_table(scored)  # the scale the jurors' judge ids name
     if table is not None:
-        typer.echo("agreement between judges:")
-        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        typer.echo("agreement between judges (95% intervals resampling rows):")
+        typer.echo(format_jury_table(table))
