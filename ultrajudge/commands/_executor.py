@@ -3,8 +3,9 @@ or spread over a Ray cluster (:mod:`ultrajudge.executors.ray`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -77,28 +78,22 @@ def run_ray_job(
     job: RowJob,
     source: str,
     out: Path,
+    options: RayOptions,
     *,
-    address: str | None,
-    actors: int | None,
-    shard_rows: int,
-    gpus_per_actor: float,
-    store: Path | None,
-    repair: bool,
+    columns: Mapping[str, Any],
     progress: bool,
 ) -> None:
-    """Run ``job`` with the Ray executor and print its summary."""
-    from dataclasses import replace
-
+    """Run ``job`` with the Ray executor, record the ``columns`` mapping next to ``out`` (as
+    the in-process commands do) and print the summary."""
     from tqdm.auto import tqdm
 
     from ultrajudge.executors.ray import run_on_ray
+    from ultrajudge.judge.io import record_columns
 
-    options = replace(
-        ray_options(address, actors, shard_rows, gpus_per_actor, store), repair=repair
-    )
     with tqdm(unit="shard", disable=not progress, desc="shards") as bar:
         summary = run_on_ray(job, source, str(out), options, on_shard=lambda _: bar.update())
-    _print(summary, repair)
+    record_columns(out, dict(columns))
+    _print(summary, options.repair)
 
 
 def ray_options(
@@ -107,6 +102,8 @@ def ray_options(
     shard_rows: int,
     gpus_per_actor: float,
     store: Path | None,
+    *,
+    repair: bool = False,
 ) -> RayOptions:
     """The Ray executor's options from the command line; fails early without Ray."""
     try:
@@ -124,6 +121,7 @@ def ray_options(
         gpus_per_actor=gpus_per_actor,
         shard_rows=shard_rows,
         store_dir=str(store) if store is not None else None,
+        repair=repair,
     )
 
 

@@ -33,6 +33,7 @@ from ultrajudge.commands._executor import (
     Repair,
     ShardRows,
     check_executor,
+    ray_options,
     run_ray_job,
 )
 
@@ -176,19 +177,9 @@ def pairwise(
             )
         columns = PairColumns(instruction_col or "instruction", a_col, b_col, reference_col)
         job = PairwiseJob(judge, config, columns, parse_options(judge_option), batch_size)
-        run_ray_job(
-            job,
-            source,
-            out,
-            address=ray_address,
-            actors=actors,
-            shard_rows=shard_rows,
-            gpus_per_actor=gpus_per_actor,
-            store=store,
-            repair=repair,
-            progress=progress,
-        )
-        record_columns(out, {"kind": "pairwise", **asdict(columns)})
+        options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, store, repair=repair)
+        record = {"kind": "pairwise", **asdict(columns)}
+        run_ray_job(job, source, out, options, columns=record, progress=progress)
         return
     ds = load_rows(source, split=split, limit=limit)
     columns = PairColumns.resolve(

@@ -32,6 +32,7 @@ from ultrajudge.commands._executor import (
     Repair,
     ShardRows,
     check_executor,
+    ray_options,
     run_ray_job,
 )
 
@@ -235,19 +236,9 @@ def score(
                 "pass --judge (a local model folder, vllm:FOLDER, scripted:auto or openai:MODEL)"
             )
         job = ScoreJob(judge[0], tuple(configs), columns, parse_options(judge_option), batch_size)
-        run_ray_job(
-            job,
-            source,
-            out,
-            address=ray_address,
-            actors=actors,
-            shard_rows=shard_rows,
-            gpus_per_actor=gpus_per_actor,
-            store=store,
-            repair=repair,
-            progress=progress,
-        )
-        record_columns(out, {"kind": "pointwise", **columns.as_dict()})
+        options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, store, repair=repair)
+        record = {"kind": "pointwise", **columns.as_dict()}
+        run_ray_job(job, source, out, options, columns=record, progress=progress)
         return
     ds = load_rows(source, split=split, limit=limit)
     columns.validate(ds.column_names)
