@@ -37,6 +37,7 @@ from typing import Any
 
 from ultrajudge.judge.backends.base import register_backend
 from ultrajudge.judge.backends.positions import Chooser, PositionRequest, score_positions_portable
+from ultrajudge.judge.runner import BackendUnreachable
 from ultrajudge.judge.types import (
     Capabilities,
     Completion,
@@ -52,8 +53,9 @@ __all__ = ["EngineDied", "VllmBackend", "build_vllm"]
 _INT_OPTIONS = ("tensor_parallel_size", "max_model_len", "seed")
 
 
-class EngineDied(RuntimeError):
-    """The vLLM engine failed mid-call; the run stops, the store keeps what it committed."""
+class EngineDied(BackendUnreachable):
+    """The vLLM engine failed mid-call; the run stops, the store keeps what it committed
+    (the CLI's one line and exit code are those of an unreachable judge)."""
 
 
 def _import_vllm() -> Any:

@@ -219,3 +219,42 @@ def test_logprob_ratings_through_the_rating_code(fake_vllm, tiny_model_dir):
     assert [r.status for r in row.ratings] == ["ok", "ok"], row.ratings[0].raw
     assert [r.value for r in row.ratings] == [pytest.approx(4.25)] * 2
     assert all(c[0] == "chat" and c[3]["continue_final_message"] for c in backend.llm.calls)
+
+
+def test_a_dying_engine_is_one_line_exit_4_and_the_rerun_resumes(
+    fake_vllm, tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    from ultrajudge.cli import run
+    from ultrajudge.judge.io import load_rows
+
+    src = tmp_path / "rows.jsonl"
+    src.write_text(
+        "".join(
+            f'{{"instruction": "question {i}", "completions": ["answer {i}"]}}\n' for i in range(6)
+        )
+    )
+    out = tmp_path / "scored.jsonl"
+    sent: list[int] = []
+    alive = FakeLLM.chat
+
+    def dies_after_one_call(self, conversations, sampling, **kwargs):
+        if sent:
+            raise RuntimeError("EngineDeadError: engine core died")
+        sent.append(len(conversations))
+        return alive(self, conversations, sampling, **kwargs)
+
+    monkeypatch.setattr(FakeLLM, "chat", dies_after_one_call)
+    argv = ["score", str(src), "--judge", f"vllm:{tiny_model_dir}", "-o", str(out),
+            "-a", "helpfulness", "--batch-size", "2", "--no-progress"]  # fmt: skip
+    assert run(argv) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the vLLM engine of" in err[0] and "rerun the same command" in err[0]
+    assert "Traceback" not in err[0] and sent == [2]
+
+    calls: list[int] = []
+    monkeypatch.setattr(
+        FakeLLM, "chat", lambda self, c, s, **k: (calls.append(len(c)), alive(self, c, s, **k))[1]
+    )
+    assert run(argv) == 0
+    assert sum(calls) == 4  # the two rows judged before the engine died came from the store
+    assert [r["instruction"] for r in load_rows(str(out))] == [f"question {i}" for i in range(6)]

@@ -209,8 +209,9 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (UserError, MissingExtraError) as exc:
             raise fail(str(exc)) from None
-        except BackendUnreachable as exc:  # generators: what was generated is in the store
-            raise fail(f"{exc}; rerun when the server answers", EXIT_UNREACHABLE) from None
+        except BackendUnreachable as exc:  # what was judged or generated is in the store
+            hint = "" if "rerun" in str(exc) else "; rerun when the server answers"
+            raise fail(f"{exc}{hint}", EXIT_UNREACHABLE) from None
         except OSError as exc:
             raise fail(describe_os_error(exc)) from None
         except KeyboardInterrupt:
