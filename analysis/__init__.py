@@ -56,6 +56,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "compare_pointwise",
     ),
     "compare_report": ("build_report", "write_report"),
+    "jury_agreement": ("JURY_COLUMNS", "format_jury_table", "jury_agreement", "jury_table"),
+    "calibration": ("CalibrationMap", "CalibrationResult", "agreement_figures", "fit_calibration"),
+    "length_control": ("LengthControl", "length_controlled_win_rate"),
+    "meta_eval": ("SUITES", "MetaResult", "Suite", "get_suite"),
 }
 
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)
