@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from ultrajudge.generators.engine import Generated, Request, Session, seeded
@@ -101,19 +100,6 @@ def parse_generator(text: str) -> PoolGenerator:
             raise ConfigError(f"generator {text!r}: {key!r} is given twice")
         spec[key] = value.strip()
     return generator_from_mapping(spec)
-
-
-def load_generators(path: str | Path) -> list[PoolGenerator]:
-    """Generators from a YAML file: ``generators:`` followed by a list of mappings."""
-    from ultrajudge.judge.errors import ConfigError, read_yaml
-
-    data = read_yaml(path, "generators file")
-    if not isinstance(data, Mapping) or set(data) != {"generators"}:
-        raise ConfigError(f"{path}: expected one top-level key 'generators' holding a list")
-    items = data["generators"]
-    if not isinstance(items, list) or not all(isinstance(g, Mapping) for g in items):
-        raise ConfigError(f"{path}: 'generators' must be a list of mappings")
-    return [generator_from_mapping(g) for g in items]
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def _register() -> None:
         pairwise,
         quickstart,
         run,
+        schema,
         score,
     )
 
@@ -80,6 +81,7 @@ def _register() -> None:
         pairs,
         run,
         quickstart,
+        schema,
     ):
         module.register(app)
 

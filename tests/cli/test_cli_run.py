@@ -87,18 +87,18 @@ filters: {{min_margin: 1}}
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("input: x.jsonl\njudge: scripted:auto\nfilter: {}\n", "unknown key(s) ['filter'] in p.yaml; valid keys are input"),
-        ("input: x.jsonl\njudge: scripted:auto\nfilters: {margin: 1}\n", "valid keys are min_margin, min_judge_margin"),
-        ("input: x.jsonl\njudge: scripted:auto\ngenerate: [{pooling: {}}]\n", "unknown generate step 'pooling'; steps are pool, evol_quality"),
-        ("input: x.jsonl\njudge: scripted:auto\ngenerate: [{pool: {generators: [{model: m, temp: 1}]}}]\n", "unknown generator key(s) ['temp']"),
-        ("input: x.jsonl\njudge: scripted:auto\ngenerate: [{evol_quality: {model: m, rounds: 2}}]\n", "in generate: evol_quality; valid keys are model, options, evolutions"),
+        ("input: x.jsonl\njudge: scripted:auto\nfilter: {}\n", "p.yaml:3: unknown key 'filter' (did you mean 'filters'?); valid keys are input"),
+        ("input: x.jsonl\njudge: scripted:auto\nfilters: {margin: 1}\n", "p.yaml:3: filters: unknown key 'margin' (did you mean 'min_margin'?); valid keys are min_margin, min_judge_margin"),
+        ("input: x.jsonl\njudge: scripted:auto\ngenerate: [{pooling: {}}]\n", "p.yaml:3: generate[0]: unknown generate step 'pooling' (did you mean 'pool'?); steps are pool, evol_quality"),
+        ("input: x.jsonl\njudge: scripted:auto\ngenerate: [{pool: {generators: [{model: m, temp: 1}]}}]\n", "generate[0].pool.generators[0]: unknown key 'temp'"),
+        ("input: x.jsonl\njudge: scripted:auto\ngenerate: [{evol_quality: {model: m, rounds: 2}}]\n", "generate[0].evol_quality: unknown key 'rounds'; valid keys are model, options, max_new_tokens"),
         ("input: x.jsonl\njudge: a\njury: {judges: [b, c]}\n", "either 'judge: SPEC' (one) or 'jury:'"),
-        ("input: x.jsonl\njury: {judges: [b, c], reduce: mean}\n", "valid keys are judges, reducer"),
-        ("input: x.jsonl\njudge: a\npairs: {strategy: best}\n", "strategies are best-vs-worst"),
-        ("input: x.jsonl\njudge: a\nscore: {aspect: overall}\n", "unknown key(s) ['aspect'] in score"),
-        ("input: x.jsonl\njudge: a\noutputs: {pair: p.jsonl}\n", "in outputs; valid keys are generated, scored, pairs"),
+        ("input: x.jsonl\njury: {judges: [b, c], reduce: mean}\n", "p.yaml:2: jury: unknown key 'reduce' (did you mean 'reducer'?); valid keys are judges, reducer"),
+        ("input: x.jsonl\njudge: a\npairs: {strategy: best}\n", "p.yaml:3: pairs.strategy: expected one of 'best-vs-worst', 'best-vs-random-lower', 'all-pairs', got 'best'"),
+        ("input: x.jsonl\njudge: a\nscore: {aspect: overall}\n", "p.yaml:3: score: unknown key 'aspect' (did you mean 'aspects'?)"),
+        ("input: x.jsonl\njudge: a\noutputs: {pair: p.jsonl}\n", "outputs: unknown key 'pair' (did you mean 'pairs'?); valid keys are generated, scored, pairs"),
         ("judge: a\n", "name the 'input' data"),
-        ("- a\n- b\n", "p.yaml must be a mapping"),
+        ("- a\n- b\n", "p.yaml:1: the pipeline file must be a mapping of KEY: VALUE, got a list"),
     ],
 )  # fmt: skip
 def test_the_file_is_validated_eagerly(tmp_path: Path, text: str, message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from ultrajudge.generators.engine import Session
 from ultrajudge.generators.pooling import (
     PoolConfig,
     PoolGenerator,
-    load_generators,
     parse_generator,
     pool_completions,
 )
@@ -61,25 +59,6 @@ def test_parse_generator(spec: str, expected: PoolGenerator | None) -> None:
 def test_parse_generator_errors(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_generator(spec)
-
-
-def test_generators_from_yaml(tmp_path: Path) -> None:
-    path = tmp_path / "pool.yaml"
-    path.write_text(
-        "generators:\n"
-        "  - model: ./a\n    temperature: 0.9\n    system: 'Be brief, please'\n"
-        "  - model: ./b\n    options: {dtype: float32}\n"
-    )
-    assert load_generators(path) == [
-        PoolGenerator("./a", 0.9, system="Be brief, please"),
-        PoolGenerator("./b", options={"dtype": "float32"}),
-    ]
-    path.write_text("generators:\n  - model: ./a\n    temprature: 0.9\n")
-    with pytest.raises(ValueError, match="'temprature'"):
-        load_generators(path)
-    path.write_text("- model: ./a\n")
-    with pytest.raises(ValueError, match="top-level key 'generators'"):
-        load_generators(path)
 
 
 def test_config_validation_and_names() -> None:

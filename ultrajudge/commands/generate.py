@@ -219,11 +219,12 @@ def pool(
     Adds completions (after the row's own), completion_models, completion_params,
     near_duplicate, max_similarity and generation_failures.
     """
-    from ultrajudge.generators.pooling import PoolConfig, load_generators, parse_generator
+    from ultrajudge.generators.pooling import PoolConfig, parse_generator
+    from ultrajudge.pipeline.build_steps import load_generators_file
 
     members = [parse_generator(g) for g in generator or []]
     if generators_file is not None:
-        members += load_generators(generators_file)
+        members += load_generators_file(generators_file)
     if not members:
         raise fail("pass at least one --generator 'model=...' or a --generators YAML file")
     common = _options(model_option)

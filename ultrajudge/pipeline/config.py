@@ -1,26 +1,27 @@
-"""The pipeline file: read, validate eagerly, resolve paths (see :mod:`ultrajudge.pipeline`)."""
+"""The pipeline file: read, validate eagerly, resolve paths (see :mod:`ultrajudge.pipeline`).
+
+:mod:`.schema` checks the file's keys and types (each error names ``file:line`` and the key
+path, :mod:`.validate`); this module turns the validated file into the frozen configs the
+run uses, whose own checks (values that are wrong only together) name the key path too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from ultrajudge.analysis.filters import FilterConfig
-from ultrajudge.analysis.pairs import STRATEGIES, PairBuilder
-from ultrajudge.judge.errors import ConfigError, read_yaml
+from ultrajudge.analysis.pairs import PairBuilder
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.io import Columns
-from ultrajudge.judge.jury import Juror, Jury, juror_from_item, jury_from_mapping
+from ultrajudge.judge.jury import Juror, Jury, parse_juror, slugify
 from ultrajudge.judge.rating import ASPECTS, RatingConfig
 from ultrajudge.judge.types import GenerationParams
-from ultrajudge.pipeline.steps import (
-    STEPS,
-    GenerateStep,
-    check_keys,
-    generation_params,
-    resolve_spec,
-)
+from ultrajudge.pipeline.build_steps import build_step, options_text
+from ultrajudge.pipeline.schema import JurorEntry, JurySection, PipelineFile, ScoreSection
+from ultrajudge.pipeline.steps import GenerateStep, resolve_spec
+from ultrajudge.pipeline.validate import located, validated
+from ultrajudge.pipeline.yaml_source import YamlSource
 
 
 @dataclass(frozen=True)
@@ -61,102 +62,99 @@ class Pipeline:
         return self.judges.jurors if isinstance(self.judges, Jury) else (self.judges,)
 
 
-TOP_KEYS = (
-    "input", "split", "limit", "workdir", "columns", "batch_size", "max_retries",
-    "generate", "judge", "jury", "score", "pairs", "filters", "outputs",
-)  # fmt: skip
-SCORE_KEYS = (
-    "aspects", "mode", "template", "per_completion", "max_new_tokens", "temperature",
-    "seed", "max_retries", "min_mass",
-)  # fmt: skip
-PAIRS_KEYS = ("strategy", "seed", "format", "id_col")
-
-
 def load_pipeline(path: str | Path) -> Pipeline:
-    """Read and validate a pipeline file; every error names the key and the valid ones."""
-    path = Path(path)
-    data = read_yaml(path, "pipeline file")
-    data = check_keys(data, TOP_KEYS, path.name)
-    base = path.resolve().parent
-    columns_data = check_keys(data.get("columns"), ("instruction", "completions"), "columns")
-    columns = Columns(
-        columns_data.get("instruction", "instruction"),
-        columns_data.get("completions", "completions"),
-    )
-    pairs = check_keys(data.get("pairs"), PAIRS_KEYS, "pairs")
-    fmt = str(pairs.get("format", "standard"))
-    if fmt not in ("standard", "conversational"):
-        raise ConfigError(f"pairs: format must be standard or conversational, got {fmt!r}")
-    strategy = pairs.get("strategy", "best-vs-worst")
-    if strategy not in STRATEGIES:
-        raise ConfigError(
-            f"pairs: unknown strategy {strategy!r}; strategies are {', '.join(STRATEGIES)}"
+    """Read and validate a pipeline file; every error names ``file:line``, the key path and
+    what is expected (the valid keys, for an unknown one)."""
+    source = YamlSource.read(path, "pipeline file")
+    return build_pipeline(validated(PipelineFile, source, "pipeline file"), source)
+
+
+def build_pipeline(spec: PipelineFile, source: YamlSource) -> Pipeline:
+    """The run's frozen configs from a validated file (paths relative to its folder)."""
+    base = source.path.resolve().parent
+    given = spec.columns
+    columns = Columns(given.instruction, given.completions) if given else Columns()
+    pairs = spec.pairs
+    source_data = spec.input
+    if source_data is not None and (base / source_data).exists():
+        source_data = str(base / source_data)
+    with located(source, ("jury",) if spec.jury else ("judge",)):
+        judges = _judges(spec, base)
+    with located(source, ("pairs",)):
+        builder = (
+            PairBuilder(**pairs.model_dump(exclude={"format"}, exclude_unset=True), columns=columns)
+            if pairs
+            else PairBuilder(columns=columns)
         )
-    source = data.get("input")
-    if source is not None and (base / str(source)).exists():
-        source = str(base / str(source))
+    with located(source, ("filters",)):
+        filters = FilterConfig.from_mapping(
+            spec.filters.model_dump(exclude_unset=True) if spec.filters else {}
+        )
     pipeline = Pipeline(
-        name=path.stem,
+        name=source.path.stem,
         base=base,
-        judges=_judges(data, base),
-        input=None if source is None else str(source),
-        split=str(data.get("split", "train")),
-        limit=data.get("limit"),
-        workdir=base / data["workdir"] if data.get("workdir") else None,
+        judges=judges,
+        input=source_data,
+        split=spec.split,
+        limit=spec.limit,
+        workdir=base / spec.workdir if spec.workdir else None,
         columns=columns,
-        generate=tuple(_generate_steps(data.get("generate"), columns, base)),
-        ratings=_rating_configs(check_keys(data.get("score"), SCORE_KEYS, "score")),
-        builder=PairBuilder(strategy, int(pairs.get("seed", 0)), columns, id_col=pairs.get("id_col", "id")),
-        format=fmt,
-        filters=FilterConfig.from_mapping(check_keys(data.get("filters"), [f.name for f in fields(FilterConfig)], "filters")),
-        outputs=Outputs(**check_keys(data.get("outputs"), [f.name for f in fields(Outputs)], "outputs")),
-        batch_size=int(data.get("batch_size", 8)),
-        max_retries=int(data.get("max_retries", 2)),
+        generate=_generate_steps(spec, columns, source),
+        ratings=_rating_configs(spec.score or ScoreSection(), source),
+        builder=builder,
+        format=pairs.format if pairs else "standard",
+        filters=filters,
+        outputs=Outputs(**spec.outputs.model_dump(exclude_unset=True)) if spec.outputs else Outputs(),
+        batch_size=spec.batch_size,
+        max_retries=spec.max_retries,
     )  # fmt: skip
-    _check_start(pipeline)
+    with located(source, ()):
+        _check_start(pipeline)
     return pipeline
 
 
-def _judges(data: Mapping[str, Any], base: Path) -> Jury | Juror:
-    if ("judge" in data) == ("jury" in data):
-        raise ConfigError("name the judges with either 'judge: SPEC' (one) or 'jury:' (several)")
-    if "jury" in data:
-        jury = jury_from_mapping(
-            check_keys(data["jury"], ("judges", "reducer", "trim", "spread", "quorum"), "jury")
-        )
-        return replace(
-            jury, jurors=tuple(replace(j, spec=resolve_spec(j.spec, base)) for j in jury.jurors)
-        )
-    juror = juror_from_item(data["judge"])
-    return replace(juror, spec=resolve_spec(juror.spec, base))
+def juror(entry: str | JurorEntry) -> Juror:
+    """A juror from a spec (``NAME=SPEC`` or ``SPEC``) or a validated mapping."""
+    if isinstance(entry, str):
+        return parse_juror(entry)
+    return Juror(entry.name or slugify(entry.model), entry.model, options_text(entry.options))
 
 
-def _generate_steps(items: Any, columns: Columns, base: Path) -> list[GenerateStep]:
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ConfigError("generate must be a list of steps, e.g. [{pool: {generators: [...]}}]")
+def jury(section: JurySection) -> Jury:
+    """A :class:`Jury` from a validated ``jury:`` mapping or ``--jury`` file."""
+    jurors = tuple(juror(j) for j in section.judges)
+    return Jury(jurors, **section.model_dump(exclude={"judges"}, exclude_unset=True))
+
+
+def _judges(spec: PipelineFile, base: Path) -> Jury | Juror:
+    if spec.jury is not None:
+        panel = jury(spec.jury)
+        resolved = tuple(replace(j, spec=resolve_spec(j.spec, base)) for j in panel.jurors)
+        return replace(panel, jurors=resolved)
+    assert spec.judge is not None  # the schema asks for exactly one of judge and jury
+    one = juror(spec.judge)
+    return replace(one, spec=resolve_spec(one.spec, base))
+
+
+def _generate_steps(
+    spec: PipelineFile, columns: Columns, source: YamlSource
+) -> tuple[GenerateStep, ...]:
     steps = []
-    for item in items:
-        if not isinstance(item, Mapping) or len(item) != 1:
-            raise ConfigError(f"each generate step is one KIND: {{arguments}}, got {item!r:.80}")
-        ((kind, args),) = item.items()
-        if kind not in STEPS:
-            raise ConfigError(f"unknown generate step {kind!r}; steps are {', '.join(STEPS)}")
-        steps.append(STEPS[kind](args or {}, columns, base))
-    return steps
+    for i, item in enumerate(spec.generate or ()):
+        with located(source, ("generate", i, item.kind)):
+            steps.append(build_step(item.kind, item.step, columns, source.path.resolve().parent))
+    return tuple(steps)
 
 
-def _rating_configs(data: Mapping[str, Any]) -> tuple[RatingConfig, ...]:
-    aspects = data.get("aspects", ["overall"])
-    aspects = list(ASPECTS) if aspects == "all" or aspects == ["all"] else list(aspects)
-    params = generation_params(data, GenerationParams(max_new_tokens=512))
-    extra = {
-        k: data[k]
-        for k in ("mode", "template", "per_completion", "max_retries", "min_mass")
-        if k in data
-    }
-    return tuple(RatingConfig(aspect=a, params=params, **extra) for a in aspects)  # fmt: skip
+def _rating_configs(score: ScoreSection, source: YamlSource) -> tuple[RatingConfig, ...]:
+    aspects = list(ASPECTS) if "all" in score.aspects else list(score.aspects)
+    params = GenerationParams(
+        max_new_tokens=score.max_new_tokens, temperature=score.temperature, seed=score.seed
+    )
+    keys = {"mode", "template", "per_completion", "max_retries", "min_mass"}
+    extra = score.model_dump(include=keys, exclude_unset=True)
+    with located(source, ("score",)):
+        return tuple(RatingConfig(aspect=a, params=params, **extra) for a in aspects)
 
 
 def _check_start(pipeline: Pipeline) -> None:

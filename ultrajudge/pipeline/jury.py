@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from ultrajudge.judge.errors import ConfigError, read_yaml
-from ultrajudge.judge.jury import Jury, jury_from_mapping, parse_juror
+from ultrajudge.judge.errors import ConfigError
+from ultrajudge.judge.jury import Jury, parse_juror
 
 
 def load_jury(
@@ -20,11 +20,22 @@ def load_jury(
     if path is not None:
         if judges:
             raise ConfigError("pass the judges either with --jury FILE or with --judge, not both")
-        data = read_yaml(path, "jury file")
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{path}: expected a mapping with 'judges' (and reducer, trim, ...)")
-        return jury_from_mapping(data)
+        return load_jury_file(path)
     return Jury(tuple(parse_juror(j, options) for j in judges), reducer=reducer.replace("-", "_"))
+
+
+def load_jury_file(path: Path) -> Jury:
+    """A jury from a ``--jury`` YAML file, validated by :class:`~.schema.JuryFile` (errors
+    name ``file:line`` and the key path). Model specs are used as written."""
+    from ultrajudge.pipeline.config import jury
+    from ultrajudge.pipeline.schema import JuryFile
+    from ultrajudge.pipeline.validate import located, validated
+    from ultrajudge.pipeline.yaml_source import YamlSource
+
+    source = YamlSource.read(path, "jury file")
+    section = validated(JuryFile, source, "jury file")
+    with located(source, ()):
+        return jury(section)
 
 
 def run_jury_score(
