@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import MISSING, Field
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ultrajudge.cli import run
 from ultrajudge.pipeline import load_pipeline
@@ -51,6 +54,17 @@ BAD_PIPELINES = [
     ("values wrong only together", OK + "generate:\n  - pool:\n      generators: [{model: m, temperature: 0}]\n      n: 2\n", 4, "generate[0].pool: n=2 completions per generator need sampling"),
     ("no input", "judge: scripted:auto\n", None, "name the 'input' data"),
 ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _no_library_progress_bars() -> Iterator[None]:
+    # The CLI turns these off through the environment before `datasets` loads; in this test
+    # process it loaded long ago.
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar
+
+    disable_progress_bar()
+    yield
+    enable_progress_bar()
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -318,3 +332,60 @@ def test_doctests() -> None:
 
     for module in (schema, yaml_source):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def _leaves(data: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _leaves(v, (*path, k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def _replaced(data: object, path: tuple[str | int, ...], value: object) -> object:
+    if not path:
+        return value
+    head, *rest = path
+    copy = dict(data) if isinstance(data, dict) else list(data)  # type: ignore[call-overload]
+    copy[head] = _replaced(copy[head], tuple(rest), value)
+    return copy
+
+
+BUNDLED = yaml.safe_load((EXAMPLES / "pipeline.yaml").read_text())
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(_leaves(BUNDLED)),
+    wrong=st.sampled_from([[1, 2], {"a": 1}, "3", "hot"]),
+)
+def test_any_wrong_typed_value_is_named_by_its_key_path_and_line(
+    tmp_path: Path, path: tuple[str | int, ...], wrong: object
+) -> None:
+    """Whatever scalar of the bundled pipeline gets a value of a type it cannot take, the
+    error names that key path and the line that holds it."""
+    from ultrajudge.judge.errors import ConfigError
+    from ultrajudge.pipeline.yaml_source import format_path
+
+    original = _leaf(BUNDLED, path)
+    if isinstance(wrong, str) and (isinstance(original, str) or "options" in path):
+        return  # a string where a string goes is no error (backend options are text)
+    file = tmp_path / "p.yaml"
+    file.write_text(yaml.safe_dump(_replaced(BUNDLED, path, wrong), sort_keys=False))
+    (tmp_path / "feedback.jsonl").write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(file)
+    message = str(info.value)
+    where, named, _ = message.split(": ", 2)
+    assert named == format_path(path), message
+    number = int(where.rsplit(":", 1)[1])
+    text = file.read_text().splitlines()[number - 1]
+    assert isinstance(path[-1], int) or f"{path[-1]}:" in text, (message, text)
+
+
+def _leaf(data: object, path: tuple[str | int, ...]) -> object:
+    for key in path:
+        data = data[key]  # type: ignore[index]
+    return data

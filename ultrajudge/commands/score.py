@@ -240,12 +240,16 @@ def score(
         record = {"kind": "pointwise", **columns.as_dict()}
         run_ray_job(job, source, out, options, columns=record, progress=progress)
         return
-    ds = load_rows(source, split=split, limit=limit)
-    columns.validate(ds.column_names)
-    if jury is not None or len(judge or []) > 1:
-        from ultrajudge.pipeline.jury import load_jury, run_jury_score
+    panel = None
+    if jury is not None or len(judge or []) > 1:  # a bad jury file fails before data loads
+        from ultrajudge.pipeline.jury import load_jury
 
         panel = load_jury(jury, judge or [], reducer, parse_options(judge_option))
+    ds = load_rows(source, split=split, limit=limit)
+    columns.validate(ds.column_names)
+    if panel is not None:
+        from ultrajudge.pipeline.jury import run_jury_score
+
         if dry_run:
             _dry_run(ds, columns, configs)
             typer.echo(f"× {len(panel.jurors)} judges: {', '.join(panel.names)}")
