@@ -155,11 +155,11 @@ def write_pairs(
     records: list[dict[str, Any]],
     out: str | Path | None,
     *,
-    push_to_hub: str | None = None,
     protect: Sequence[str | Path | None] = (),
 ) -> Any:
     """Write ``records`` as a ``datasets.Dataset`` to ``out`` (``.jsonl``, ``.parquet`` or a
-    ``save_to_disk`` folder, atomically) and/or push it to the Hub repo ``push_to_hub``."""
+    ``save_to_disk`` folder, atomically; nothing when ``out`` is None) and return it.
+    Sharing on the Hub is the command line's ``--push-to-hub`` (:mod:`ultrajudge.judge.hub`)."""
     import datasets
 
     from ultrajudge.judge.io import save_rows
@@ -170,8 +170,6 @@ def write_pairs(
         ds = datasets.Dataset.from_dict({k: [] for k in ("prompt", "chosen", "rejected", *_SCORES)})
     if out is not None:
         save_rows(ds, out, protect=protect)
-    if push_to_hub:
-        ds.push_to_hub(push_to_hub)
     return ds
 
 

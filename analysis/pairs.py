@@ -352,15 +352,14 @@ def write_outputs(
     out: str | Path | None,
     dropped: str | Path | None = None,
     report: str | Path | None = None,
-    push_to_hub: str | None = None,
     scored: Any = None,
     subtitle: str = "",
     protect: Sequence[str | Path | None] = (),
 ) -> None:
-    """Write the pairs (and/or push them), the dropped-rows file and the HTML report;
+    """Write the pairs, the dropped-rows file and the HTML report;
     each file atomically. ``scored`` (the scored dataset) adds jury agreement to the report.
     ``protect`` (the input, the store) may not be replaced by an output (see ``save_rows``)."""
-    write_pairs(outcome.records, out, push_to_hub=push_to_hub, protect=protect)
+    write_pairs(outcome.records, out, protect=protect)
     if dropped is not None:
         write_pairs(outcome.dropped_records(), dropped, protect=protect)
     if report is not None:

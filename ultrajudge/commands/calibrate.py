@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ultrajudge.commands._common import Source, Split, friendly_errors
+from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +43,8 @@ def calibrate(
     report: Annotated[
         Path | None, typer.Option(help="HTML report with the reliability plot.")
     ] = None,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Fit a monotone map from the judge's scores to human ratings on a labelled file,
     print agreement before and after (cross-validated), and apply it to new scored files."""
@@ -52,6 +55,12 @@ def calibrate(
 
     if len(apply or []) != len(out or []):
         raise typer.BadParameter("give one --out per --apply file", param_hint="--out")
+    if push_to_hub is not None and len(out or []) != 1:
+        raise typer.BadParameter(
+            "--push-to-hub pushes the one calibrated file: give exactly one --apply and --out",
+            param_hint="--push-to-hub",
+        )
+    check_push(push_to_hub, private)
     values = parse_scale(scale)
     ds = load_rows(source, split=split)
     scores, human = paired_values(ds, scores_col, human_col)
@@ -68,3 +77,5 @@ def calibrate(
         typer.echo(f"wrote {save_rows(new, target, protect=protect)}")
     if report is not None:
         typer.echo(f"wrote {build_report(result, source=source).write(report, protect=protect)}")
+    if out:
+        push_output(out[0], push_to_hub, private=private)

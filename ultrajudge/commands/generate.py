@@ -31,6 +31,7 @@ from ultrajudge.commands._common import (
     load_backend,
     parse_options,
 )
+from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 if TYPE_CHECKING:
     from ultrajudge.generators.engine import Session
@@ -120,6 +121,8 @@ def _execute(
     batch_size: int,
     max_retries: int,
     progress: bool,
+    push_to_hub: str | None = None,
+    private: bool = False,
 ) -> None:
     import datasets
 
@@ -127,6 +130,7 @@ def _execute(
     from ultrajudge.judge.io import check_output, save_rows
     from ultrajudge.judge.store import ResultStore, default_store_path
 
+    check_push(push_to_hub, private)
     store_path = store or default_store_path(out)
     protect = (source, store_path)
     check_output(out, protect=protect)  # before any model loads
@@ -139,6 +143,7 @@ def _execute(
         session.summary.rows_out = len(written)
         save_rows(datasets.Dataset.from_list(written), out, protect=protect)
     _print_summary(session.summary, out, store_path)
+    push_output(out, push_to_hub, private=private)
 
 
 def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
@@ -213,6 +218,8 @@ def pool(
     max_retries: MaxRetries = 2,
     store: StorePath = None,
     progress: Progress = True,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Model pooling: every generator writes --n completions per instruction.
 
@@ -255,6 +262,8 @@ def pool(
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
+        push_to_hub=push_to_hub,
+        private=private,
     )
 
 
@@ -295,6 +304,8 @@ def evol_instruct(
     max_retries: MaxRetries = 2,
     store: StorePath = None,
     progress: Progress = True,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Evol-Instruct: rewrite each instruction into a harder one, --evolutions times.
 
@@ -332,6 +343,8 @@ def evol_instruct(
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
+        push_to_hub=push_to_hub,
+        private=private,
     )
 
 
@@ -367,6 +380,8 @@ def evol_quality(
     max_retries: MaxRetries = 2,
     store: StorePath = None,
     progress: Progress = True,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """EvolQuality: rewrite each response into a better one; keep both as completions.
 
@@ -406,6 +421,8 @@ def evol_quality(
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
+        push_to_hub=push_to_hub,
+        private=private,
     )
 
 
@@ -440,6 +457,8 @@ def self_instruct(
     max_retries: MaxRetries = 2,
     store: StorePath = None,
     progress: Progress = True,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """SelfInstruct: ask for --n new user queries per context; one output row per query.
 
@@ -477,6 +496,8 @@ def self_instruct(
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
+        push_to_hub=push_to_hub,
+        private=private,
     )
 
 
@@ -524,6 +545,8 @@ def magpie(
     max_retries: MaxRetries = 2,
     store: StorePath = None,
     progress: Progress = True,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Magpie: let an aligned model write the user turn from its own chat template.
 
@@ -563,4 +586,6 @@ def magpie(
         batch_size=batch_size,
         max_retries=max_retries,
         progress=progress,
+        push_to_hub=push_to_hub,
+        private=private,
     )

@@ -18,6 +18,7 @@ from ultrajudge.commands._common import (
     judge_to_file,
     parse_options,
 )
+from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +62,8 @@ def meta_eval(
     ] = None,
     store: StorePath = None,
     progress: Progress = False,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Judge a meta-evaluation suite in the layout it expects (pairs in both orders, or
     pointwise grades) and print the suite's published metrics next to ultrajudge's own,
@@ -74,6 +77,9 @@ def meta_eval(
 
     if mode not in ("generate", "logprob"):
         raise typer.BadParameter(f"must be generate or logprob, got {mode!r}", param_hint="--mode")
+    if push_to_hub is not None and out is None:
+        raise typer.BadParameter("--push-to-hub pushes the judged rows: pass --out too", param_hint="--push-to-hub")  # fmt: skip
+    check_push(push_to_hub, private)
     chosen = get_suite(suite)
     rows = load_suite_rows(chosen, data, split=split, limit=limit)
     job = SuiteJudging(chosen, rows, JudgingOptions(mode, template, seed, progress=progress))  # type: ignore[arg-type]
@@ -94,6 +100,8 @@ def meta_eval(
 
         text = json.dumps(result.to_dict(), indent=2) + "\n"
         typer.echo(f"wrote {write_text(json_out, text, protect=[data])}")
+    if out is not None:
+        push_output(out, push_to_hub, private=private)
 
 
 def _print(result: Any, n_rows: int) -> None:

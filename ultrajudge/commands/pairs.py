@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from ultrajudge.commands._common import Limit, fail, friendly_errors
+from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 
 def register(app: typer.Typer) -> None:
@@ -98,9 +99,8 @@ def pairs(
         Path | None,
         typer.Option(help="Write every removed pair (and row without a pair) with its reason."),
     ] = None,
-    push_to_hub: Annotated[
-        str | None, typer.Option(help="Also push the pairs to this Hub dataset repo.")
-    ] = None,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
     ratings_col: Annotated[
         str, typer.Option(help="Column with the ratings to pair on.")
     ] = "ratings",
@@ -137,8 +137,11 @@ def pairs(
     from ultrajudge.analysis.pairs import PairBuilder, make_pairs, write_outputs
     from ultrajudge.judge.io import load_rows
 
-    if out is None and push_to_hub is None:
-        raise fail("pass --out (a .jsonl/.parquet file or a folder) and/or --push-to-hub REPO")
+    if out is None:
+        raise fail(
+            "pass --out (a .jsonl/.parquet file or a folder); --push-to-hub pushes what it writes"
+        )
+    check_push(push_to_hub, private)
     config = FilterConfig(
         min_margin=min_margin,
         min_judge_margin=min_judge_margin,
@@ -163,12 +166,12 @@ def pairs(
         out=out,
         dropped=dropped,
         report=report,
-        push_to_hub=push_to_hub,
         scored=ds,
         protect=(source,),
         subtitle=f"{source}; strategy {strategy}; format {format}",
     )
     print_outcome(outcome, out=out, dropped=dropped, report=report)
+    push_output(out, push_to_hub, private=private, source=source)
 
 
 def _columns(

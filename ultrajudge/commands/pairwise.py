@@ -36,6 +36,7 @@ from ultrajudge.commands._executor import (
     ray_options,
     run_ray_job,
 )
+from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 
 def register(app: typer.Typer) -> None:
@@ -141,6 +142,8 @@ def pairwise(
     shard_rows: ShardRows = 256,
     gpus_per_actor: GpusPerActor = 0.0,
     repair: Repair = False,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Judge response A against response B for every row, in both orders.
 
@@ -168,6 +171,8 @@ def pairwise(
         min_mass=min_mass,
     )
     config.verdict_format()  # a bad template or mode fails before anything loads
+    if not dry_run:
+        check_push(push_to_hub, private)
     if check_executor(executor, limit=limit) and not dry_run:
         from ultrajudge.executors.jobs import PairwiseJob
 
@@ -180,6 +185,7 @@ def pairwise(
         options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, store, repair=repair)
         record = {"kind": "pairwise", **asdict(columns)}
         run_ray_job(job, source, out, options, columns=record, progress=progress)
+        push_output(out, push_to_hub, private=private)
         return
     ds = load_rows(source, split=split, limit=limit)
     columns = PairColumns.resolve(
@@ -200,6 +206,7 @@ def pairwise(
     summary = _run(source, out, judge, parse_options(judge_option), ds, columns, config, store, batch_size, progress)  # fmt: skip
     record_columns(out, {"kind": "pairwise", **asdict(columns)})
     check_gate(summary, max_failure_rate)
+    push_output(out, push_to_hub, private=private)
 
 
 def _dry_run(ds: Any, columns: Any, config: Any) -> None:

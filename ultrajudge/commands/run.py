@@ -17,6 +17,7 @@ from ultrajudge.commands._executor import (
     check_executor,
     ray_options,
 )
+from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 
 def register(app: typer.Typer) -> None:
@@ -50,11 +51,15 @@ def run(
     actors: Actors = None,
     shard_rows: ShardRows = 256,
     gpus_per_actor: GpusPerActor = 0.0,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Generate → score with a judge or a jury → pairs → report, as one resumable run.
 
     Every model call goes through the results store in the work directory, so rerunning
-    the same command after a crash or a kill repeats none of the committed work.
+    the same command after a crash or a kill repeats none of the committed work. With
+    --push-to-hub (or the file's outputs.push_to_hub) the pairs are pushed as the repo's
+    default config and the scored rows as its 'scored' config.
     """
     from ultrajudge.commands.pairs import print_outcome
     from ultrajudge.judge.jury import Jury
@@ -75,6 +80,8 @@ def run(
             "are not made again)"
         )
         return
+    repo_id = push_to_hub or pipeline.outputs.push_to_hub
+    check_push(repo_id, private)
     options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, None) if ray else None
     result = run_pipeline(pipeline, workdir, progress=progress, loader=load_backend, ray=options)
     files = result.files
@@ -88,3 +95,5 @@ def run(
         if label in files:
             typer.echo(f"wrote {label}: {files[label]}")
     typer.echo(f"store: {result.store}")
+    scored = {"scored": files["scored"]} if "scored" in files else {}
+    push_output(files["pairs"], repo_id, private=private, more=scored, source=scored.get("scored"))

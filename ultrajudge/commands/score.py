@@ -35,6 +35,7 @@ from ultrajudge.commands._executor import (
     ray_options,
     run_ray_job,
 )
+from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 ASPECT_HELP = (
     "Aspect to rate, repeatable: overall, helpfulness, honesty, instruction_following, "
@@ -194,6 +195,8 @@ def score(
     shard_rows: ShardRows = 256,
     gpus_per_actor: GpusPerActor = 0.0,
     repair: Repair = False,
+    push_to_hub: PushToHub = None,
+    private: Private = False,
 ) -> None:
     """Rate every completion of every instruction, UltraFeedback style.
 
@@ -228,6 +231,8 @@ def score(
         instruction_col, completions_col, tuple(completion_col or ()), reference=reference_col
     )
     ray = check_executor(executor, limit=limit, jury=jury is not None or len(judge or []) > 1)
+    if not dry_run:
+        check_push(push_to_hub, private)
     if ray and not dry_run:
         from ultrajudge.executors.jobs import ScoreJob
 
@@ -239,6 +244,7 @@ def score(
         options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, store, repair=repair)
         record = {"kind": "pointwise", **columns.as_dict()}
         run_ray_job(job, source, out, options, columns=record, progress=progress)
+        push_output(out, push_to_hub, private=private)
         return
     panel = None
     if jury is not None or len(judge or []) > 1:  # a bad jury file fails before data loads
@@ -256,6 +262,7 @@ def score(
             return
         run_jury_score(ds, out, panel, columns, configs, store, batch_size, progress, source=source)
         record_columns(out, {"kind": "pointwise", **columns.as_dict()})
+        push_output(out, push_to_hub, private=private)
         return
     spec = (judge or [""])[0]
     if dry_run:
@@ -279,6 +286,7 @@ def score(
     )
     record_columns(out, {"kind": "pointwise", **columns.as_dict()})
     check_gate(summary, max_failure_rate)
+    push_output(out, push_to_hub, private=private)
 
 
 def _grading(answer_format: str, rubric: str | None, scale: str | None) -> dict[str, Any]:

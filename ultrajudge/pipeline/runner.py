@@ -190,7 +190,6 @@ def _pairs(pipeline: Pipeline, scored: Any, run: PipelineRun) -> None:
         out=files["pairs"],
         dropped=files["dropped"],
         report=files["report"],
-        push_to_hub=out.push_to_hub,
         scored=scored,
         protect=run.protect,
         subtitle=f"pipeline {pipeline.name}; strategy {pipeline.builder.strategy}; format {pipeline.format}",
