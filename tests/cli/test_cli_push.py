@@ -255,3 +255,29 @@ def test_a_second_push_replaces_the_first_shards(monkeypatch: pytest.MonkeyPatch
         files = server.files["me/d"]
     assert sorted(files) == ["README.md", "data/train-00000-of-00001.parquet"]
     assert parquet_rows(files["data/train-00000-of-00001.parquet"]) == rows[:5]
+
+
+def test_run_pushes_the_pairs_and_the_scored_rows_as_two_configs(
+    tmp_path: Path, hub: HubTestServer
+) -> None:
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        f"input: {FEEDBACK}\njudge: scripted:auto\n"
+        "outputs: {pairs: pairs.jsonl, push_to_hub: me/pipeline}\n",
+        encoding="utf-8",
+    )
+    code, output = invoke("run", pipeline, "--workdir", tmp_path / "run", "--no-progress")
+    assert code == 0, output
+    files = hub.files["me/pipeline"]
+    assert sorted(files) == [
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "scored/train-00000-of-00001.parquet",
+    ]
+    for path, local in (("data", "pairs.jsonl"), ("scored", "scored.jsonl")):
+        pushed = parquet_rows(files[f"{path}/train-00000-of-00001.parquet"])
+        assert pushed == load_rows(str(tmp_path / "run" / local)).to_list()
+    meta = front_matter(files["README.md"].decode())
+    assert [c["config_name"] for c in meta["configs"]] == ["default", "scored"]
+    assert meta["configs"][1]["data_files"] == [{"split": "train", "path": "scored/train-*"}]
+    assert "rows: default " in output and ", scored 20)" in output
