@@ -59,9 +59,8 @@ def push_dataset(
     ``private``: the repo is private afterwards (an existing public one is made private).
     Parquet files of these configs from an earlier push that this one does not replace are
     deleted in the same commit. Returns the repo's URL; raises :class:`PushError`."""
-    import httpx2
     from huggingface_hub import CommitOperationAdd, HfApi
-    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import HFValidationError
 
     api = HfApi(endpoint=endpoint, token=token, library_name="ultrajudge")
     try:
@@ -73,9 +72,24 @@ def push_dataset(
         adds.append(CommitOperationAdd("README.md", card.encode("utf-8")))
         stale = _stale_files(api, repo_id, parts, {op.path_in_repo for op in adds})
         api.create_commit(repo_id, [*adds, *stale], commit_message=commit_message, repo_type="dataset")  # fmt: skip
-    except (HFValidationError, httpx2.HTTPError, OSError) as exc:  # HfHubHTTPError is an OSError
+    except (HFValidationError, *_network_errors()) as exc:
         raise PushError(_reason(exc, repo_id, api.endpoint)) from exc
     return str(url)
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What the Hub client raises when a request fails: ``HfHubHTTPError`` (an ``OSError``,
+    as are the errors of ``requests``, which ``huggingface_hub`` < 1 uses) and the transport
+    errors of ``httpx`` (``huggingface_hub`` 1) or ``httpx2`` (2)."""
+    import importlib
+
+    found: list[type[BaseException]] = [OSError]
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).HTTPError)
+        except ImportError:
+            continue
+    return tuple(found)
 
 
 def _parquet_files(parts: Mapping[str, Any]) -> list[tuple[str, bytes]]:
@@ -107,7 +121,7 @@ def _stale_files(api: Any, repo_id: str, parts: Mapping[str, Any], new: set[str]
 
 def _reason(exc: Exception, repo_id: str, endpoint: str) -> str:
     """One line for a failed push: a bad repo id, an HTTP error of the Hub, or no answer."""
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+    from huggingface_hub.utils import HfHubHTTPError, HFValidationError
 
     where = f"could not push to the Hub dataset {repo_id!r}"
     if isinstance(exc, HFValidationError):

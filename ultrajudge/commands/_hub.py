@@ -29,8 +29,7 @@ def _check_repo_id(value: str | None) -> str | None:
     the whole run)."""
     if value is None:
         return None
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     try:
         validate_repo_id(value)
@@ -66,9 +65,9 @@ def check_push(repo_id: str | None, private: bool) -> None:
         )
     if _check_repo_id(repo_id) is None:  # also a repo id from a pipeline file
         return
-    from huggingface_hub import get_token, is_offline_mode
+    from huggingface_hub import constants, get_token
 
-    if is_offline_mode():
+    if constants.HF_HUB_OFFLINE:
         raise fail(
             f"--push-to-hub {repo_id}: HF_HUB_OFFLINE is set, so nothing can reach the Hub; "
             "unset it, or drop --push-to-hub"
