@@ -63,6 +63,7 @@ def push_dataset(
     from huggingface_hub.utils import HFValidationError
 
     api = HfApi(endpoint=endpoint, token=token, library_name="ultrajudge")
+    failures: tuple[type[Exception], ...] = (HFValidationError, *_network_errors())
     try:
         url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         repo_id = url.repo_id
@@ -72,18 +73,18 @@ def push_dataset(
         adds.append(CommitOperationAdd("README.md", card.encode("utf-8")))
         stale = _stale_files(api, repo_id, parts, {op.path_in_repo for op in adds})
         api.create_commit(repo_id, [*adds, *stale], commit_message=commit_message, repo_type="dataset")  # fmt: skip
-    except (HFValidationError, *_network_errors()) as exc:
+    except failures as exc:
         raise PushError(_reason(exc, repo_id, api.endpoint)) from exc
     return str(url)
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
+def _network_errors() -> tuple[type[Exception], ...]:
     """What the Hub client raises when a request fails: ``HfHubHTTPError`` (an ``OSError``,
     as are the errors of ``requests``, which ``huggingface_hub`` < 1 uses) and the transport
     errors of ``httpx`` (``huggingface_hub`` 1) or ``httpx2`` (2)."""
     import importlib
 
-    found: list[type[BaseException]] = [OSError]
+    found: list[type[Exception]] = [OSError]
     for name in ("httpx2", "httpx"):
         try:
             found.append(importlib.import_module(name).HTTPError)
