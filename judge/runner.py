@@ -29,9 +29,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Generic, Literal, TypeVar
 
 from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent, sum_usage
@@ -140,6 +140,32 @@ class RunSummary:
         self.seconds += other.seconds
         self.api = sum_usage(self.api, other.api)
         self.stopped = self.stopped or other.stopped
+
+    def merge(self, other: RunSummary) -> None:
+        """Add ``other``'s counts, tallies and statuses to this one: the summaries of parts of
+        one output (the shards of a Ray run), whose items do not overlap."""
+        self.add(other)
+        for name in ("rows", "rows_out", "completions"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.statuses.update(other.statuses)
+        self.counts.update(other.counts)
+        self.dropped.update(other.dropped)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunSummary:
+        """The summary :meth:`as_dict` wrote (derived entries are ignored).
+
+        >>> s = RunSummary(made_now=2, statuses=Counter(ok=2), api=ApiUsage(requests=2))
+        >>> RunSummary.from_dict(s.as_dict()) == s
+        True
+        """
+        names = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in d.items() if k in names}
+        for name in ("statuses", "counts", "dropped"):
+            kept[name] = Counter(kept.get(name) or {})
+        if kept.get("api") is not None:
+            kept["api"] = ApiUsage(**kept["api"])
+        return cls(**kept)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

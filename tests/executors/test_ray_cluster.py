@@ -41,9 +41,16 @@ def test_two_nodes_share_the_shards_and_each_row_is_written_once(two_nodes, tmp_
     )
     job = ScoreJob("scripted:auto", (RatingConfig(),), options={"delay": "0.2"})
     out = str(tmp_path / "out")
-    summary = run_on_ray(job, str(src), out, RayOptions(shard_rows=2, actors=2))
-    assert summary.shards_run == 6 and summary.rows == 12 and summary.failed_rows == 0
-    nodes = {m["node"] for m in summary.markers.values()}
+    nodes: set[str] = set()
+    summary = run_on_ray(
+        job,
+        str(src),
+        out,
+        RayOptions(shard_rows=2, actors=2),
+        on_shard=lambda m: nodes.add(m["node"]),
+    )
+    assert summary.rows == 12 and summary.made_now == 12
+    assert (summary.counts["shards_run"], summary.counts["failed_rows"]) == (6, 0)
     assert len(nodes) == 2  # one actor per node, both did work
     rows = read_output(out).to_pylist()
     assert [r["uj_row"] for r in rows] == list(range(12))

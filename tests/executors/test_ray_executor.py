@@ -116,7 +116,8 @@ def test_killed_job_reruns_only_what_was_not_written(cluster, tmp_path):
     summary = run_on_ray(
         job, str(src), str(out), RayOptions(shard_rows=3, actors=2, store_dir=str(stores))
     )
-    assert summary.shards_run == 8 - finished
+    assert summary.counts["shards_run"] == 8 - finished
+    assert summary.statuses == {"ok": 9 * (8 - finished)}  # 3 completions a row, judged now
     assert summary.made_now == 24 - stored  # the stored rows were not judged again
     assert summary.made_now + summary.from_store == 3 * (8 - finished)
     asked = log.read_text().splitlines()[calls_before:]

@@ -197,3 +197,19 @@ def test_summary_failure_rate_and_add() -> None:
     a.add(b)
     assert (a.made_now, a.prompt_tokens, a.stopped) == (3, 7, "x")
     assert RunSummary().failure_rate() != RunSummary().failure_rate()  # nan
+
+
+def test_summary_merge_adds_parts_and_survives_a_json_round_trip() -> None:
+    import json
+    from collections import Counter
+
+    from ultrajudge.judge.metering import ApiUsage
+
+    a = RunSummary(rows=2, made_now=2, retries=1, statuses=Counter(ok=3, parse_error=1))
+    b = RunSummary(rows=3, from_store=4, statuses=Counter(ok=2), counts=Counter(shards=1))
+    b.api = ApiUsage(requests=5, retries=2, prompt_tokens=40, cost_usd=None)
+    a.merge(RunSummary.from_dict(json.loads(json.dumps(b.as_dict()))))
+    assert (a.rows, a.made_now, a.from_store, a.retries) == (5, 2, 4, 1)
+    assert a.statuses == {"ok": 5, "parse_error": 1} and a.counts == {"shards": 1}
+    assert a.api == ApiUsage(requests=5, retries=2, prompt_tokens=40, cost_usd=None)
+    assert a.failure_rate() == 1 / 6

@@ -11,7 +11,8 @@ import typer
 
 if TYPE_CHECKING:
     from ultrajudge.executors.jobs import RowJob
-    from ultrajudge.executors.ray import RayOptions, RaySummary
+    from ultrajudge.executors.ray import RayOptions
+    from ultrajudge.judge.runner import RunSummary
 
 Executor = Annotated[
     str,
@@ -93,7 +94,7 @@ def run_ray_job(
     with tqdm(unit="shard", disable=not progress, desc="shards") as bar:
         summary = run_on_ray(job, source, str(out), options, on_shard=lambda _: bar.update())
     record_columns(out, dict(columns))
-    _print(summary, options.repair)
+    _print(summary, str(out), options.repair)
 
 
 def ray_options(
@@ -125,15 +126,18 @@ def ray_options(
     )
 
 
-def _print(s: RaySummary, repair: bool) -> None:
+def _print(s: RunSummary, out: str, repair: bool) -> None:
     what = "repaired" if repair else "written"
+    shards, run, failed = (s.counts[k] for k in ("shards", "shards_run", "failed_rows"))
     typer.echo(
-        f"\n{s.out}: {s.shards_run} shard(s) {what} now, {s.shards - s.shards_run} already "
-        f"done; {s.rows} rows in all, {s.failed_rows} with a failed status"
+        f"\n{out}: {run} shard(s) {what} now, {shards - run} already "
+        f"done; {s.rows} rows in all, {failed} with a failed status"
     )
     typer.echo(
         f"judgments: {s.made_now} made now, {s.from_store} from the machines' stores; "
         f"time: {s.seconds:.1f} s"
     )
-    if s.failed_rows and not repair:
+    if s.api is not None:
+        typer.echo(s.api.describe())
+    if failed and not repair:
         typer.echo("rerun with --repair to re-judge only the failed rows")

@@ -17,6 +17,7 @@ from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.pairwise import PairColumns, PairwiseConfig
 from ultrajudge.judge.rating import RatingConfig
+from ultrajudge.judge.runner import RunSummary
 from ultrajudge.judge.store import ResultStore
 from ultrajudge.judge.types import OK_STATUSES
 
@@ -25,11 +26,10 @@ __all__ = ["BatchResult", "PairwiseJob", "RowJob", "ScoreJob"]
 
 @dataclass(frozen=True)
 class BatchResult:
-    """The rows with their result columns, and what judging them cost."""
+    """The rows with their result columns, and the run's summary of judging them."""
 
     rows: list[dict[str, Any]]
-    made_now: int = 0
-    from_store: int = 0
+    summary: RunSummary = field(default_factory=RunSummary)
 
 
 class RowJob(Protocol):
@@ -106,7 +106,7 @@ class ScoreJob:
         done = add_score_columns(
             backend, ds, columns=self.columns, configs=self.configs, store=store, summary=summary
         )
-        return BatchResult(done.to_list(), summary.made_now, summary.from_store)
+        return BatchResult(done.to_list(), summary)
 
     def failed(self, row: Mapping[str, Any]) -> bool:
         return any(
@@ -161,7 +161,7 @@ class PairwiseJob:
         done = add_pairwise_columns(
             backend, ds, columns=self.columns, config=self.config, store=store, summary=summary
         )
-        return BatchResult(done.to_list(), summary.made_now, summary.from_store)
+        return BatchResult(done.to_list(), summary)
 
     def failed(self, row: Mapping[str, Any]) -> bool:
         return row.get("verdict_status") != "ok"

@@ -21,9 +21,10 @@ Designed around what Ray Data does on small machines (measured with Ray 2.60 on 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ from ultrajudge.executors.shards import (
     read_shard,
 )
 from ultrajudge.judge.io import DataError
+from ultrajudge.judge.runner import RunSummary
 
-__all__ = ["RayOptions", "RaySummary", "run_on_ray", "run_shard"]
+__all__ = ["RayOptions", "run_on_ray", "run_shard"]
 
 
 @dataclass(frozen=True)
@@ -66,23 +68,6 @@ class RayOptions:
             raise ValueError(f"actors must be >= 1, got {self.actors}")
 
 
-@dataclass
-class RaySummary:
-    """What a Ray run did: shards and rows written now, skipped as done, and failures."""
-
-    shards: int = 0
-    shards_run: int = 0
-    rows: int = 0  # rows in the whole output
-    rows_written: int = 0  # rows written by this run
-    failed_rows: int = 0  # rows of the whole output with a failed status
-    made_now: int = 0
-    from_store: int = 0
-    seconds: float = 0.0
-    out: str = ""
-    api: Any = None  # the metered API usage of the in-process summaries; not collected here
-    markers: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
 def node_store_path(store_dir: str | None, out: str) -> Path:
     """This machine's results store for the job writing to ``out``: on local disk, never on
     a shared filesystem (SQLite is node-local)."""
@@ -107,14 +92,15 @@ def run_shard(
     result = job.process(backend, store, fresh) if fresh else None
     for i, new in zip(redo, result.rows if result else []):
         rows[i] = new
+    summary = result.summary if result else RunSummary()
     marker = {
         "rows": len(rows),
         "failed": sum(job.failed(r) for r in rows),
-        "made_now": result.made_now if result else 0,
-        "from_store": result.from_store if result else 0,
+        "made_now": summary.made_now,
+        "from_store": summary.from_store,
     }
     folder.write(shard, rows, marker)
-    return {"shard": shard.index, **marker}
+    return {"shard": shard.index, **marker, "summary": json.dumps(summary.as_dict())}
 
 
 def _input_names(row: dict[str, Any], job: RowJob) -> set[str]:
@@ -164,7 +150,7 @@ class _ShardWorker:
         return {"shard": shard.index, "error": self.error}
 
 
-_MARKER_KEYS = ("shard", "rows", "failed", "made_now", "from_store", "node", "error")
+_MARKER_KEYS = ("shard", "rows", "failed", "made_now", "from_store", "node", "summary", "error")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -213,10 +199,15 @@ def run_on_ray(
     options: RayOptions = RayOptions(),
     *,
     on_shard: Callable[[dict[str, Any]], None] | None = None,
-) -> RaySummary:
+) -> RunSummary:
     """Judge every row of ``source`` (a .parquet/.jsonl file or a folder of them) into the
     Parquet folder ``out``; resumable (see the module docstring). ``options.repair`` re-judges
-    only the failed rows of finished shards."""
+    only the failed rows of finished shards.
+
+    The summary adds up the shards' own summaries (judgments, retries, tokens, API usage,
+    statuses of what this run judged); ``rows``/``rows_out`` count the whole output, and
+    ``counts`` holds ``shards``, ``shards_run``, ``rows_written`` (by this run) and
+    ``failed_rows`` (rows of the whole output with a failed status)."""
     start = time.perf_counter()
     _check_paths(source, out)
     shards = plan_shards(list_inputs(source), options.shard_rows)
@@ -227,12 +218,13 @@ def run_on_ray(
         pending = [s for s in shards if markers.get(s.index, {}).get("failed")]
     else:
         pending = [s for s in shards if s.index not in markers]
-    summary = RaySummary(shards=len(shards), out=out)
+    summary = RunSummary()
     if pending:
         _run_pending(job, out, pending, options, summary, markers, on_shard)
-    summary.markers = markers
-    summary.rows = sum(m["rows"] for m in markers.values())
-    summary.failed_rows = sum(m["failed"] for m in markers.values())
+    summary.rows = summary.rows_out = sum(m["rows"] for m in markers.values())
+    summary.counts.update(
+        shards=len(shards), failed_rows=sum(m["failed"] for m in markers.values())
+    )
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -257,7 +249,7 @@ def _run_pending(
     out: str,
     pending: list[Shard],
     options: RayOptions,
-    summary: RaySummary,
+    summary: RunSummary,
     markers: dict[int, dict[str, Any]],
     on_shard: Callable[[dict[str, Any]], None] | None,
 ) -> None:
@@ -285,10 +277,10 @@ def _run_pending(
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in done.items()}
         if row.get("error"):
             raise DataError(str(row["error"]))
-        markers[int(row["shard"])] = {k: v for k, v in row.items() if k != "error"}
-        summary.shards_run += 1
-        summary.rows_written += row["rows"]
-        summary.made_now += row["made_now"]
-        summary.from_store += row["from_store"]
+        markers[int(row["shard"])] = {k: v for k, v in row.items() if k not in ("error", "summary")}
+        part = RunSummary.from_dict(json.loads(row["summary"]))
+        part.rows = part.rows_out = part.completions = 0  # the whole output's, counted at the end
+        summary.merge(part)
+        summary.counts.update(shards_run=1, rows_written=row["rows"])
         if on_shard is not None:
             on_shard(row)

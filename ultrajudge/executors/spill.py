@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from ultrajudge.executors.jobs import RowJob
-from ultrajudge.executors.ray import RayOptions, RaySummary, run_on_ray
+from ultrajudge.executors.ray import RayOptions, run_on_ray
 from ultrajudge.executors.shards import ROW_COLUMN, read_output
+from ultrajudge.judge.runner import RunSummary
 
 __all__ = ["run_rows_on_ray"]
 
 
 def run_rows_on_ray(
     job: RowJob, ds: Any, folder: Path, options: RayOptions
-) -> tuple[Any, RaySummary]:
+) -> tuple[Any, RunSummary]:
     """Judge the rows of the ``datasets.Dataset`` ``ds`` on Ray under ``folder``; return the
     rows with their result columns (a ``datasets.Dataset``, input order) and the summary."""
     import datasets
@@ -38,7 +39,6 @@ def run_rows_on_ray(
     # runs first (only they are judged), then the shards not written yet.
     repaired = run_on_ray(job, str(source), out, replace(options, repair=True))
     summary = run_on_ray(job, str(source), out, replace(options, repair=False))
-    summary.made_now += repaired.made_now
-    summary.from_store += repaired.from_store
+    summary.add(repaired)
     table = read_output(out).drop_columns([ROW_COLUMN])
     return datasets.Dataset(table), summary
