@@ -179,47 +179,47 @@ def evolve_instructions(
     is kept as ``original_completions``. ``model`` names the model in provenance."""
     model = model or backend.id
     out: list[dict[str, Any]] = []
-    for chunk in session.chunks(len(rows), "evol-instruct"):
-        originals = [instruction_of(rows[i], config.instruction_col) for i in chunk]
-        chains = [_Chain(_key(text), [text]) for text in originals]
-        for round_ in range(config.evolutions):
-            live = [c for c in chains if c.alive]
-            mutations = [
-                row_rng(config.params.seed, "evol", c.key, round_).choice(config.mutations)
-                for c in live
-            ]
-            requests = [config.request(c.versions[-1], m, round_) for c, m in zip(live, mutations)]
-            for chain, mutation, gen in zip(live, mutations, session.run(backend, requests)):
-                chain.mutations.append(mutation)
-                chain.statuses.append(gen.status)
-                if gen.ok:
-                    chain.versions.append(gen.text)
-        answers = (
-            answer_each(
-                session,
-                backend,
-                [c.versions[-1] for c in chains],
-                params=config.params,
-                model=model,
-            )
-            if config.answers
-            else None
+    originals = [instruction_of(row, config.instruction_col) for row in rows]
+    chains = [_Chain(_key(text), [text]) for text in originals]
+    for round_ in range(config.evolutions):
+        live = [c for c in chains if c.alive]
+        mutations = [
+            row_rng(config.params.seed, "evol", c.key, round_).choice(config.mutations)
+            for c in live
+        ]
+        requests = [config.request(c.versions[-1], m, round_) for c, m in zip(live, mutations)]
+        made = session.run(backend, requests, f"evol-instruct round {round_ + 1}")
+        for chain, mutation, gen in zip(live, mutations, made):
+            chain.mutations.append(mutation)
+            chain.statuses.append(gen.status)
+            if gen.ok:
+                chain.versions.append(gen.text)
+    answers = (
+        answer_each(
+            session,
+            backend,
+            [c.versions[-1] for c in chains],
+            params=config.params,
+            model=model,
         )
-        for k, (i, chain) in enumerate(zip(chunk, chains)):
-            new: dict[str, Any] = {
-                "instruction": chain.versions[-1],
-                "evol_mutations": chain.mutations,
-                "evol_status": chain.statuses,
-                "evol_rounds": len(chain.versions) - 1,
-                "evol_params": provenance(
-                    "evol_instruct", model=model, backend=backend.id, params=config.params
-                ),
-            }
-            if config.keep_intermediate:
-                new["instruction_versions"] = chain.versions
-            if answers is not None:
-                new.update(answers[k].columns())
-            out.append(merge_row(rows[i], new, stale=_COMPLETION_COLUMNS))
+        if config.answers
+        else None
+    )
+    for k, (row, chain) in enumerate(zip(rows, chains)):
+        new: dict[str, Any] = {
+            "instruction": chain.versions[-1],
+            "evol_mutations": chain.mutations,
+            "evol_status": chain.statuses,
+            "evol_rounds": len(chain.versions) - 1,
+            "evol_params": provenance(
+                "evol_instruct", model=model, backend=backend.id, params=config.params
+            ),
+        }
+        if config.keep_intermediate:
+            new["instruction_versions"] = chain.versions
+        if answers is not None:
+            new.update(answers[k].columns())
+        out.append(merge_row(row, new, stale=_COMPLETION_COLUMNS))
     return out
 
 
@@ -270,47 +270,45 @@ def evolve_responses(
     ``evol_quality_status``: per source response, the status of each round tried."""
     model = model or backend.id
     out: list[dict[str, Any]] = []
-    for chunk in session.chunks(len(rows), "evol-quality"):
-        instructions = [instruction_of(rows[i], config.instruction_col) for i in chunk]
-        sources = [config.sources(rows[i]) for i in chunk]
-        chains = [
-            [_Chain(_key(f"{ins}\x00{text}"), [text]) for text in src.texts]
-            for ins, src in zip(instructions, sources)
+    instructions = [instruction_of(row, config.instruction_col) for row in rows]
+    sources = [config.sources(row) for row in rows]
+    chains = [
+        [_Chain(_key(f"{ins}\x00{text}"), [text]) for text in src.texts]
+        for ins, src in zip(instructions, sources)
+    ]
+    flat = [(ins, c) for ins, row_chains in zip(instructions, chains) for c in row_chains]
+    for round_ in range(config.evolutions):
+        live = [(ins, c) for ins, c in flat if c.alive]
+        aspects = [
+            row_rng(config.params.seed, "quality", c.key, round_).choice(config.aspects)
+            for _, c in live
         ]
-        flat = [(ins, c) for ins, row_chains in zip(instructions, chains) for c in row_chains]
-        for round_ in range(config.evolutions):
-            live = [(ins, c) for ins, c in flat if c.alive]
-            aspects = [
-                row_rng(config.params.seed, "quality", c.key, round_).choice(config.aspects)
-                for _, c in live
-            ]
-            requests = [
-                config.request(ins, c.versions[-1], a, round_) for (ins, c), a in zip(live, aspects)
-            ]
-            for (_, chain), aspect, gen in zip(live, aspects, session.run(backend, requests)):
-                chain.statuses.append(gen.status)
-                if gen.ok:
-                    chain.mutations.append(aspect)
-                    chain.versions.append(gen.text)
-                    chain.finish_reason = gen.finish_reason
-        for i, completions, row_chains in zip(chunk, sources, chains):
-            record = provenance(
-                "evol_quality", model=model, backend=backend.id, params=config.params
-            )
-            for j, chain in enumerate(row_chains):
-                if len(chain.versions) > 1:
-                    completions.add(
-                        chain.versions[-1],
-                        model,
-                        {
-                            **record,
-                            "mutation": "+".join(chain.mutations),
-                            "source_index": j,
-                            "finish_reason": chain.finish_reason,
-                        },
-                    )
-            new = {**completions.columns(), "evol_quality_status": [c.statuses for c in row_chains]}
-            out.append(merge_row(rows[i], new, updates=_updates(config)))
+        requests = [
+            config.request(ins, c.versions[-1], a, round_) for (ins, c), a in zip(live, aspects)
+        ]
+        made = session.run(backend, requests, f"evol-quality round {round_ + 1}")
+        for (_, chain), aspect, gen in zip(live, aspects, made):
+            chain.statuses.append(gen.status)
+            if gen.ok:
+                chain.mutations.append(aspect)
+                chain.versions.append(gen.text)
+                chain.finish_reason = gen.finish_reason
+    for row, completions, row_chains in zip(rows, sources, chains):
+        record = provenance("evol_quality", model=model, backend=backend.id, params=config.params)
+        for j, chain in enumerate(row_chains):
+            if len(chain.versions) > 1:
+                completions.add(
+                    chain.versions[-1],
+                    model,
+                    {
+                        **record,
+                        "mutation": "+".join(chain.mutations),
+                        "source_index": j,
+                        "finish_reason": chain.finish_reason,
+                    },
+                )
+        new = {**completions.columns(), "evol_quality_status": [c.statuses for c in row_chains]}
+        out.append(merge_row(row, new, updates=_updates(config)))
     return out
 
 

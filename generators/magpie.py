@@ -277,16 +277,14 @@ def magpie(
     ]
     seen: set[str] = set()
     out: list[dict[str, Any]] = []
-    for chunk in session.chunks(len(items), "magpie"):
-        convs = [items[k] for k in chunk]
-        for turn in range(config.turns):
-            _turn(session, backend, fmt, [c for c in convs if c.status == "ok"], turn, config)
-        for conv in convs:
-            row = _output(rows[conv.row], conv, fmt, config, backend.id, model, seen)
-            if row is None:
-                session.summary.dropped["duplicate" if conv.messages else conv.status] += 1
-            else:
-                out.append(row)
+    for turn in range(config.turns):
+        _turn(session, backend, fmt, [c for c in items if c.status == "ok"], turn, config)
+    for conv in items:
+        row = _output(rows[conv.row], conv, fmt, config, backend.id, model, seen)
+        if row is None:
+            session.summary.dropped["duplicate" if conv.messages else conv.status] += 1
+        else:
+            out.append(row)
     return out
 
 
@@ -315,7 +313,7 @@ def _turn(
         for c in convs
     ]
     asked = []
-    for conv, gen in zip(convs, session.run(backend, queries)):
+    for conv, gen in zip(convs, session.run(backend, queries, f"magpie turn {turn + 1} queries")):
         if gen.ok:
             asked.append((conv, Message("user", gen.text)))
         else:
@@ -333,7 +331,9 @@ def _turn(
         )
         for c, q in asked
     ]
-    for (conv, query), gen in zip(asked, session.run(backend, replies)):
+    for (conv, query), gen in zip(
+        asked, session.run(backend, replies, f"magpie turn {turn + 1} replies")
+    ):
         if gen.ok:
             conv.messages += [query, Message("assistant", gen.text)]
             if turn == 0:

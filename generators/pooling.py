@@ -159,6 +159,7 @@ def answer(
     template: PromptTemplate,
     system: str | None = None,
     kind: str = "answer",
+    desc: str = "answer",
 ) -> list[list[Generated]]:
     """One completion per instruction and entry of ``params`` (see :func:`sample_params`)."""
     return session.run_items(
@@ -167,6 +168,7 @@ def answer(
             [Request(kind, answer_prompt(template, ins, system), p, template.id) for p in params]
             for ins in instructions
         ],
+        desc,
     )
 
 
@@ -231,18 +233,18 @@ def pool_completions(
             seed=config.seed,
         )
         params = sample_params(base, config.n)
-        per_row: list[list[Generated]] = []
-        for chunk in session.chunks(len(rows), f"pool {name}"):
-            per_row += answer(
+        written.append(
+            answer(
                 session,
                 backend,
-                [instructions[i] for i in chunk],
+                instructions,
                 params=params,
                 template=template,
                 system=member.system,
                 kind="pool",
+                desc=f"pool {name}",
             )
-        written.append(per_row)
+        )
         records.append(
             [
                 provenance(

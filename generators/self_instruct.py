@@ -153,34 +153,29 @@ def self_instruct(
     generation failed are left out (counted in the summary; rerun to retry them)."""
     model = model or backend.id
     out: list[dict[str, Any]] = []
-    for chunk in session.chunks(len(rows), "self-instruct"):
-        requests = [config.request(str(rows[i][config.context_col])) for i in chunk]
-        queries: list[tuple[int, int, str]] = []  # (row, index, query)
-        for i, gen in zip(chunk, session.run(backend, requests)):
-            if not gen.ok:
-                session.summary.dropped[gen.status] += 1
-                continue
-            found = parse_queries(gen.text, config.n, truncated=gen.finish_reason == "length")
-            queries += [(i, k, q) for k, q in enumerate(found)]
-        answers = (
-            answer_each(
-                session, backend, [q for _, _, q in queries], params=config.params, model=model
-            )
-            if config.answers
-            else None
+    requests = [config.request(str(row[config.context_col])) for row in rows]
+    queries: list[tuple[int, int, str]] = []  # (row, index, query)
+    for i, gen in enumerate(session.run(backend, requests, "self-instruct")):
+        if not gen.ok:
+            session.summary.dropped[gen.status] += 1
+            continue
+        found = parse_queries(gen.text, config.n, truncated=gen.finish_reason == "length")
+        queries += [(i, k, q) for k, q in enumerate(found)]
+    answers = (
+        answer_each(session, backend, [q for _, _, q in queries], params=config.params, model=model)
+        if config.answers
+        else None
+    )
+    record = provenance("self_instruct", model=model, backend=backend.id, params=config.params)
+    for j, (i, k, query) in enumerate(queries):
+        new: dict[str, Any] = {
+            "instruction": query,
+            "query_index": k,
+            "self_instruct_params": {**record, "template": requests[0].template},
+        }
+        if answers is not None:
+            new.update(answers[j].columns())
+        out.append(
+            merge_row(rows[i], new, stale=("completions", "completion_models", "completion_params"))
         )
-        record = provenance("self_instruct", model=model, backend=backend.id, params=config.params)
-        for j, (i, k, query) in enumerate(queries):
-            new: dict[str, Any] = {
-                "instruction": query,
-                "query_index": k,
-                "self_instruct_params": {**record, "template": requests[0].template},
-            }
-            if answers is not None:
-                new.update(answers[j].columns())
-            out.append(
-                merge_row(
-                    rows[i], new, stale=("completions", "completion_models", "completion_params")
-                )
-            )
     return out

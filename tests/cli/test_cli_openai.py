@@ -362,3 +362,17 @@ def test_the_cli_quiets_the_backends_own_progress_bar(server) -> None:
     assert load_backend("openai:test-model", base_url=server.url).progress is False
     assert load_backend("openai:test-model", base_url=server.url, progress="1").progress is True
     assert not hasattr(load_backend("scripted:auto"), "progress")
+
+
+def test_a_generator_keeps_concurrency_requests_in_flight_across_rows(tmp_path, server) -> None:
+    """``--batch-size 2`` no longer cuts an API generator into chunks of 2 rows: with
+    concurrency 8, the first 8 of the 20 requests (10 rows x 2 samples) go out at once."""
+    server.latency = 0.3
+    out = tmp_path / "pool.jsonl"
+    invoke("generate", "pool", EXAMPLES / "seed_instructions.jsonl", "-o", out, "-g",
+           "model=openai:test-model,temperature=0.8", *api(server), "-O", "concurrency=8",
+           "--n", "2", "--batch-size", "2", "--no-progress")  # fmt: skip
+    times = sorted(r["time"] for r in server.requests)
+    assert len(times) == 20 and all(len(r["completions"]) == 2 for r in rows(out))
+    waves = [sum(t - times[0] < k * 0.3 - 0.15 for t in times) for k in (1, 2, 3)]
+    assert waves == [8, 16, 20], [round(t - times[0], 2) for t in times]

@@ -60,3 +60,38 @@ def test_a_store_from_the_previous_release_resumes_with_zero_requests(
     assert result.exit_code == 0, result.output
     assert calls.exists() is False, "a stored judgment was requested again"
     assert out.read_bytes() == (FIXTURE / name).read_bytes()
+
+
+#: ``tests/fixtures/store_v1/``: the generators' outputs and store written by the chunked
+#: engine (before the generators ran on the job runner's one stream), with
+#: ``--batch-size 3`` and every generation accepted (a rejected one is asked again on a
+#: rerun, by design); rerun here with the default batch size, so neither the chunking nor
+#: the batch size may change a key.
+FIXTURE_V1 = FIXTURE.parent / "store_v1"
+GENERATORS = {
+    "evol_instruct.jsonl": [
+        "evol-instruct", EXAMPLES / "seed_instructions.jsonl", "--evolutions", "1",
+        "--answers", "--keep-intermediate", "--temperature", "0.7", "--min-length-ratio", "0",
+    ],
+    "evol_quality.jsonl": ["evol-quality", EXAMPLES / "seed_responses.jsonl", "--evolutions", "1"],
+    "self_instruct.jsonl": ["self-instruct", EXAMPLES / "seed_contexts.jsonl", "--answers"],
+    "magpie.jsonl": [
+        "magpie", EXAMPLES / "seed_system_prompts.jsonl", "--template-family", "chatml",
+        "--turns", "2", "--n", "2",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_a_generator_store_from_the_chunked_engine_resumes_with_zero_requests(
+    tmp_path: Path, name: str
+) -> None:
+    store = tmp_path / "store.sqlite"
+    shutil.copy(FIXTURE_V1 / "store.sqlite", store)
+    calls, out = tmp_path / "calls.log", tmp_path / name
+    args = ["generate", *GENERATORS[name], "--model", "scripted:auto", "-O", f"log={calls}"]
+    args += ["-o", out, "--store", store, "--no-progress"]
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert calls.exists() is False, "a stored generation was requested again"
+    assert out.read_bytes() == (FIXTURE_V1 / name).read_bytes()

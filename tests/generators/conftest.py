@@ -27,7 +27,7 @@ def store(tmp_path: Path) -> Iterator[ResultStore]:
 
 @pytest.fixture()
 def session(store: ResultStore) -> Session:
-    return Session(store, max_retries=2, chunk_rows=4, progress=False)
+    return Session(store, max_retries=2, batch_size=4, progress=False)
 
 
 @dataclass

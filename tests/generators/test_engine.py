@@ -116,5 +116,5 @@ def test_basic_check(completion: Completion, expected: tuple[str, str]) -> None:
 def test_session_validates_its_settings(store: ResultStore) -> None:
     with pytest.raises(ValueError, match="max_retries"):
         Session(store, max_retries=-1)
-    with pytest.raises(ValueError, match="chunk_rows"):
-        Session(store, chunk_rows=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        Session(store, batch_size=0)

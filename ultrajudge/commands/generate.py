@@ -136,7 +136,7 @@ def _execute(
     check_output(out, protect=protect)  # before any model loads
     with ResultStore(store_path) as results:
         session = Session(
-            results, max_retries=max_retries, chunk_rows=batch_size, progress=progress
+            results, max_retries=max_retries, batch_size=batch_size, progress=progress
         )
         session.summary.rows = len(rows)
         written = job(rows, session)

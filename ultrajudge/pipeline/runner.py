@@ -115,7 +115,7 @@ def _generate(
     from ultrajudge.judge.io import save_rows
 
     for step in pipeline.generate:
-        session = Session(store, max_retries=pipeline.max_retries, chunk_rows=pipeline.batch_size, progress=progress)  # fmt: skip
+        session = Session(store, max_retries=pipeline.max_retries, batch_size=pipeline.batch_size, progress=progress)  # fmt: skip
         session.summary.rows = len(rows)
         rows = step.run(rows, session, loader)
         session.summary.rows_out = len(rows)
