@@ -11,7 +11,7 @@ asked again with the next seed, at most ``max_retries`` times in a run, and is
 stored as not-ok, so the next run tries again instead of serving it.
 
 Seeding: a request's ``params.seed`` is its base seed; attempt ``a`` (counted
-over all runs) samples with ``seed + a``. Generators derive base seeds with
+over all runs, not counting tries the backend failed to answer) samples with ``seed + a``. Generators derive base seeds with
 :func:`seeded` from the run seed and the *sample index* (and stage), not from
 the row: the backend Protocol takes one ``GenerationParams`` per call, so only
 requests that share their seed can go to the backend as one batch. Samples that
@@ -80,7 +80,7 @@ class Generated:
     status: str = "ok"
     raw: str = ""
     finish_reason: str = "stop"
-    attempts: int = 1
+    attempts: int = 1  # tries answered (a backend error is asked again with the same seed)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -228,7 +228,7 @@ def _checked(request: Request, completion: Completion, previous: Generated | Non
         status=status,
         raw=(completion.error or completion.text) if status != "ok" else "",
         finish_reason=completion.finish_reason,
-        attempts=(previous.attempts if previous else 0) + 1,
+        attempts=(previous.attempts if previous else 0) + (status != "backend_error"),
         prompt_tokens=(previous.prompt_tokens if previous else 0) + completion.prompt_tokens,
         completion_tokens=(previous.completion_tokens if previous else 0)
         + completion.completion_tokens,

@@ -3,7 +3,8 @@
 A backend that counts its requests implements :class:`MetersUsage` (the ``openai``
 backend does; local models do not). Run loops take a :func:`snapshot` before and after
 their work and keep the difference, so a summary reports what *this* run sent and paid
-for, whatever the backend did before. Backends that draw their own per-call progress
+for, whatever the backend did before; its ``retries`` are the job runner's (the tries
+beyond each item's first: a backend makes one attempt per request). Backends that draw their own per-call progress
 bar implement :class:`DrawsProgress`, so that a caller with a bar of its own can quiet it.
 """
 
@@ -31,7 +32,6 @@ class UsageCounts(Protocol):
 
     requests: int
     errors: int
-    retries: int
     prompt_tokens: int
     completion_tokens: int
     fallbacks: Mapping[str, int]
@@ -139,7 +139,6 @@ def snapshot(backend: object) -> ApiUsage | None:
     u = backend.usage
     return ApiUsage(
         requests=u.requests,
-        retries=u.retries,
         errors=u.errors,
         prompt_tokens=u.prompt_tokens,
         completion_tokens=u.completion_tokens,
@@ -164,12 +163,12 @@ def sum_usage(total: ApiUsage | None, more: ApiUsage | None) -> ApiUsage | None:
 
 
 def bar_fields(before: ApiUsage | None, backend: object) -> dict[str, int]:
-    """Requests, retries and failed requests since ``before``, for a run's progress bar
-    (nothing for a backend that is not metered)."""
+    """Requests and failed requests since ``before``, for a run's progress bar (nothing
+    for a backend that is not metered)."""
     used = spent(before, backend)
     if used is None:
         return {}
-    return {"requests": used.requests, "retries": used.retries, "errors": used.errors}
+    return {"requests": used.requests, "errors": used.errors}
 
 
 def quiet_progress(backend: object) -> None:

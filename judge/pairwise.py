@@ -317,7 +317,7 @@ def judge_orders(
     if len(states) != len(asks):
         raise ValueError("previous must have one entry per ask")
     retry = Retry.from_max_retries(config.max_retries)
-    return run_in_memory(order_job(backend, config), asks, states, retry)
+    return run_in_memory(order_job(backend, config), asks, states, retry, backend=backend)
 
 
 def order_job(backend: Backend, config: PairwiseConfig) -> Job[Shown, OrderJudgment]:

@@ -1,64 +1,19 @@
-"""Bounded retries and rate limits for remote backends.
+"""Rate limits for remote backends, and reading a server's ``Retry-After``.
 
-One retry loop (:func:`retrying`) serves every remote provider: it retries only
-what a provider's ``classify`` marks retryable (429, 5xx, timeouts, broken
-responses), waits with exponential backoff and jitter or as long as the server's
-``Retry-After`` asks, and stops at ``max_attempts`` *and* at ``max_seconds`` of
-total time per request, whichever comes first.
+Pacing only: :class:`TokenBucket` spaces requests (or tokens) per minute. Nothing here
+sends a request again; the job runner (:mod:`ultrajudge.judge.runner`) holds the one
+retry policy, and :mod:`ultrajudge.judge.backoff` the wait a server's pushback asks for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Mapping
 
 from ultrajudge.judge.errors import ConfigError
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds of the retry loop; delays in seconds."""
-
-    max_attempts: int = 5
-    max_seconds: float = 300.0
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        if self.max_seconds <= 0:
-            raise ConfigError(f"max_request_seconds must be > 0, got {self.max_seconds}")
-
-    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Delay after failed ``attempt`` (1-based): ``base * 2**(attempt-1)``, capped, x U(0.5, 1)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return ceiling * (rng or random).uniform(0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """How one failed attempt is to be treated."""
-
-    message: str
-    retryable: bool
-    retry_after: float | None = None  # seconds the server asked us to wait
-
-
-class GaveUp(Exception):
-    """The request failed for good; ``str(exc)`` says why and after how many attempts."""
-
-    def __init__(self, message: str, attempts: int) -> None:
-        super().__init__(message)
-        self.attempts = attempts
 
 
 def parse_retry_after(
@@ -86,50 +41,6 @@ def parse_retry_after(
     except (KeyError, TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-async def retrying(
-    attempt: Callable[[float], Awaitable[T]],
-    policy: RetryPolicy,
-    classify: Callable[[Exception], Failure],
-    *,
-    on_retry: Callable[[Failure], None] | None = None,
-    rng: random.Random | None = None,
-) -> T:
-    """Run ``attempt(seconds_left)`` until it succeeds, or raise :class:`GaveUp`.
-
-    ``seconds_left`` is what remains of ``policy.max_seconds``; each attempt is
-    also cut off there, so a hanging server cannot outlast the request's budget.
-    """
-    start = time.monotonic()
-    for n in range(1, policy.max_attempts + 1):
-        left = policy.max_seconds - (time.monotonic() - start)
-        try:
-            return await asyncio.wait_for(attempt(left), timeout=left)
-        except Exception as exc:
-            failure = (
-                _timeout_failure(left) if isinstance(exc, asyncio.TimeoutError) else classify(exc)
-            )
-        if not failure.retryable:
-            raise GaveUp(failure.message, n)
-        if n == policy.max_attempts:
-            raise GaveUp(f"{failure.message} (gave up after {n} attempts)", n)
-        wait = failure.retry_after if failure.retry_after is not None else policy.backoff(n, rng)
-        elapsed = time.monotonic() - start
-        if elapsed + wait >= policy.max_seconds:
-            raise GaveUp(
-                f"{failure.message} (gave up after {n} attempts and {elapsed:.1f}s: waiting "
-                f"{wait:.1f}s more would pass max_request_seconds={policy.max_seconds:g})",
-                n,
-            )
-        if on_retry is not None:
-            on_retry(failure)
-        await asyncio.sleep(wait)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _timeout_failure(seconds: float) -> Failure:
-    return Failure(f"timed out: no answer within the {seconds:.1f}s left for this request", True)
 
 
 class TokenBucket:

@@ -193,7 +193,11 @@ def rate_rows(
     good ratings; only their failed completions are asked again."""
     previous = list(previous) if previous is not None else [None] * len(items)
     return run_in_memory(
-        rating_job(backend, config), items, previous, Retry.from_max_retries(config.max_retries)
+        rating_job(backend, config),
+        items,
+        previous,
+        Retry.from_max_retries(config.max_retries),
+        backend=backend,
     )
 
 

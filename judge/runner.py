@@ -10,8 +10,11 @@ items with store keys, and how to make one *attempt* at a batch of them. The run
   flight across the whole dataset, a new one sent as soon as one comes back (no chunk
   waits for its slowest request); a local model gets ``batch_size`` items per call;
 * retries with one bounded policy (:class:`Retry`: attempts and total seconds per item),
-  and only outcomes the job marks retryable (unparseable answers, a backend error after
-  the backend's own 429/5xx/timeout retries); a failure is stored not-ok, never as final;
+  and only outcomes the job marks retryable (unparseable answers, a backend error); a
+  failure is stored not-ok, never as final. Backends make one attempt per request: the
+  only retry loop is here. Before each attempt it waits on the run's shared
+  :class:`~ultrajudge.judge.backoff.Backoff`, which a server's pushback (429 with its
+  ``Retry-After``, 5xx, timeouts) moves for every worker at once;
 * commits to the store every ``commit_every`` results or ``commit_seconds``, whichever
   comes first, so a kill loses at most that window;
 * stops early when the backend looks unreachable (every one of the first
@@ -31,9 +34,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Generic, Literal, TypeVar
 
+from ultrajudge.judge.backoff import Backoff, PushesBack
 from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent, sum_usage
 from ultrajudge.judge.store import ResultStore
 from ultrajudge.judge.types import INPUT_STATUSES
@@ -59,7 +63,8 @@ Outcome = Literal["ok", "retry", "failed"]
 @dataclass(frozen=True)
 class Retry:
     """The one retry policy: at most ``attempts`` tries per item in a run, and no new try
-    once ``seconds`` have passed since the item's first one."""
+    once ``seconds`` have passed since the item's first one (nor one that the run's
+    backoff would start later than that)."""
 
     attempts: int = 3
     seconds: float = 600.0
@@ -80,8 +85,9 @@ class Retry:
 
 @dataclass(frozen=True)
 class Job(Generic[I, T]):
-    """What to run. ``attempt(items, previous, n)`` makes try ``n`` (0-based, in this run)
-    at a batch and returns one result per item; ``previous`` is each item's last result
+    """What to run. ``attempt(items, previous, n)`` makes a try at a batch, the ``n``-th
+    (0-based, in this run) that is not a repeat of one the backend failed to answer, and
+    returns one result per item; ``previous`` is each item's last result
     (from the store or the try before), None when there is none."""
 
     kind: str | Callable[[I], str]  # the store's kind column (of each item)
@@ -107,7 +113,7 @@ class RunSummary:
     completions: int = 0
     made_now: int = 0
     from_store: int = 0
-    retries: int = 0  # tries beyond each item's first in this run
+    retries: int = 0  # tries beyond each item's first in this run (``--max-retries``)
     too_long: int = 0  # prompts over the judge's context, not sent
     statuses: Counter[str] = field(default_factory=Counter)
     counts: Counter[str] = field(default_factory=Counter)  # caller's tallies (verdicts, ...)
@@ -115,7 +121,7 @@ class RunSummary:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
-    api: ApiUsage | None = None  # a metered (API) backend: requests, retries, tokens, cost
+    api: ApiUsage | None = None  # a metered (API) backend: requests, tokens, cost (+ retries)
     stopped: str | None = None  # why the run ended early, if it did
 
     @property
@@ -212,9 +218,9 @@ def run_job(
 
     summary = summary if summary is not None else RunSummary()
     run = _Run(job, store, backend, retry, summary, commit_every, commit_seconds, unreachable_after)
-    start, before = time.perf_counter(), snapshot(backend)
+    start, before, retried = time.perf_counter(), snapshot(backend), summary.retries
     bar = tqdm(total=total, unit="item", disable=not progress, desc=desc)
-    run.on_done = lambda n: (bar.update(n), bar.set_postfix(failed=run.failed, **bar_fields(before, backend)))  # fmt: skip
+    run.on_done = lambda n: (bar.update(n), bar.set_postfix(failed=run.failed, retries=summary.retries - retried, **bar_fields(before, backend)))  # fmt: skip
     try:
         todo = run.pending(keyed)
         concurrent = int(getattr(getattr(backend, "capabilities", None), "concurrent_requests", 0) or 0)  # fmt: skip
@@ -226,7 +232,10 @@ def run_job(
         run.commit()
         bar.close()
         summary.seconds += time.perf_counter() - start
-        summary.api = sum_usage(summary.api, spent(before, backend))
+        used = spent(before, backend)
+        if used is not None:  # the backend sent the requests; the runner decided the tries
+            used = replace(used, retries=summary.retries - retried, errors=run.backend_failed)
+        summary.api = sum_usage(summary.api, used)
     return summary
 
 
@@ -248,10 +257,12 @@ class _Run(Generic[I, T]):
         self.summary = summary
         self.commit_every, self.commit_seconds = commit_every, commit_seconds
         self.unreachable_after = unreachable_after
+        self.backoff = _backoff(backend, retry)
         self.buffer: list[tuple[str, I, T]] = []
         self.last_commit = time.monotonic()
         self.lock = threading.Lock()
         self.finished = self.failed = self.any_ok = self.backend_errors = 0
+        self.backend_failed = 0  # items whose last try failed in the backend
         self.on_done: Callable[[int], Any] = lambda n: None
 
     # -- what to send ------------------------------------------------------------
@@ -316,7 +327,7 @@ class _Run(Generic[I, T]):
         if self.summary.stopped:
             return
         first = [s.result for s in batch]
-        retried = _with_retries(self.job, batch, self.retry)
+        retried = _with_retries(self.job, batch, self.retry, self.backoff)
         with self.lock:
             self.summary.retries += retried
         self.record(batch, first)
@@ -335,6 +346,7 @@ class _Run(Generic[I, T]):
                 ok = self.job.outcome(result) == "ok"
                 self.failed += not ok
                 self.any_ok += ok
+                self.backend_failed += self.job.error(result) is not None
                 self._watch(result)
             self.finished += len(batch)
         self.on_done(len(batch))
@@ -375,13 +387,31 @@ class _Run(Generic[I, T]):
         self.last_commit = time.monotonic()
 
 
-def _with_retries(job: Job[I, T], batch: Sequence[_Slot[I, T]], retry: Retry) -> int:
+def _backoff(backend: object, retry: Retry) -> Backoff:
+    pushback = backend.pushback if isinstance(backend, PushesBack) else None
+    return Backoff(pushback, limit=retry.seconds)
+
+
+def _with_retries(
+    job: Job[I, T], batch: Sequence[_Slot[I, T]], retry: Retry, backoff: Backoff
+) -> int:
     """The retry loop (the only one): try the batch, then again what came back retryable,
-    within ``retry``'s bounds. Returns the number of tries beyond the first."""
-    start, todo, retried = time.monotonic(), list(batch), 0
+    within ``retry``'s bounds, each try after the run's backoff. Returns the number of
+    tries beyond the first.
+
+    The ``n`` an attempt gets counts the tries before it that were *answered*: a try
+    that failed in the backend for every item (a 429, a timeout) asks the same request
+    again, so a judgment does not depend on whether the server pushed back (a job that
+    samples with ``seed + n`` gets the seed it would have had)."""
+    backoff.wait()
+    start, todo, retried, answered = time.monotonic(), list(batch), 0, 0
     for n in range(retry.attempts):
+        if n and not backoff.wait(deadline=start + retry.seconds):
+            break  # the server asked for a wait beyond this item's time budget
         retried += len(todo) if n else 0
-        results = job.attempt([s.item for s in todo], [s.result for s in todo], n)
+        results = job.attempt([s.item for s in todo], [s.result for s in todo], answered)
+        backoff.observe()
+        answered += any(job.error(r) is None for r in results)
         for slot, result in zip(todo, results):
             slot.result = result
         todo = [s for s in todo if job.outcome(s.result) == "retry"]  # type: ignore[arg-type]
@@ -391,14 +421,20 @@ def _with_retries(job: Job[I, T], batch: Sequence[_Slot[I, T]], retry: Retry) ->
 
 
 def run_in_memory(
-    job: Job[I, T], items: Sequence[I], previous: Sequence[T | None], retry: Retry
+    job: Job[I, T],
+    items: Sequence[I],
+    previous: Sequence[T | None],
+    retry: Retry,
+    *,
+    backend: object = None,
 ) -> list[T]:
-    """Results of ``items`` with no store (one batch, same retry policy as :func:`run_job`)."""
+    """Results of ``items`` with no store (one batch, same retry policy and backoff from
+    ``backend``'s pushback as :func:`run_job`)."""
     if len(previous) != len(items):
         raise ValueError("previous must have one entry per item")
     slots = [_Slot("", item, prev) for item, prev in zip(items, previous)]
     if slots:
-        _with_retries(job, slots, retry)
+        _with_retries(job, slots, retry, _backoff(backend, retry))
     return [s.result for s in slots]  # type: ignore[misc]
 
 

@@ -9,10 +9,9 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
                         for api.openai.com, else ``generic``)
 ``concurrency``         requests in flight at once (16)
 ``rpm`` / ``tpm``       requests / tokens per minute (token buckets; unlimited)
-``max_attempts``        attempts per request (5)
-``max_request_seconds`` total time per request, retries included (300)
-``timeout``             seconds per attempt (60; a server that hangs is asked again)
-``backoff_base`` / ``backoff_max``  retry backoff in seconds (1 / 60)
+``timeout``             seconds per request (300; a server that hangs is pushback)
+``backoff_base`` / ``backoff_max``  how the run backs off from this server when it pushes
+                        back without naming a wait: exponential with jitter (1 / 60 s)
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
 ``progress``            tqdm bar on a terminal (true)
 ``max_context``         the model's context in tokens: a prompt estimated longer (4 characters
@@ -27,11 +26,14 @@ The calls are synchronous; the requests run on one ``AsyncOpenAI`` client in the
 backend's own event loop thread (started on first use, stopped by ``close()``
 or when the backend is collected), so connections are reused across calls and
 ``concurrency`` bounds all calls together, from any thread, including one that
-runs an event loop of its own (which then waits). Only 429, 408, 5xx, timeouts, connection errors and malformed
-bodies are retried; a request that fails for good comes back as an item with
-``error`` set, never as an exception, except a 401: the key is wrong for every request,
-so the rest are not sent and the call raises :class:`~ultrajudge.judge.errors.AuthError`. The API key never appears in ``id``,
-``repr``, results or error messages.
+runs an event loop of its own (which then waits). Each request is sent once: a failed
+one comes back as an item with ``error`` set, never as an exception, and the job runner's
+one retry policy (``--max-retries``) asks it again. When the server pushes back (429 with
+its ``Retry-After``, 408, 5xx, a timeout, a dropped connection) the backend also notes it
+on its :class:`~ultrajudge.judge.backoff.Pushback`, from which the runner paces every
+worker of the run. A 401 is final: the key is wrong for every request, so the rest are
+not sent and the call raises :class:`~ultrajudge.judge.errors.AuthError`. The API key
+never appears in ``id``, ``repr``, results or error messages.
 
 Logprob scoring with an ``assistant_prefix`` needs a server that continues a
 final assistant message (profiles with ``continue_final_message``: vLLM,
@@ -65,15 +67,9 @@ from tqdm import tqdm
 
 from ultrajudge.judge.backends.base import register_backend
 from ultrajudge.judge.backends.profiles import ServerProfile, get_profile, structured_fields
+from ultrajudge.judge.backoff import Pushback
 from ultrajudge.judge.errors import AuthError, ConfigError
-from ultrajudge.judge.ratelimit import (
-    Failure,
-    GaveUp,
-    RetryPolicy,
-    TokenBucket,
-    parse_retry_after,
-    retrying,
-)
+from ultrajudge.judge.ratelimit import TokenBucket, parse_retry_after
 from ultrajudge.judge.types import (
     TOO_LONG,
     Capabilities,
@@ -120,11 +116,10 @@ _KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*]{3,}")
 
 @dataclass
 class Usage:
-    """Running totals of one backend: requests sent, failed items, retries, tokens, fallbacks."""
+    """Running totals of one backend: requests sent, failed items, tokens, fallbacks."""
 
     requests: int = 0
     errors: int = 0
-    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     fallbacks: Counter[str] = field(default_factory=Counter)
@@ -149,6 +144,20 @@ POOL_CONNECTIONS = 8
 
 class MalformedResponse(Exception):
     """The server answered 200 with a body that is not a usable completion."""
+
+
+class RequestFailed(Exception):
+    """A request was not answered (or not sent); ``str(exc)`` says why."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a failed request is reported: its message, and whether it is the server pushing
+    back (worth waiting for before asking again) with the wait it asked for."""
+
+    message: str
+    pushback: bool = False
+    retry_after: float | None = None
 
 
 class _Runtime:
@@ -207,8 +216,8 @@ class OpenAIBackend:
     api_key: str = field(default="EMPTY", repr=False)
     profile: ServerProfile = field(default_factory=lambda: get_profile("generic"))
     concurrency: int = 16
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: float | None = 60.0
+    timeout: float = 300.0
+    pushback: Pushback = field(default_factory=Pushback)
     rpm: float | None = None
     tpm: float | None = None
     prices: tuple[float, float] | None = None
@@ -383,7 +392,7 @@ class OpenAIBackend:
             kwargs = self._chat_kwargs(conv, replace(params, seed=seed))
             try:
                 return (await self._request("chat", kwargs, _chat_completions))[0]
-            except GaveUp as exc:
+            except RequestFailed as exc:
                 return self._failed(str(exc))
 
         return got + list(
@@ -469,66 +478,69 @@ class OpenAIBackend:
         return TokenDistribution(dist, prompt_tokens)
 
     async def _request(self, endpoint: str, kwargs: dict[str, Any], parse: Callable[[Any], R]) -> R:
-        """One logical request: rate limits, bounded retries, accounting; raises :class:`GaveUp`."""
-        import openai
-
+        """One request, sent once (the job runner retries); raises :class:`RequestFailed`."""
         rt = self._runtime
         assert rt is not None, "requests run on the backend's runtime"
-        path = "/chat/completions" if endpoint == "chat" else "/completions"
-        body = {k: v for k, v in kwargs.items() if k != "extra_body"} | (kwargs.get("extra_body") or {})  # fmt: skip
         estimate = _estimate_tokens(kwargs)
         if self.max_context is not None and estimate > self.max_context:
-            raise GaveUp(
+            raise RequestFailed(
                 f"{TOO_LONG} about {estimate} tokens (the prompt at 4 characters a token, plus "
                 f"max_tokens) do not fit max_context={self.max_context}; not sent. Shorten the "
-                "input, or pass -O max_context with the server's real limit",
-                0,
+                "input, or pass -O max_context with the server's real limit"
             )
-        rpm, tpm = self._buckets
-
-        async def attempt(left: float) -> R:
-            if rpm is not None:
-                await rpm.acquire(1)
-            if tpm is not None:
-                await tpm.acquire(estimate)
+        async with rt.sem:
+            if self._refused is not None:  # one 401 is enough: the rest are never sent
+                raise RequestFailed(str(self._refused))
+            rt.in_flight += 1
             try:
-                # The SDK's documented raw route (``client.post``): the typed ``create``
-                # walks every parameter through its TypedDict transform and builds pydantic
-                # models of the answer, a quarter of the client's CPU per request at high
-                # concurrency; the body here is plain JSON already and is read as a dict.
-                response = await rt.client().post(
-                    path,
-                    body=body,
-                    cast_to=object,
-                    options={"timeout": min(self.timeout or left, left)},
-                )
-            except openai.AuthenticationError:
-                self._refused = AuthError(
-                    f"{self.id}: the server refused the API key (HTTP 401); check api_key, "
-                    "api_key_env or OPENAI_API_KEY, then rerun: what was judged is in the store"
-                )
-                raise
+                return await self._send(rt.client(), endpoint, kwargs, parse, estimate)
+            finally:
+                rt.in_flight -= 1
+
+    async def _send(
+        self,
+        client: Any,
+        endpoint: str,
+        kwargs: dict[str, Any],
+        parse: Callable[[Any], R],
+        estimate: int,
+    ) -> R:
+        """Rate limits, the request, accounting; a failure raises :class:`RequestFailed`
+        after noting the server's pushback, if it was that."""
+        import openai
+
+        path = "/chat/completions" if endpoint == "chat" else "/completions"
+        body = {k: v for k, v in kwargs.items() if k != "extra_body"} | (kwargs.get("extra_body") or {})  # fmt: skip
+        rpm, tpm = self._buckets
+        if rpm is not None:
+            await rpm.acquire(1)
+        if tpm is not None:
+            await tpm.acquire(estimate)
+        self._count(requests=1)
+        try:
+            # The SDK's documented raw route (``client.post``): the typed ``create`` walks
+            # every parameter through its TypedDict transform and builds pydantic models of
+            # the answer, a quarter of the client's CPU per request at high concurrency; the
+            # body here is plain JSON already and is read as a dict.
+            request = client.post(
+                path, body=body, cast_to=object, options={"timeout": self.timeout}
+            )
+            response = await asyncio.wait_for(request, self.timeout)
             used = self._account(response)
             if tpm is not None and used:
                 tpm.adjust(used - estimate)
-            try:
-                return parse(response)
-            except (AttributeError, TypeError, KeyError, IndexError) as exc:
-                raise MalformedResponse(
-                    f"unexpected response shape ({type(exc).__name__}: {exc})"
-                ) from exc
-
-        async with rt.sem:
-            if self._refused is not None:  # one 401 is enough: the rest are never sent
-                raise GaveUp(str(self._refused), 0)
-            rt.in_flight += 1
-            self._count(requests=1)
-            try:
-                return await retrying(
-                    attempt, self.retry, _classify, on_retry=lambda _: self._count(retries=1)
-                )
-            finally:
-                rt.in_flight -= 1
+            return parse(response)
+        except openai.AuthenticationError:
+            self._refused = AuthError(
+                f"{self.id}: the server refused the API key (HTTP 401); check api_key, "
+                "api_key_env or OPENAI_API_KEY, then rerun: what was judged is in the store"
+            )
+            raise RequestFailed(str(self._refused)) from None
+        except Exception as exc:  # every other failure is reported as the item's error
+            failure = _classify(exc, self.timeout)
+            if failure.pushback:
+                self.pushback.note(failure.retry_after)
+            raise RequestFailed(failure.message) from exc
 
     # -- running -----------------------------------------------------------------
 
@@ -569,7 +581,7 @@ class OpenAIBackend:
     ) -> R:
         try:
             result = await job()
-        except GaveUp as exc:
+        except RequestFailed as exc:
             result = failed(self._redact(str(exc)))
         items = result if isinstance(result, list) else [result]
         errors = sum(getattr(r, "error", None) is not None for r in items)
@@ -616,26 +628,37 @@ class OpenAIBackend:
 # -- helpers ---------------------------------------------------------------------
 
 
-def _classify(exc: Exception) -> Failure:
+def _classify(exc: Exception, timeout: float) -> Failure:
+    """What a failed request reports: 429 (except out of credit), 408, 5xx, timeouts and
+    dropped connections are the server pushing back; the rest are plain failures."""
     import openai
 
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        retryable = status in (408, 429) or status >= 500
+        pushback = status in (408, 429) or status >= 500
         if status == 429 and exc.code == "insufficient_quota":
-            retryable = False  # out of credit: waiting will not help
+            pushback = False  # out of credit: waiting will not help
         detail = re.sub(r"^Error code: \d+ - ", "", str(exc.message))[:300]
         message = f"HTTP {status}: {detail.rstrip('. ')}.{_HINTS.get(status, '')}"
-        return Failure(message, retryable, parse_retry_after(exc.response.headers))
-    if isinstance(exc, openai.APITimeoutError):
-        return Failure("timed out waiting for the server", True)
+        return Failure(message, pushback, parse_retry_after(exc.response.headers))
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
+        return Failure(f"timed out: no answer within {timeout:g} s (option timeout)", True)
     if isinstance(exc, openai.APIConnectionError):
         return Failure(f"connection error: {exc.__cause__ or exc}", True)
     if isinstance(
-        exc, (openai.APIResponseValidationError, MalformedResponse, json.JSONDecodeError)
+        exc,
+        (
+            openai.APIResponseValidationError,
+            MalformedResponse,
+            json.JSONDecodeError,
+            AttributeError,
+            TypeError,
+            KeyError,
+            IndexError,
+        ),
     ):
-        return Failure(f"malformed response body: {str(exc)[:300]}", True)
-    return Failure(f"{type(exc).__name__}: {str(exc)[:300]}", False)
+        return Failure(f"malformed response body: {type(exc).__name__}: {str(exc)[:300]}")
+    return Failure(f"{type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _sampling(params: GenerationParams, max_tokens_field: str) -> dict[str, Any]:
@@ -710,8 +733,6 @@ _OPTIONS = (
     "concurrency",
     "rpm",
     "tpm",
-    "max_attempts",
-    "max_request_seconds",
     "timeout",
     "backoff_base",
     "backoff_max",
@@ -720,6 +741,10 @@ _OPTIONS = (
     "progress",
     "max_context",
 )
+
+
+#: Options of the backend's own retry loop, which is gone (the runner retries).
+_REMOVED = ("max_attempts", "max_request_seconds")
 
 
 def _option(
@@ -768,6 +793,13 @@ def _api_key(options: Mapping[str, Any], *, trusted: bool) -> str:
 @register_backend("openai")
 def build_openai(target: str, **options: Any) -> OpenAIBackend:
     """``openai:<model>``; the API key comes from ``api_key`` or ``$OPENAI_API_KEY``, read now."""
+    gone = sorted(set(options) & set(_REMOVED))
+    if gone:
+        raise ConfigError(
+            f"option(s) {gone} of the openai backend are gone: a request is sent once and the "
+            "run retries it (--max-retries N: N tries after the first, within the run's time "
+            "budget per item); drop the option(s)"
+        )
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise ConfigError(
@@ -785,20 +817,21 @@ def build_openai(target: str, **options: Any) -> OpenAIBackend:
     price_in, price_out = _option(options, "price_in", float), _option(options, "price_out", float)
     if (price_in is None) != (price_out is None):
         raise ConfigError("pass both price_in and price_out (USD per million tokens), or neither")
-    retry = RetryPolicy(
-        max_attempts=_option(options, "max_attempts", int, 5),
-        max_seconds=_option(options, "max_request_seconds", float, 300.0),
-        backoff_base=_option(options, "backoff_base", float, 1.0),
-        backoff_max=_option(options, "backoff_max", float, 60.0),
-    )
+    try:
+        pushback = Pushback(
+            base=_option(options, "backoff_base", float, 1.0),
+            cap=_option(options, "backoff_max", float, 60.0),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"openai backend: {exc}") from None
     return OpenAIBackend(
         model=target,
         base_url=base_url,
         api_key=api_key or "EMPTY",
         profile=get_profile(kind),
         concurrency=_option(options, "concurrency", int, 16),
-        retry=retry,
-        timeout=_option(options, "timeout", float),
+        timeout=_option(options, "timeout", float, 300.0),
+        pushback=pushback,
         rpm=_option(options, "rpm", float),
         tpm=_option(options, "tpm", float),
         prices=None if price_in is None else (price_in, price_out),

@@ -62,7 +62,7 @@ def test_a_dead_server_stops_early_and_exits_4(tmp_path: Path) -> None:
     port = url.split(":")[2].split("/")[0]
     out = tmp_path / "scored.jsonl"
     code, output = invoke("score", FEEDBACK, "--judge", "openai:m", "-o", out,
-                          "-O", f"base_url={url}", "-O", "max_attempts=2", "-O", "backoff_base=0.01",
+                          "-O", f"base_url={url}", "--max-retries", "1", "-O", "backoff_base=0.01", "-O", "backoff_max=0.05",
                           "-O", "concurrency=2", "--no-progress")  # fmt: skip
     assert code == 4, output
     line = next(x for x in output.splitlines() if x.startswith("error:"))

@@ -22,7 +22,7 @@ from ultrajudge.judge.backends import available_backends, build_backend
 from ultrajudge.judge.backends.openai import OpenAIBackend, default_price
 from ultrajudge.judge.backends.profiles import PROFILES, get_profile, structured_fields
 from ultrajudge.judge.errors import AuthError
-from ultrajudge.judge.ratelimit import RetryPolicy, TokenBucket, parse_retry_after
+from ultrajudge.judge.ratelimit import TokenBucket, parse_retry_after
 from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message
 
 KEY = "sk-test-5ecret-abcdef0123456789"
@@ -273,43 +273,63 @@ def test_unsupported_structured_output_goes_out_unconstrained_with_a_warning(ser
     assert backend.usage.fallbacks["structured_unsupported"] == 1
 
 
-# -- retries ---------------------------------------------------------------------------
+# -- one attempt per request; pushback is noted for the runner -------------------------------
 
 
 @pytest.mark.parametrize(
-    "fault",
-    [Fault.rate_limited("0.2"), Fault.rate_limited("200", header="retry-after-ms")],
-    ids=["retry-after", "retry-after-ms"],
+    ("fault", "wait"),
+    [
+        (Fault.rate_limited("0.2"), 0.2),
+        (Fault.rate_limited("200", header="retry-after-ms"), 0.2),
+        (Fault(503), None),
+        (Fault(500, {"Retry-After": "1"}), 1.0),
+    ],
+    ids=["429-retry-after", "429-retry-after-ms", "503", "500-retry-after"],
 )
-def test_429_waits_as_long_as_retry_after_asks(server, fault):
+def test_pushback_is_sent_once_and_noted_with_its_wait(server, fault, wait):
+    server.faults.append(fault)
+    backend = make(server)
+    before = time.monotonic()
+    (out,) = backend.chat([conv("q")], PARAMS)
+    assert out.failed and out.error.startswith(f"HTTP {fault.status}")
+    assert len(server.requests) == 1 and backend.usage.requests == 1
+    assert backend.usage.errors == 1
+    count, until = backend.pushback.read()
+    assert count == 1
+    if wait is None:
+        assert until == 0.0  # no wait named: the runner backs off with jitter
+    else:
+        assert before + wait <= until <= time.monotonic() + wait
+    (again,) = backend.chat([conv("q")], PARAMS)  # the backend never waits or re-sends
+    assert again.error is None and len(server.requests) == 2
+
+
+@pytest.mark.parametrize("fault", [Fault.malformed(), Fault(200, body=b"not json at all")])
+def test_a_malformed_body_is_a_failure_but_not_pushback(server, fault):
     server.faults.append(fault)
     backend = make(server)
     (out,) = backend.chat([conv("q")], PARAMS)
-    assert out.error is None
-    first, second = server.requests
-    assert second["time"] - first["time"] >= 0.2
-    assert backend.usage.retries == 1 and backend.usage.requests == 1
-
-
-@pytest.mark.parametrize(
-    "fault", [Fault(500), Fault(503), Fault.malformed(), Fault(200, body=b"not json at all")]
-)
-def test_transient_failures_are_retried(server, fault):
-    server.faults.append(fault)
-    backend = make(server)
-    (out,) = backend.chat([conv("q")], PARAMS)
-    assert out.error is None and out.text.startswith("answer")
-    assert len(server.requests) == 2 and backend.usage.retries == 1
+    assert out.error.startswith("malformed response body") and len(server.requests) == 1
+    assert backend.pushback.read() == (0, 0.0)
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])
-def test_client_errors_are_not_retried(server, status):
+def test_client_errors_are_not_pushback(server, status):
     server.faults.append(Fault(status))
     backend = make(server)
     (out,) = backend.chat([conv("q")], PARAMS)
     assert out.failed and out.finish_reason == "error" and out.text == ""
     assert out.error.startswith(f"HTTP {status}")
-    assert len(server.requests) == 1 and backend.usage.retries == 0 and backend.usage.errors == 1
+    assert len(server.requests) == 1 and backend.usage.errors == 1
+    assert backend.pushback.read() == (0, 0.0)
+
+
+def test_out_of_credit_is_not_pushback(server):
+    body = b'{"error": {"message": "You exceeded your quota", "code": "insufficient_quota"}}'
+    server.faults.append(Fault(429, body=body))
+    backend = make(server)
+    (out,) = backend.chat([conv("q")], PARAMS)
+    assert out.error.startswith("HTTP 429") and backend.pushback.read()[0] == 0
 
 
 def test_a_401_is_final_for_the_whole_run(server):
@@ -321,39 +341,24 @@ def test_a_401_is_final_for_the_whole_run(server):
     with pytest.raises(AuthError):
         backend.next_token_logprobs([LogprobRequest(raw_prompt="x")])
     assert len(server.requests) == 1 and KEY not in str(caught.value)
+    assert backend.pushback.read()[0] == 0
 
 
-def test_retries_stop_at_max_attempts(server):
-    server.faults.extend([Fault(503)] * 5)
-    (out,) = make(server, max_attempts="3").chat([conv("q")], PARAMS)
-    assert "gave up after 3 attempts" in out.error
-    assert len(server.requests) == 3
-
-
-def test_a_hang_times_out_and_is_retried(server):
+def test_a_hang_times_out_as_pushback(server):
     server.faults.append(Fault.hang(2.0))
+    backend = make(server, timeout="0.3")
     start = time.monotonic()
-    (out,) = make(server, timeout="0.3").chat([conv("q")], PARAMS)
-    assert out.error is None and time.monotonic() - start < 1.5
-    assert len(server.requests) == 2
+    (out,) = backend.chat([conv("q")], PARAMS)
+    assert out.error.startswith("timed out") and time.monotonic() - start < 1.5
+    assert len(server.requests) == 1 and backend.pushback.read()[0] == 1
 
 
-def test_total_time_cap_stops_a_slow_series(server):
-    server.faults.extend([Fault.hang(2.0)] * 5)
-    start = time.monotonic()
-    (out,) = make(server, timeout="0.25", max_request_seconds="0.6", max_attempts="10").chat(
-        [conv("q")], PARAMS
-    )
-    elapsed = time.monotonic() - start
-    assert out.failed and 0.5 <= elapsed < 1.2
-    assert 2 <= len(server.requests) <= 3
-
-
-def test_a_retry_after_beyond_the_time_cap_is_not_waited_for(server):
-    server.faults.append(Fault.rate_limited("30"))
-    start = time.monotonic()
-    (out,) = make(server, max_request_seconds="5").chat([conv("q")], PARAMS)
-    assert "max_request_seconds" in out.error and time.monotonic() - start < 1.0
+def test_a_refused_connection_is_pushback():
+    with OpenAITestServer() as gone:
+        url = gone.url
+    backend = build_backend("openai:m", base_url=url, progress="0", timeout="5")
+    (out,) = backend.chat([conv("q")], PARAMS)
+    assert out.error.startswith("connection error") and backend.pushback.read()[0] == 1
 
 
 def test_one_permanent_failure_loses_nothing_else_and_keeps_order(server):
@@ -491,18 +496,17 @@ def test_parse_retry_after(headers, expected):
     assert parse_retry_after(headers, now=1445412480.0) == expected
 
 
-def test_backoff_is_bounded_and_jittered():
-    policy = RetryPolicy(backoff_base=1.0, backoff_max=8.0)
-    delays = [policy.backoff(n) for n in range(1, 10)]
-    assert 0.5 <= delays[0] <= 1.0 and all(d <= 8.0 for d in delays) and delays[-1] >= 4.0
-
-
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"colour": "red"}, "unknown option"),
         ({"concurrency": "many"}, "concurrency='many'"),
-        ({"max_attempts": "0"}, "max_attempts"),
+        (
+            {"max_attempts": "3"},
+            r"\['max_attempts'\] of the openai backend are gone.*--max-retries",
+        ),
+        ({"max_request_seconds": "9"}, "max_request_seconds"),
+        ({"backoff_base": "2", "backoff_max": "1"}, "backoff_base <= backoff_max"),
         ({"server_kind": "mystery"}, "unknown server_kind"),
         ({"price_in": "1"}, "both price_in and price_out"),
         ({"progress": "maybe"}, "boolean"),

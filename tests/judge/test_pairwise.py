@@ -222,10 +222,16 @@ def test_unreadable_output_is_retried_a_bounded_number_of_times() -> None:
     assert good_first.ok and good_first.winner == "A"
 
 
-def test_retry_succeeds_with_a_new_seed() -> None:
+def test_a_backend_error_is_retried_with_the_same_seed() -> None:
+    """A try the backend failed to answer (a 503) is asked again as it was: the verdict
+    does not depend on whether the server pushed back."""
+
+    seeds: list[int | None] = []
+
     class Flaky(ScriptedBackend):
         def chat(self, conversations, params):  # type: ignore[no-untyped-def]
-            if params.seed == 0:
+            seeds.append(params.seed)
+            if len(seeds) == 1:
                 return [Completion("", error="HTTP 503") for _ in conversations]
             return super().chat(conversations, params)
 
@@ -233,6 +239,7 @@ def test_retry_succeeds_with_a_new_seed() -> None:
     j = judge_pairs(backend, [Pair("q", BAD, GOOD)], PairwiseConfig(max_retries=1))[0]
     assert (j.verdict, j.status) == ("B", "ok")
     assert j.first.attempts == j.second.attempts == 2
+    assert seeds == [0, 0]  # both orders in one call, then again with the same seed
 
 
 def test_backend_error_without_retries() -> None:

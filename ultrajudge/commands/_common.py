@@ -26,7 +26,7 @@ JUDGE_OPTION_HELP = (
     "Backend option KEY=VALUE, repeatable. transformers: device=cuda|cpu, dtype=bfloat16|float32, "
     "batch_size, max_batch_tokens, trust_remote_code=true. openai: base_url, api_key, "
     "api_key_env, server_kind (vllm, sglang, tgi, ollama, llamacpp, openai, generic), "
-    "concurrency, rpm, tpm, max_attempts, backoff_base, price_in, price_out (USD per million "
+    "concurrency, rpm, tpm, timeout, backoff_base, price_in, price_out (USD per million "
     "tokens), progress. scripted: delay, log."
 )
 
