@@ -15,6 +15,11 @@ concurrency; the ideal is concurrency / mean latency (84.2 rows/s at 16).
 
     python bench/bench_concurrency.py [--latency 0.2] [--levels 1 8 32 64] [--rounds 10]
     python bench/bench_concurrency.py --skewed [--rows 2000] [--levels 16 64]
+    python bench/bench_concurrency.py --generators [--rows 800] [--levels 16] [--batch-size 8]
+
+``--generators``: the skewed latency through ``generate pool`` (one completion per row,
+``pool_completions`` with the job runner's Session) at each concurrency, with the CLI's
+default ``--batch-size`` 8; ideal as for ``--skewed``.
 """
 
 from __future__ import annotations
@@ -99,6 +104,47 @@ def run_skewed(url: str, concurrency: int, rows: int) -> dict[str, float]:
     return {"seconds": seconds, "rate": rows / seconds, "ideal": concurrency / mean}
 
 
+def run_generators(url: str, concurrency: int, rows: int, batch_size: int) -> dict[str, float]:
+    """Generate one completion for each of ``rows`` rows (every tenth slow) with ``pool``."""
+    from dataclasses import fields
+
+    from ultrajudge.generators.engine import Session
+    from ultrajudge.generators.pooling import PoolConfig, PoolGenerator, pool_completions
+    from ultrajudge.judge.store import ResultStore
+
+    options = {"base_url": url, "server_kind": "vllm", "concurrency": str(concurrency), "progress": "0"}  # fmt: skip
+    config = PoolConfig((PoolGenerator("openai:bench-model", options=options),), max_new_tokens=16)
+    slow = [i % 10 == 0 for i in range(rows)]
+    rows_in = [
+        {"instruction": f"{'slow question' if s else 'question'} {i} of {concurrency}"}
+        for i, s in enumerate(slow)
+    ]
+    # the engine before the runner's stream called its batch size chunk_rows
+    size = "batch_size" if "batch_size" in {f.name for f in fields(Session)} else "chunk_rows"
+    with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "s.sqlite") as store:
+        session = Session(store, max_retries=0, progress=False, **{size: batch_size})
+        start = time.perf_counter()
+        out = pool_completions(rows_in, config, session)
+        seconds = time.perf_counter() - start
+    assert session.summary.made_now == rows and all(r["completions"] for r in out)
+    mean = sum(SLOW if s else FAST for s in slow) / rows
+    return {"seconds": seconds, "rate": rows / seconds, "ideal": concurrency / mean}
+
+
+def _generators_table(url: str, levels: list[int], rows: int, batch_size: int) -> None:
+    print(
+        f"generate pool, skewed latency: 90% {FAST:g} s, 10% {SLOW:g} s; {rows} rows per "
+        f"level, --batch-size {batch_size}\n"
+    )
+    print(f"{'concurrency':>11} {'rows':>6} {'seconds':>8} {'rows/s':>8} {'ideal':>8} {'ratio':>6}")
+    for c in levels:
+        r = run_generators(url, c, rows, batch_size)
+        print(
+            f"{c:>11} {rows:>6} {r['seconds']:>8.2f} {r['rate']:>8.1f} {r['ideal']:>8.1f} "
+            f"{r['rate'] / r['ideal']:>6.2f}"
+        )
+
+
 def _serve(
     latency: float, skewed: bool, urls: multiprocessing.Queue, stop: multiprocessing.Event
 ) -> None:
@@ -116,7 +162,10 @@ def main() -> None:
     )
     parser.add_argument("--skewed", action="store_true", help="90%% 0.1 s, 10%% 1.0 s, via score")
     parser.add_argument("--rows", type=int, default=2000, help="rows per level (--skewed)")
+    parser.add_argument("--generators", action="store_true", help="--skewed through generate pool")
+    parser.add_argument("--batch-size", type=int, default=8, help="--generators: the CLI's")
     args = parser.parse_args()
+    args.skewed = args.skewed or args.generators
     urls: multiprocessing.Queue = multiprocessing.Queue()
     stop = multiprocessing.Event()
     process = multiprocessing.Process(
@@ -126,6 +175,9 @@ def main() -> None:
     try:
         url = urls.get(timeout=30)
         run_level(url, 1, 1, args.latency)  # warm-up: imports
+        if args.generators:
+            _generators_table(url, args.levels, args.rows, args.batch_size)
+            return
         if args.skewed:
             _skewed_table(url, args.levels, args.rows)
             return
