@@ -316,12 +316,14 @@ def test_the_choices_are_the_librarys_registries() -> None:
     from ultrajudge.judge.jury import REDUCERS
     from ultrajudge.judge.rating import ASPECTS
     from ultrajudge.pipeline import Outputs
-    from ultrajudge.pipeline import schema as s
+    from ultrajudge.pipeline import schema_types as t
+    from ultrajudge.pipeline.schema import FiltersSection, OutputsSection
+    from ultrajudge.pipeline.step_schema import GeneratorEntry
 
-    assert get_args(s.Aspect) == ASPECTS and get_args(s.Strategy) == STRATEGIES
-    assert get_args(s.Reducer) == tuple(REDUCERS) and get_args(s.Family) == tuple(magpie.FAMILIES)
-    assert get_args(s.EvolAspect) == evol.ASPECTS and get_args(s.Mutation) == evol.MUTATIONS
-    for model, dataclass in ((s.FiltersSection, FilterConfig), (s.GeneratorEntry, PoolGenerator), (s.OutputsSection, Outputs)):  # fmt: skip
+    assert get_args(t.Aspect) == ASPECTS and get_args(t.Strategy) == STRATEGIES
+    assert get_args(t.Reducer) == tuple(REDUCERS) and get_args(t.Family) == tuple(magpie.FAMILIES)
+    assert get_args(t.EvolAspect) == evol.ASPECTS and get_args(t.Mutation) == evol.MUTATIONS
+    for model, dataclass in ((FiltersSection, FilterConfig), (GeneratorEntry, PoolGenerator), (OutputsSection, Outputs)):  # fmt: skip
         defaults = {f.name: _default(f) for f in fields(dataclass)}
         assert list(model.model_fields) == list(defaults), model
         for key, info in model.model_fields.items():

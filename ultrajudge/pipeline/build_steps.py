@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.types import GenerationParams
-from ultrajudge.pipeline.schema import (
+from ultrajudge.pipeline.step_schema import (
     EvolInstructStep,
     EvolQualityStep,
     GeneratorEntry,

@@ -15,11 +15,26 @@ library's registries by the tests. :func:`json_schema` gives the JSON Schema tha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
+
+from ultrajudge.pipeline.schema_types import (
+    Aspect,
+    Fraction,
+    Name,
+    NonNegFloat,
+    NonNegInt,
+    Options,
+    PosInt,
+    Reducer,
+    Section,
+    Strategy,
+    one_or_many,
+    spec_or_mapping,
+)
+from ultrajudge.pipeline.step_schema import GenerateItem, GeneratorSpec
 
 __all__ = [
     "SCHEMAS",
@@ -29,58 +44,6 @@ __all__ = [
     "json_schema",
 ]
 
-PosInt = Annotated[int, Field(ge=1)]
-NonNegInt = Annotated[int, Field(ge=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-TopP = Annotated[float, Field(gt=0, le=1)]
-Name = Annotated[str, Field(min_length=1)]
-#: Backend options (``-O KEY=VALUE``); scalars, passed on as text.
-Options = dict[str, str | int | float | bool]
-Aspect = Literal["overall", "helpfulness", "honesty", "instruction_following", "truthfulness"]
-EvolAspect = Literal["helpfulness", "relevance", "deepening", "creativity", "details"]
-Mutation = Literal["add_constraints", "deepen", "concretize", "increase_reasoning", "breadth"]
-Family = Literal["llama3", "chatml", "gemma", "phi3", "mistral"]
-Reducer = Literal["mean", "median", "trimmed_mean", "majority"]
-Strategy = Literal["best-vs-worst", "best-vs-random-lower", "all-pairs"]
-
-
-class Section(BaseModel):
-    """One mapping of a file: strict types, unknown keys refused with the valid ones named."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    #: What this mapping's keys are called in an unknown-key error.
-    key_noun: ClassVar[str] = "key"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        # pydantic's own "Extra inputs are not permitted" names neither the valid keys nor
-        # a near miss; this error carries both (see ultrajudge.pipeline.validate).
-        if isinstance(data, Mapping):
-            unknown = [str(k) for k in data if k not in cls.model_fields]
-            if unknown:
-                raise PydanticCustomError(
-                    "unknown_key",
-                    "unknown {noun}(s) {keys}",
-                    {"noun": cls.key_noun, "keys": unknown, "valid": list(cls.model_fields)},
-                )
-        return data
-
-
-def _one_or_many(value: Any) -> str | None:
-    return "as:one" if isinstance(value, str) else "as:many" if isinstance(value, list) else None
-
-
-def _spec_or_mapping(value: Any) -> str | None:
-    return (
-        "as:spec"
-        if isinstance(value, str)
-        else "as:mapping"
-        if isinstance(value, Mapping)
-        else None
-    )
-
 
 class JurorEntry(Section):
     """A judge as a mapping: its column-safe name (default: derived from the model), its model
@@ -88,13 +51,13 @@ class JurorEntry(Section):
 
     name: str | None = None
     model: Name
-    options: Options = {}
+    options: Options = Field(default={})
 
 
 JudgeSpec = Annotated[
     Annotated[Name, Tag("as:spec")] | Annotated[JurorEntry, Tag("as:mapping")],
     Discriminator(
-        _spec_or_mapping,
+        spec_or_mapping,
         custom_error_type="judge_spec",
         custom_error_message="expected a model spec (a string) or a mapping {name, model, options}",
     ),
@@ -108,139 +71,28 @@ class JurySection(Section):
     reducer: Reducer = "mean"
     trim: Annotated[float, Field(ge=0, lt=0.5)] = 0.2
     spread: Literal["std", "range"] = "std"
-    quorum: PosInt | None = None  # jurors that must rate a completion; null: all
-
-
-class GeneratorEntry(Section):
-    """One member of a generator pool."""
-
-    model: Name
-    temperature: NonNegFloat = 0.7
-    top_p: TopP = 1.0
-    system: str | None = None
-    template: str = "pooling/answer"
-    name: str = ""
-    options: Options = {}
-
-
-GeneratorSpec = Annotated[
-    Annotated[Name, Tag("as:spec")] | Annotated[GeneratorEntry, Tag("as:mapping")],
-    Discriminator(
-        _spec_or_mapping,
-        custom_error_type="generator_spec",
-        custom_error_message="expected a model spec (a string) or a mapping {model, temperature, ...}",
-    ),
-]
-
-
-class PoolStep(Section):
-    """Model pooling: every generator answers every instruction."""
-
-    generators: Annotated[list[GeneratorSpec], Field(min_length=1)]
-    n: PosInt = 1
-    max_new_tokens: PosInt = 512
-    seed: int = 0
-    similarity_threshold: Fraction = 0.7
-
-
-class ModelStep(Section):
-    """A generate step run by one model; null sampling values keep the generator's default."""
-
-    model: Name
-    options: Options = {}
-    max_new_tokens: PosInt | None = None
-    temperature: NonNegFloat | None = None
-    top_p: TopP | None = None
-    seed: int | None = None
-
-
-class EvolQualityStep(ModelStep):
-    evolutions: PosInt = 1
-    aspects: list[EvolAspect] | None = None  # null: all
-    response_col: str | None = None  # null: evolve the `completions` list
-
-
-class EvolInstructStep(ModelStep):
-    evolutions: PosInt = 1
-    mutations: list[Mutation] | None = None  # null: all
-    keep_intermediate: bool = False
-    answers: bool = False
-    min_length_ratio: NonNegFloat = 0.5
-
-
-class SelfInstructStep(ModelStep):
-    n: PosInt = 5
-    application: Name | None = None  # null: a general-purpose assistant
-    context_col: str = "context"
-    answers: bool = False
-
-
-class MagpieStep(ModelStep):
-    n: PosInt = 1
-    turns: PosInt = 1
-    only_instruction: bool = False
-    system_col: str | None = "system_prompt"
-    family: Family | None = None  # null: the model tokenizer's own chat template
-    system: str | None = None  # with no input: the one system prompt
-    reply_max_new_tokens: PosInt | None = None
-    reply_temperature: NonNegFloat | None = None
-
-
-class GenerateItem(Section):
-    """One step of ``generate``: exactly one ``KIND: {arguments}``."""
-
-    key_noun: ClassVar[str] = "generate step"
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
-
-    pool: PoolStep | None = None
-    evol_quality: EvolQualityStep | None = None
-    evol_instruct: EvolInstructStep | None = None
-    self_instruct: SelfInstructStep | None = None
-    magpie: MagpieStep | None = None
-
-    @model_validator(mode="after")
-    def _one_step(self) -> GenerateItem:
-        given = sorted(self.model_fields_set)
-        if len(given) != 1:
-            raise PydanticCustomError(
-                "one_step",
-                "each generate step is one KIND: {arguments}, got {got}",
-                {
-                    "got": f"{len(given)} kinds ({', '.join(given)})"
-                    if given
-                    else "an empty mapping"
-                },
-            )
-        if getattr(self, given[0]) is None:
-            raise PydanticCustomError(
-                "one_step", "{kind}: give its arguments as a mapping, got null", {"kind": given[0]}
-            )
-        return self
-
-    @property
-    def kind(self) -> str:
-        return next(iter(self.model_fields_set))
-
-    @property
-    def step(self) -> BaseModel:
-        step = getattr(self, self.kind)
-        assert isinstance(step, BaseModel)
-        return step
+    quorum: PosInt | None = None
+    """Jurors that must rate a completion for it to get a jury rating; null: all of them."""
 
 
 class ColumnsSection(Section):
+    """Where each row's instruction and completions (a list column) are."""
+
     instruction: str = "instruction"
     completions: str = "completions"
 
 
 class ScoreSection(Section):
+    """How the judges rate: UltraFeedback aspects (``all``: every one), generate or logprob mode."""
+
     aspects: Annotated[
         Annotated[Literal["all"], Tag("as:one")]
         | Annotated[list[Aspect | Literal["all"]], Tag("as:many")],
-        Discriminator(_one_or_many),
-    ] = ["overall"]
+        Discriminator(one_or_many),
+    ] = Field(default=["overall"])
     mode: Literal["generate", "logprob"] = "generate"
-    template: str | None = None  # null: the aspect's built-in template
+    template: str | None = None
+    """Null: the aspect's built-in template."""
     per_completion: bool = False
     max_new_tokens: PosInt = 512
     temperature: NonNegFloat = 0.0
@@ -250,6 +102,8 @@ class ScoreSection(Section):
 
 
 class PairsSection(Section):
+    """How rated rows become pairs, and their TRL format."""
+
     strategy: Strategy = "best-vs-worst"
     seed: int = 0
     format: Literal["standard", "conversational"] = "standard"
@@ -293,19 +147,35 @@ class PipelineFile(Section):
     )
 
     input: str | None = None
+    """The rows: a .jsonl/.json/.csv/.parquet file, a save_to_disk folder or a Hub id
+    (relative paths are taken from this file's folder)."""
     split: str = "train"
+    """The split of a Hub dataset or folder."""
     limit: PosInt | None = None
+    """Read only the first rows (null: all)."""
     workdir: str | None = None
+    """Where outputs and the results store go (--workdir wins; default ./NAME-run)."""
     columns: ColumnsSection | None = None
+    """Where each row's instruction and completions are."""
     batch_size: PosInt = 8
+    """Rows per model batch, committed to the store together."""
     max_retries: NonNegInt = 2
+    """Retries of a failed generation."""
     generate: list[GenerateItem] | None = None
+    """Generate steps, run in order: each is one KIND: {arguments}."""
     judge: JudgeSpec | None = None
+    """One judge: a model spec (a folder, a Hub id, openai:MODEL, scripted:auto) or
+    {name, model, options}. Give either judge or jury."""
     jury: JurySection | None = None
+    """Several judges and a reducer. Give either judge or jury."""
     score: ScoreSection | None = None
+    """How the judges rate: aspects, mode, sampling, retries."""
     pairs: PairsSection | None = None
+    """How rated rows become chosen/rejected pairs."""
     filters: FiltersSection | None = None
+    """Pair filters, each optional and counted in the funnel."""
     outputs: OutputsSection | None = None
+    """File names under the work directory (null: not written)."""
 
     @model_validator(mode="after")
     def _one_judge(self) -> PipelineFile:
