@@ -423,7 +423,8 @@ def test_with_max_retries_0_a_429_is_a_recorded_failure(tmp_path, server) -> Non
 def test_a_429_slows_the_whole_window(tmp_path, server) -> None:
     """Concurrency 4: the first request is refused with Retry-After 0.5; the other three
     were already in flight, but no request starts inside the wait, the retry included."""
-    server.latency = 0.05
+    # the refused request (the first one logged) comes back at once, the others after 0.1 s
+    server.latency_of = lambda body: 0.0 if body == server.requests[0]["body"] else 0.1
     server.faults.append(Fault.rate_limited("0.5"))
     src = tmp_path / "many.jsonl"
     src.write_text("".join(json.dumps({"instruction": f"q{i}", "completions": ["a"]}) + "\n" for i in range(12)))  # fmt: skip
