@@ -7,7 +7,6 @@ retry policy, and :mod:`ultrajudge.judge.backoff` the wait a server's pushback a
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import threading
 import time
@@ -46,8 +45,8 @@ def parse_retry_after(
 class TokenBucket:
     """``per_minute`` units per minute, smoothed: at most ``burst_seconds`` worth at once.
 
-    Usable from several event loops and threads (state under a thread lock,
-    waiting with ``asyncio.sleep``). An amount larger than the bucket is let
+    Usable from several threads (state under a thread lock; a thread that must wait
+    sleeps). An amount larger than the bucket is let
     through when the bucket is full and leaves it in debt, so big requests are
     slowed down, never blocked forever.
     """
@@ -76,9 +75,10 @@ class TokenBucket:
                 return 0.0
             return (needed - self._tokens) / self.rate
 
-    async def acquire(self, amount: float = 1.0) -> None:
+    def acquire(self, amount: float = 1.0) -> None:
+        """Take ``amount``, sleeping (this thread only) until the bucket has it."""
         while (wait := self.try_take(amount)) > 0:
-            await asyncio.sleep(wait)
+            time.sleep(wait)
 
     def adjust(self, extra: float) -> None:
         """Charge ``extra`` more units (negative: refund), e.g. once real token usage is known."""

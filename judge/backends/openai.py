@@ -9,7 +9,7 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
                         for api.openai.com, else ``generic``)
 ``concurrency``         requests in flight at once (16)
 ``rpm`` / ``tpm``       requests / tokens per minute (token buckets; unlimited)
-``timeout``             seconds per request (300; a server that hangs is pushback)
+``timeout``             seconds per request (60; a server that hangs is pushback)
 ``backoff_base`` / ``backoff_max``  how the run backs off from this server when it pushes
                         back without naming a wait: exponential with jitter (1 / 60 s)
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
@@ -22,11 +22,15 @@ OpenAI SDK itself would send it: to api.openai.com, or to ``$OPENAI_BASE_URL`` w
 that is the base URL. Any other host gets ``api_key``, the variable ``api_key_env``
 names, or no key (``EMPTY``), so a key for OpenAI never leaks to a third-party server.
 
-The calls are synchronous; the requests run on one ``AsyncOpenAI`` client in the
-backend's own event loop thread (started on first use, stopped by ``close()``
-or when the backend is collected), so connections are reused across calls and
-``concurrency`` bounds all calls together, from any thread, including one that
-runs an event loop of its own (which then waits). Each request is sent once: a failed
+The calls are synchronous and thread-safe: a call with one item sends its request from
+the calling thread (the job runner's window is ``concurrency`` such threads), a call with
+several sends them from the backend's own ``concurrency`` threads; either way
+``concurrency`` bounds all calls together, from any thread, and connections are reused
+across calls (blocking ``OpenAI`` clients, closed by ``close()`` or when the backend is
+collected). Blocking clients in threads, not an event loop: at 64 requests in flight on
+a 2-core machine, the hand-off of every request between the caller's thread and a loop
+thread, and anyio's per-request overhead, cost more CPU than the requests themselves
+(``bench/bench_concurrency.py --skewed``). Each request is sent once: a failed
 one comes back as an item with ``error`` set, never as an exception, and the job runner's
 one retry policy (``--max-retries``) asks it again. When the server pushes back (429 with
 its ``Retry-After``, 408, 5xx, a timeout, a dropped connection) the backend also notes it
@@ -45,7 +49,6 @@ wrong position: put the prefix's instruction into the prompt and pass
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import itertools
@@ -58,7 +61,8 @@ import sys
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -160,51 +164,27 @@ class Failure:
     retry_after: float | None = None
 
 
-class _Runtime:
-    """The backend's event loop, running in a daemon thread, with its client and semaphore.
-
-    One per backend, started on first use: connections are reused from call to
-    call, and the concurrency bound holds across threads calling at once.
-    """
+class _Connections:
+    """The backend's clients (blocking and thread-safe, one connection pool each), the bound
+    on requests in flight from all threads together, and the threads that send the
+    requests of a call with several items. One per backend, made on first use."""
 
     def __init__(self, clients: Sequence[Any], concurrency: int) -> None:
         self.clients = list(clients)
         self._next = itertools.count()
-        self.sem = asyncio.Semaphore(concurrency)
+        self.slots = threading.BoundedSemaphore(concurrency)
         self.in_flight = 0
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="ultrajudge-openai", daemon=True
-        )
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, R]) -> R:
-        """Run ``coro`` on the backend's loop and wait for it (from any other thread)."""
-        if threading.current_thread() is self.thread:
-            raise RuntimeError(
-                "a backend call cannot be made from inside the backend's own event loop"
-            )
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except BaseException:  # e.g. KeyboardInterrupt: stop the requests too
-            future.cancel()
-            raise
+        self.workers = ThreadPoolExecutor(concurrency, thread_name_prefix="ultrajudge-openai")
 
     def client(self) -> Any:
         """The next client, round robin (each has its own connection pool)."""
         return self.clients[next(self._next) % len(self.clients)]
 
     def close(self) -> None:
-        if self.loop.is_closed() or threading.current_thread() is self.thread:
-            return
-        with contextlib.suppress(Exception):  # closing connections is best effort
-            for client in self.clients:
-                asyncio.run_coroutine_threadsafe(client.close(), self.loop).result(timeout=5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        if not self.thread.is_alive():
-            self.loop.close()
+        self.workers.shutdown(wait=False, cancel_futures=True)
+        for client in self.clients:
+            with contextlib.suppress(Exception):  # closing connections is best effort
+                client.close()
 
 
 @dataclass
@@ -216,7 +196,7 @@ class OpenAIBackend:
     api_key: str = field(default="EMPTY", repr=False)
     profile: ServerProfile = field(default_factory=lambda: get_profile("generic"))
     concurrency: int = 16
-    timeout: float = 300.0
+    timeout: float = 60.0
     pushback: Pushback = field(default_factory=Pushback)
     rpm: float | None = None
     tpm: float | None = None
@@ -244,15 +224,15 @@ class OpenAIBackend:
         )
         self._lock = threading.Lock()
         self._warned: set[str] = set()
-        self._runtime: _Runtime | None = None
+        self._connections: _Connections | None = None
         self._finalizer: weakref.finalize | None = None
         self._refused: AuthError | None = None  # a 401: final for the whole run
 
     def close(self) -> None:
-        """Close connections and stop the backend's event loop (also done when it is collected)."""
+        """Close connections and stop the backend's threads (also done when it is collected)."""
         if self._finalizer is not None:
             self._finalizer()
-            self._runtime = self._finalizer = None
+            self._connections = self._finalizer = None
 
     def __enter__(self) -> OpenAIBackend:
         return self
@@ -268,9 +248,9 @@ class OpenAIBackend:
         return self._chat_all(conversations, params, None)
 
     def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
-        async def one(prompt: str) -> Completion:
+        def one(prompt: str) -> Completion:
             kwargs = {"model": self.model, "prompt": prompt, **_sampling(params, "max_tokens")}
-            return (await self._request("completions", kwargs, _completions))[0]
+            return self._request("completions", kwargs, _completions)[0]
 
         return self._run([functools.partial(one, prompt=p) for p in prompts], self._failed)
 
@@ -349,9 +329,9 @@ class OpenAIBackend:
         params: GenerationParams,
         extra: dict[str, Any] | None,
     ) -> list[Completion]:
-        async def one(conv: Conversation) -> Completion:
+        def one(conv: Conversation) -> Completion:
             kwargs = self._chat_kwargs(as_messages(conv), params, extra_body=extra)
-            return (await self._request("chat", kwargs, _chat_completions))[0]
+            return self._request("chat", kwargs, _chat_completions)[0]
 
         return self._run([functools.partial(one, conv=c) for c in conversations], self._failed)
 
@@ -374,13 +354,11 @@ class OpenAIBackend:
             kwargs["extra_body"] = extra_body
         return kwargs
 
-    async def _sample_one(
-        self, conv: Conversation, params: GenerationParams, n: int
-    ) -> list[Completion]:
+    def _sample_one(self, conv: Conversation, params: GenerationParams, n: int) -> list[Completion]:
         asked = n if self.profile.supports_n else 1
-        got = (
-            await self._request("chat", self._chat_kwargs(conv, params, n=asked), _chat_completions)
-        )[:n]
+        got = (self._request("chat", self._chat_kwargs(conv, params, n=asked), _chat_completions))[
+            :n
+        ]
         if len(got) < asked:
             self._fallback(
                 "n_ignored",
@@ -388,18 +366,16 @@ class OpenAIBackend:
                 "sending one request per missing sample, with distinct seeds",
             )
 
-        async def extra(seed: int) -> Completion:
+        def extra(seed: int) -> Completion:  # one after another: a degraded path, rarely taken
             kwargs = self._chat_kwargs(conv, replace(params, seed=seed))
             try:
-                return (await self._request("chat", kwargs, _chat_completions))[0]
+                return self._request("chat", kwargs, _chat_completions)[0]
             except RequestFailed as exc:
                 return self._failed(str(exc))
 
-        return got + list(
-            await asyncio.gather(*(extra(params.seed + i) for i in range(len(got), n)))
-        )
+        return got + [extra(params.seed + i) for i in range(len(got), n)]
 
-    async def _logprob_one(self, req: LogprobRequest, k: int) -> TokenDistribution:
+    def _logprob_one(self, req: LogprobRequest, k: int) -> TokenDistribution:
         kind = self.profile.kind
         if k < 1:
             return TokenDistribution(
@@ -417,7 +393,7 @@ class OpenAIBackend:
                 "temperature": 1.0,
                 "logprobs": k,
             }
-            return await self._request(
+            return self._request(
                 "completions", kwargs, lambda r: self._read_logprobs(r, k, chat=False)
             )
         messages, extra = list(req.messages), None
@@ -440,7 +416,7 @@ class OpenAIBackend:
             messages, GenerationParams(max_new_tokens=1, temperature=1.0), extra_body=extra
         )
         kwargs.update(logprobs=True, top_logprobs=k)
-        return await self._request("chat", kwargs, lambda r: self._read_logprobs(r, k, chat=True))
+        return self._request("chat", kwargs, lambda r: self._read_logprobs(r, k, chat=True))
 
     def _read_logprobs(self, response: Any, k: int, *, chat: bool) -> TokenDistribution:
         choice = _choices(response)[0]
@@ -477,10 +453,9 @@ class OpenAIBackend:
             )
         return TokenDistribution(dist, prompt_tokens)
 
-    async def _request(self, endpoint: str, kwargs: dict[str, Any], parse: Callable[[Any], R]) -> R:
+    def _request(self, endpoint: str, kwargs: dict[str, Any], parse: Callable[[Any], R]) -> R:
         """One request, sent once (the job runner retries); raises :class:`RequestFailed`."""
-        rt = self._runtime
-        assert rt is not None, "requests run on the backend's runtime"
+        conns = self._get_connections()
         estimate = _estimate_tokens(kwargs)
         if self.max_context is not None and estimate > self.max_context:
             raise RequestFailed(
@@ -488,16 +463,16 @@ class OpenAIBackend:
                 f"max_tokens) do not fit max_context={self.max_context}; not sent. Shorten the "
                 "input, or pass -O max_context with the server's real limit"
             )
-        async with rt.sem:
+        with conns.slots:
             if self._refused is not None:  # one 401 is enough: the rest are never sent
                 raise RequestFailed(str(self._refused))
-            rt.in_flight += 1
+            conns.in_flight += 1  # a gauge for the progress bar: no lock needed
             try:
-                return await self._send(rt.client(), endpoint, kwargs, parse, estimate)
+                return self._send(conns.client(), endpoint, kwargs, parse, estimate)
             finally:
-                rt.in_flight -= 1
+                conns.in_flight -= 1
 
-    async def _send(
+    def _send(
         self,
         client: Any,
         endpoint: str,
@@ -513,19 +488,21 @@ class OpenAIBackend:
         body = {k: v for k, v in kwargs.items() if k != "extra_body"} | (kwargs.get("extra_body") or {})  # fmt: skip
         rpm, tpm = self._buckets
         if rpm is not None:
-            await rpm.acquire(1)
+            rpm.acquire(1)
         if tpm is not None:
-            await tpm.acquire(estimate)
+            tpm.acquire(estimate)
         self._count(requests=1)
         try:
             # The SDK's documented raw route (``client.post``): the typed ``create`` walks
             # every parameter through its TypedDict transform and builds pydantic models of
             # the answer, a quarter of the client's CPU per request at high concurrency; the
             # body here is plain JSON already and is read as a dict.
-            request = client.post(
+            # ``timeout`` bounds each wait (connect, send, each read): a server computing a
+            # whole completion sends nothing until it is done, so for these requests it
+            # is the time to the answer.
+            response = client.post(
                 path, body=body, cast_to=object, options={"timeout": self.timeout}
             )
-            response = await asyncio.wait_for(request, self.timeout)
             used = self._account(response)
             if tpm is not None and used:
                 tpm.adjust(used - estimate)
@@ -544,17 +521,29 @@ class OpenAIBackend:
 
     # -- running -----------------------------------------------------------------
 
-    def _run(
-        self, jobs: Sequence[Callable[[], Awaitable[R]]], failed: Callable[[str], R]
-    ) -> list[R]:
-        results = self._get_runtime().run(self._gather(jobs, failed))
+    def _run(self, jobs: Sequence[Callable[[], R]], failed: Callable[[str], R]) -> list[R]:
+        """Each job's result (``failed(message)`` for a request that failed): one job in the
+        calling thread, several on the backend's threads."""
+        conns = self._get_connections()
+        disable = not (self.progress and sys.stderr.isatty()) or len(jobs) < 2
+        with tqdm(total=len(jobs), desc=self.id, unit="req", disable=disable, leave=False) as bar:
+            if len(jobs) == 1:
+                results = [self._item(jobs[0], failed, bar)]
+            else:
+                futures = [conns.workers.submit(self._item, job, failed, bar) for job in jobs]
+                try:
+                    results = [f.result() for f in futures]
+                except BaseException:  # e.g. KeyboardInterrupt: send nothing more
+                    for f in futures:
+                        f.cancel()
+                    raise
         if self._refused is not None:
             raise self._refused
         return results
 
-    def _get_runtime(self) -> _Runtime:
+    def _get_connections(self) -> _Connections:
         with self._lock:
-            if self._runtime is None:
+            if self._connections is None:
                 import openai
 
                 # Connection pools of at most POOL_CONNECTIONS: httpcore checks every pooled
@@ -562,34 +551,26 @@ class OpenAIBackend:
                 # 64 connections costs the client more CPU per request than the request
                 # itself; several small pools keep that scan short.
                 clients = [
-                    openai.AsyncOpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
+                    openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
                     for _ in range(-(-self.concurrency // POOL_CONNECTIONS))
                 ]
-                self._runtime = _Runtime(clients, self.concurrency)
-                self._finalizer = weakref.finalize(self, self._runtime.close)
-            return self._runtime
+                self._connections = _Connections(clients, self.concurrency)
+                self._finalizer = weakref.finalize(self, self._connections.close)
+            return self._connections
 
-    async def _gather(
-        self, jobs: Sequence[Callable[[], Awaitable[R]]], failed: Callable[[str], R]
-    ) -> list[R]:
-        disable = not (self.progress and sys.stderr.isatty()) or not jobs
-        with tqdm(total=len(jobs), desc=self.id, unit="req", disable=disable, leave=False) as bar:
-            return list(await asyncio.gather(*(self._item(job, failed, bar) for job in jobs)))
-
-    async def _item(
-        self, job: Callable[[], Awaitable[R]], failed: Callable[[str], R], bar: Any
-    ) -> R:
+    def _item(self, job: Callable[[], R], failed: Callable[[str], R], bar: Any) -> R:
         try:
-            result = await job()
+            result = job()
         except RequestFailed as exc:
             result = failed(self._redact(str(exc)))
         items = result if isinstance(result, list) else [result]
         errors = sum(getattr(r, "error", None) is not None for r in items)
         if errors:
             self._count(errors=errors)
-        bar.update(1)
-        in_flight = self._runtime.in_flight if self._runtime else 0
-        bar.set_postfix(in_flight=in_flight, errors=self.usage.errors, refresh=False)
+        if not bar.disable:
+            bar.update(1)
+            in_flight = self._connections.in_flight if self._connections else 0
+            bar.set_postfix(in_flight=in_flight, errors=self.usage.errors, refresh=False)
         return result
 
     def _failed(self, message: str) -> Completion:
@@ -641,7 +622,7 @@ def _classify(exc: Exception, timeout: float) -> Failure:
         detail = re.sub(r"^Error code: \d+ - ", "", str(exc.message))[:300]
         message = f"HTTP {status}: {detail.rstrip('. ')}.{_HINTS.get(status, '')}"
         return Failure(message, pushback, parse_retry_after(exc.response.headers))
-    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
+    if isinstance(exc, openai.APITimeoutError):
         return Failure(f"timed out: no answer within {timeout:g} s (option timeout)", True)
     if isinstance(exc, openai.APIConnectionError):
         return Failure(f"connection error: {exc.__cause__ or exc}", True)
