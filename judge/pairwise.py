@@ -34,7 +34,7 @@ from typing import Any, Literal
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.formats.rubric import Rubric
-from ultrajudge.judge.io import Columns, DataError
+from ultrajudge.judge.io import Columns, DataError, iter_rows
 from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
 from ultrajudge.judge.runner import Job, Outcome, Retry, RunSummary, run_in_memory, run_job
 from ultrajudge.judge.store import ResultStore, make_key
@@ -584,7 +584,7 @@ def judge_pairs_dataset(
     job = order_job(backend, config)
 
     def keyed() -> Iterator[tuple[str, Shown]]:
-        for row in ds:
+        for row in iter_rows(ds):
             _, first, second = shown_orders(columns.pair_of(row), config.seed)
             yield first.key(backend, config), first
             yield second.key(backend, config), second

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, NamedTuple
 
 from ultrajudge.judge.backends.base import Backend
@@ -236,9 +236,17 @@ def _backend_error(j: RowJudgment) -> str | None:
 
 
 def judgment_to_dict(j: RowJudgment) -> dict[str, Any]:
-    d = asdict(j)
+    """The store's value of a judgment: ``dataclasses.asdict``'s fields and order, built
+    shallowly (``asdict`` deep-copies every field, the larger part of the run's commit cost
+    at an API judge's rate)."""
+    d = {name: getattr(j, name) for name in _JUDGMENT_FIELDS}
+    d["ratings"] = tuple({name: getattr(r, name) for name in _RATING_FIELDS} for r in j.ratings)
     d["extra"] = dict(j.extra)
     return d
+
+
+_JUDGMENT_FIELDS = tuple(f.name for f in fields(RowJudgment))
+_RATING_FIELDS = tuple(f.name for f in fields(Rating))
 
 
 def judgment_from_dict(d: dict[str, Any]) -> RowJudgment:

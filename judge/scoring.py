@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
-from ultrajudge.judge.io import Columns, place_ratings
+from ultrajudge.judge.io import Columns, iter_rows, place_ratings
 from ultrajudge.judge.rating import (
     Item,
     RatingConfig,
@@ -74,7 +74,7 @@ def judge_dataset(
         job = rating_job(backend, config)
 
         def keyed(config: RatingConfig = config) -> Iterator[tuple[str, Item]]:
-            for row in ds:
+            for row in iter_rows(ds):
                 item = _item(columns, row)
                 yield judgment_key(backend, config, *item), item
 

@@ -160,3 +160,31 @@ def test_tiny_model_failures_are_failures(tiny_backend) -> None:
         s in {"missing", "parse_error", "out_of_range"} for s in statuses
     )
     assert all(j.prompt_tokens > 0 and j.completion_tokens > 0 for j in out)
+
+
+def test_the_store_encoding_is_asdicts_and_iter_rows_is_row_iteration() -> None:
+    """The shallow encoder writes exactly what ``dataclasses.asdict`` wrote (stores stay
+    byte-identical), and batched row reading yields exactly ``for row in ds``."""
+    import dataclasses
+    import json
+
+    import datasets
+
+    from ultrajudge.judge.io import iter_rows
+    from ultrajudge.judge.rating import judgment_from_dict, judgment_to_dict
+    from ultrajudge.judge.types import Rating, RowJudgment
+
+    judgment = RowJudgment(
+        ratings=(Rating(4.0, "ok", "fine", "Rating: 4", (0.1, 0.2, 0.3, 0.3, 0.1), 0.97),
+                 Rating(None, "missing", raw="no rating")),
+        judge="scripted:auto", aspect="honesty", prompt_tokens=12, completion_tokens=3,
+        seconds=0.5, attempts=2, extra={"nested": [1, {"a": None}], "text": "x"},
+    )  # fmt: skip
+    old = dataclasses.asdict(judgment) | {"extra": dict(judgment.extra)}
+    new = judgment_to_dict(judgment)
+    assert json.dumps(new) == json.dumps(old) and judgment_from_dict(new) == judgment
+    rows = [{"instruction": f"q{i}", "completions": [f"a{i}", None], "meta": {"i": i}}
+            for i in range(600)]  # fmt: skip
+    ds = datasets.Dataset.from_list(rows)
+    assert list(iter_rows(ds, batch_size=256)) == list(ds) == rows
+    assert list(iter_rows(rows)) == rows and list(iter_rows(ds.select([]))) == []
