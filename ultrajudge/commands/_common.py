@@ -66,6 +66,26 @@ EXIT_UNREACHABLE = 4
 DEFAULT_MAX_FAILURE_RATE = 0.5
 
 
+def one_of(choices: Sequence[str]) -> Callable[[list[str] | None], list[str] | None]:
+    """A callback for a repeatable option whose every value must be one of ``choices``
+    (Typer's choice types do not cover lists): a usage error while the options are read."""
+
+    def check(values: list[str] | None) -> list[str] | None:
+        for value in values or []:
+            if value not in choices:
+                raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return values
+
+    return check
+
+
+def top_p(value: float) -> float:
+    """Nucleus sampling's share of probability: in (0, 1] (Typer's ranges are closed)."""
+    if not 0.0 < value <= 1.0:
+        raise typer.BadParameter(f"{value:g} is not in the range 0<x<=1")
+    return value
+
+
 def parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
     """``["device=cuda", "dtype=bfloat16"]`` → ``{"device": "cuda", "dtype": "bfloat16"}``."""
     out: dict[str, str] = {}

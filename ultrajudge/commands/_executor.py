@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ultrajudge.judge.runner import RunSummary
 
 Executor = Annotated[
-    str,
+    Literal["local", "ray"],
     typer.Option(
         help="local: judge in this process. ray: spread the rows over a Ray cluster (extra "
         "ultrajudge[ray]); --out is then a folder of Parquet parts, resumable shard by shard, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -64,17 +64,17 @@ def compare(
         ),
     ] = None,
     ties: Annotated[
-        str,
+        Literal["half", "exclude", "judgebench"],
         typer.Option(
             help="Verdict accuracy: a tie against A/B counts 'half', or 'exclude' it; "
             "'judgebench': each order votes, correct when the votes sum to the gold side."
         ),
     ] = "half",
     bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap resamples for intervals; 0 skips.")
+        int, typer.Option(min=0, help="Bootstrap resamples for intervals; 0 skips.")
     ] = 1000,
     resample: Annotated[
-        str,
+        Literal["row", "item"],
         typer.Option(
             help="Bootstrap unit: 'row' (all completions of an instruction together; their "
             "ratings are correlated) or 'item'."
@@ -82,10 +82,11 @@ def compare(
     ] = "row",
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     price_in: Annotated[
-        float | None, typer.Option(help="USD per million prompt tokens (for cost per 1,000).")
+        float | None,
+        typer.Option(min=0.0, help="USD per million prompt tokens (for cost per 1,000)."),
     ] = None,
     price_out: Annotated[
-        float | None, typer.Option(help="USD per million completion tokens.")
+        float | None, typer.Option(min=0.0, help="USD per million completion tokens.")
     ] = None,
     out: Annotated[
         list[Path] | None,
@@ -116,23 +117,15 @@ def compare(
         raise typer.BadParameter(
             f"give one --name per file ({len(files)}), got {len(name)}", param_hint="--name"
         )
-    if ties not in ("half", "exclude", "judgebench"):
-        raise typer.BadParameter(
-            f"must be 'half', 'exclude' or 'judgebench', got {ties!r}", param_hint="--ties"
-        )
-    if resample not in ("row", "item"):
-        raise typer.BadParameter(
-            f"must be 'row' or 'item', got {resample!r}", param_hint="--resample"
-        )
     for path in out or []:
         if path.suffix.lower() not in (".json", ".csv"):
             raise typer.BadParameter(f"{path} must end in .json or .csv", param_hint="--out")
     options = CompareOptions(
         scale=_parse_scale(scale) if scale is not None else None,
         headline=headline,
-        ties=ties,  # type: ignore[arg-type]
+        ties=ties,
         bootstrap=bootstrap,
-        resample=resample,  # type: ignore[arg-type]
+        resample=resample,
         seed=seed,
         price_in=price_in,
         price_out=price_out,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -29,7 +29,9 @@ from ultrajudge.commands._common import (
     fail,
     friendly_errors,
     load_backend,
+    one_of,
     parse_options,
+    top_p,
 )
 from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
@@ -45,6 +47,13 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+
+
+# The choices of --mutation and --aspect, checked while the options are read (before any
+# model loads). Spelled out here so that `--help` does not import the generators;
+# tests/generators check they equal generators.evol's MUTATIONS and ASPECTS.
+MUTATION_CHOICES = ("add_constraints", "deepen", "concretize", "increase_reasoning", "breadth")
+ASPECT_CHOICES = ("helpfulness", "relevance", "deepening", "creativity", "details")
 
 
 def register(parent: typer.Typer) -> None:
@@ -63,9 +72,11 @@ ModelOption = Annotated[
     list[str] | None,
     typer.Option("--model-option", "-O", help=JUDGE_OPTION_HELP.replace("Backend", "Model")),
 ]
-MaxNewTokens = Annotated[int, typer.Option(help="Generation budget per prompt.")]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")]
-TopP = Annotated[float, typer.Option(help="Nucleus sampling.")]
+MaxNewTokens = Annotated[int, typer.Option(min=1, help="Generation budget per prompt.")]
+Temperature = Annotated[float, typer.Option(min=0.0, help="Sampling temperature (0 = greedy).")]
+TopP = Annotated[
+    float, typer.Option(callback=top_p, help="Nucleus sampling: a share of probability in (0, 1].")
+]
 Seed = Annotated[int, typer.Option(help="Seeds the per-row choices and the sampling.")]
 InstructionCol = Annotated[
     str, typer.Option(help="Column with the instruction (text, or a chat: its last user turn).")
@@ -74,11 +85,16 @@ Answers = Annotated[
     bool, typer.Option("--answers", help="Also answer each instruction into 'completions'.")
 ]
 BatchSize = Annotated[
-    int, typer.Option(help="Rows sent to the model at a time, and committed to the store together.")
+    int,
+    typer.Option(
+        min=1, help="Rows sent to the model at a time, and committed to the store together."
+    ),
 ]
 MaxRetries = Annotated[
     int,
-    typer.Option(help="Ask again at most this many times when a generation fails or is rejected."),
+    typer.Option(
+        min=0, help="Ask again at most this many times when a generation fails or is rejected."
+    ),
 ]
 
 
@@ -197,12 +213,16 @@ def pool(
             help="YAML file: 'generators:' then a list of {model, temperature, top_p, system, template, name, options}.",
         ),
     ] = None,
-    n: Annotated[int, typer.Option("--n", help="Completions per generator and instruction.")] = 1,
+    n: Annotated[
+        int, typer.Option("--n", min=1, help="Completions per generator and instruction.")
+    ] = 1,
     model_option: ModelOption = None,
     similarity_threshold: Annotated[
         float,
         typer.Option(
-            help="Flag a completion as near_duplicate when its word-bigram Jaccard similarity to an earlier one of the row is at least this."
+            min=0.0,
+            max=1.0,
+            help="Flag a completion as near_duplicate when its word-bigram Jaccard similarity to an earlier one of the row is at least this.",
         ),
     ] = 0.7,
     instruction_col: InstructionCol = "instruction",
@@ -274,11 +294,12 @@ def evol_instruct(
     out: Out,
     model: Model = "",
     model_option: ModelOption = None,
-    evolutions: Annotated[int, typer.Option(help="Rounds of evolution.")] = 1,
+    evolutions: Annotated[int, typer.Option(min=1, help="Rounds of evolution.")] = 1,
     mutation: Annotated[
         list[str] | None,
         typer.Option(
-            help="Mutations to choose from per row and round, repeatable: add_constraints, deepen, concretize, increase_reasoning, breadth (default: all)."
+            callback=one_of(MUTATION_CHOICES),
+            help="Mutations to choose from per row and round, repeatable: add_constraints, deepen, concretize, increase_reasoning, breadth (default: all).",
         ),
     ] = None,
     keep_intermediate: Annotated[
@@ -291,7 +312,9 @@ def evol_instruct(
     answers: Answers = False,
     min_length_ratio: Annotated[
         float,
-        typer.Option(help="Reject an evolution with fewer than this times its input's words."),
+        typer.Option(
+            min=0.0, help="Reject an evolution with fewer than this times its input's words."
+        ),
     ] = 0.5,
     instruction_col: InstructionCol = "instruction",
     max_new_tokens: MaxNewTokens = 512,
@@ -355,11 +378,12 @@ def evol_quality(
     out: Out,
     model: Model = "",
     model_option: ModelOption = None,
-    evolutions: Annotated[int, typer.Option(help="Rounds of evolution per response.")] = 1,
+    evolutions: Annotated[int, typer.Option(min=1, help="Rounds of evolution per response.")] = 1,
     aspect: Annotated[
         list[str] | None,
         typer.Option(
-            help="Aspects to choose from per response and round, repeatable: helpfulness, relevance, deepening, creativity, details (default: all)."
+            callback=one_of(ASPECT_CHOICES),
+            help="Aspects to choose from per response and round, repeatable: helpfulness, relevance, deepening, creativity, details (default: all).",
         ),
     ] = None,
     response_col: Annotated[
@@ -434,7 +458,8 @@ def self_instruct(
     model: Model = "",
     model_option: ModelOption = None,
     n: Annotated[
-        int, typer.Option("--n", help="Queries to ask for per row (at most this many kept).")
+        int,
+        typer.Option("--n", min=1, help="Queries to ask for per row (at most this many kept)."),
     ] = 5,
     application: Annotated[
         str | None,
@@ -519,24 +544,28 @@ def magpie(
         str, typer.Option(help="Input column with the system prompt.")
     ] = "system_prompt",
     n: Annotated[
-        int, typer.Option("--n", help="Conversations per system prompt (per input row).")
+        int, typer.Option("--n", min=1, help="Conversations per system prompt (per input row).")
     ] = 1,
-    turns: Annotated[int, typer.Option(help="User/assistant turns per conversation.")] = 1,
+    turns: Annotated[int, typer.Option(min=1, help="User/assistant turns per conversation.")] = 1,
     only_instruction: Annotated[
         bool, typer.Option("--only-instruction", help="Write the user turn only, no reply.")
     ] = False,
     template_family: Annotated[
-        str | None,
+        Literal["llama3", "chatml", "gemma", "mistral", "phi3"] | None,
         typer.Option(
             help="Use the built-in chat template of this family (llama3, chatml, gemma, mistral, phi3) instead of the model's own; needed for APIs."
         ),
     ] = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Token budget of a user turn.")] = 256,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature of user turns.")] = 1.0,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Token budget of a user turn.")] = 256,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="Sampling temperature of user turns.")
+    ] = 1.0,
     top_p: TopP = 1.0,
-    reply_max_new_tokens: Annotated[int, typer.Option(help="Token budget of a reply.")] = 1024,
+    reply_max_new_tokens: Annotated[
+        int, typer.Option(min=1, help="Token budget of a reply.")
+    ] = 1024,
     reply_temperature: Annotated[
-        float, typer.Option(help="Sampling temperature of replies.")
+        float, typer.Option(min=0.0, help="Sampling temperature of replies.")
     ] = 0.0,
     seed: Seed = 0,
     split: Split = "train",

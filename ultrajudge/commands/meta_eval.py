@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -47,7 +47,8 @@ def meta_eval(
     limit: Limit = None,
     judge_option: JudgeOption = None,
     mode: Annotated[
-        str, typer.Option(help="generate, or logprob (P(A/B/tie) or expected scores).")
+        Literal["generate", "logprob"],
+        typer.Option(help="generate, or logprob (P(A/B/tie) or expected scores)."),
     ] = "generate",
     template: Annotated[
         str, typer.Option(help="Pairwise suites: the verdict template.")
@@ -75,8 +76,6 @@ def meta_eval(
         load_suite_rows,
     )
 
-    if mode not in ("generate", "logprob"):
-        raise typer.BadParameter(f"must be generate or logprob, got {mode!r}", param_hint="--mode")
     if push_to_hub is not None and out is None:
         raise typer.BadParameter("--push-to-hub pushes the judged rows: pass --out too", param_hint="--push-to-hub")  # fmt: skip
     check_push(push_to_hub, private)

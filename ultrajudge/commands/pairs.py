@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -13,6 +13,23 @@ from ultrajudge.commands._hub import Private, PushToHub, check_push, push_output
 
 def register(app: typer.Typer) -> None:
     app.command("pairs")(pairs)
+
+
+def _positive(value: float | None) -> float | None:
+    # Typer's ranges are closed; a ratio or a z threshold of 0 would drop every pair.
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{value:g} is not above 0")
+    return value
+
+
+def _contamination_option(value: str) -> str:
+    try:
+        ok = value == "auto" or 0 < float(value) <= 0.5
+    except ValueError:
+        ok = False
+    if not ok:
+        raise typer.BadParameter(f"{value!r} is neither a share in (0, 0.5] nor 'auto'")
+    return value
 
 
 @friendly_errors
@@ -28,7 +45,7 @@ def pairs(
         typer.Option("--out", "-o", help="Pairs: .jsonl, .parquet, or a folder (save_to_disk)."),
     ] = None,
     strategy: Annotated[
-        str,
+        Literal["best-vs-worst", "best-vs-random-lower", "all-pairs"],
         typer.Option(
             help="best-vs-worst, best-vs-random-lower (UltraFeedback/Zephyr binarisation), or all-pairs."
         ),
@@ -37,37 +54,44 @@ def pairs(
         int, typer.Option(help="Seed of per-row random choices and the isolation forest.")
     ] = 0,
     format: Annotated[
-        str,
+        Literal["standard", "conversational"],
         typer.Option(
             "--format",
             help="standard: prompt/chosen/rejected strings. conversational: message lists.",
         ),
     ] = "standard",
     min_margin: Annotated[
-        float | None, typer.Option(help="Drop pairs whose score margin is below this.")
+        float | None, typer.Option(min=0.0, help="Drop pairs whose score margin is below this.")
     ] = None,
     min_judge_margin: Annotated[
         float | None,
-        typer.Option(help="Jury: drop pairs where some juror's own margin is below this."),
+        typer.Option(min=0.0, help="Jury: drop pairs where some juror's own margin is below this."),
     ] = None,
     jury_order: Annotated[
-        str,
+        Literal["any", "no-reversal", "unanimous"],
         typer.Option(
             help="Jury: any (off), no-reversal (drop if a juror prefers rejected), unanimous (drop unless every juror prefers chosen)."
         ),
     ] = "any",
     max_spread: Annotated[
         float | None,
-        typer.Option(help="Jury: drop pairs whose jury spread (chosen or rejected) exceeds this."),
+        typer.Option(
+            min=0.0, help="Jury: drop pairs whose jury spread (chosen or rejected) exceeds this."
+        ),
     ] = None,
     max_length_ratio: Annotated[
         float | None,
-        typer.Option(help="Drop pairs whose chosen is more than K times longer than rejected."),
+        typer.Option(
+            callback=_positive,
+            help="Drop pairs whose chosen is more than K times longer than rejected (K > 0).",
+        ),
     ] = None,
     near_duplicates: Annotated[
         float | None,
         typer.Option(
-            help="Drop pairs whose chosen and rejected are at least this similar (0-1; 0.7 is a good start)."
+            min=0.0,
+            max=1.0,
+            help="Drop pairs whose chosen and rejected are at least this similar (0-1; 0.7 is a good start).",
         ),
     ] = None,
     embedding_model: Annotated[
@@ -84,13 +108,19 @@ def pairs(
         ),
     ] = False,
     outliers: Annotated[
-        str, typer.Option(help="none, iforest (IsolationForest) or zscore (median/MAD).")
+        Literal["none", "iforest", "zscore"],
+        typer.Option(help="none, iforest (IsolationForest) or zscore (median/MAD)."),
     ] = "none",
     contamination: Annotated[
-        str, typer.Option(help="iforest: share of pairs to drop (0-0.5) or 'auto'.")
+        str,
+        typer.Option(
+            callback=_contamination_option,
+            help="iforest: share of pairs to drop, in (0, 0.5], or 'auto'.",
+        ),
     ] = "0.05",
     z_threshold: Annotated[
-        float, typer.Option(help="zscore: drop pairs with a robust |z| above this.")
+        float,
+        typer.Option(callback=_positive, help="zscore: drop pairs with a robust |z| above this."),
     ] = 3.5,
     report: Annotated[
         Path | None, typer.Option(help="HTML report: funnel, margins, lengths, jury agreement.")
@@ -145,22 +175,22 @@ def pairs(
     config = FilterConfig(
         min_margin=min_margin,
         min_judge_margin=min_judge_margin,
-        jury_order=jury_order,  # type: ignore[arg-type]
+        jury_order=jury_order,
         max_spread=max_spread,
         max_length_ratio=max_length_ratio,
         near_duplicates=near_duplicates,
         embedding_model=embedding_model,
         duplicate_prompts=dedupe_prompts,
-        outliers=outliers,  # type: ignore[arg-type]
+        outliers=outliers,
         contamination=_contamination(contamination),  # type: ignore[arg-type]
         z_threshold=z_threshold,
         seed=seed,
     )
     columns = _columns(source, instruction_col, completions_col, completion_col)
-    builder = PairBuilder(strategy, seed, columns, ratings_col, id_col=id_col)  # type: ignore[arg-type]
+    builder = PairBuilder(strategy, seed, columns, ratings_col, id_col=id_col)
     filters = config.filters()
     ds = load_rows(source, split=split, limit=limit)
-    outcome = make_pairs(ds, builder, filters, format=format)  # type: ignore[arg-type]
+    outcome = make_pairs(ds, builder, filters, format=format)
     write_outputs(
         outcome,
         out=out,
@@ -189,14 +219,8 @@ def _columns(
 
 
 def _contamination(value: str) -> float | str:
-    if value == "auto":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is neither a number nor 'auto'", param_hint="--contamination"
-        ) from None
+    # checked by _contamination_option while the options are read
+    return value if value == "auto" else float(value)
 
 
 def print_outcome(
