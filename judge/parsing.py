@@ -12,7 +12,7 @@ What is written where a rating goes is read by :func:`~ultrajudge.judge.rating_v
 the rule every parser shares: one whole integer on an explicit ``scale`` (``4``, ``**4**``,
 ``4/5``); off the scale (or over another maximum, ``4/10`` on 1-5) is ``out_of_range``; a
 decimal (``3.5``: half points are never rounded), a range (``3-4``, ``4~5``), an exponent
-(``1e3``), a fraction (``3½``), a glued unit (``4%``), a word (``five``) or nothing is
+(``1e3``), a fraction (``3½``), a unit (``4%``, ``4 stars``), a word (``five``) or nothing is
 ``parse_error``. Every rating keeps ``raw``: the text of its block, or the whole output when
 no block was found.
 

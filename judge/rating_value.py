@@ -3,8 +3,8 @@
 A parser finds *where* a rating is written (after ``Rating:``, inside ``[[...]]``, after
 ``[RESULT]``, in a JSON field); :func:`read_rating_value` decides *what* is written there.
 A rating is one whole integer on an explicit scale, optionally written over the scale's
-maximum (``4/5``, ``4 out of 5``) and wrapped in markdown or brackets (``**4**``, ``[4]``,
-`` `4` ``, ``(4)``). Anything else is a failure, never a guess:
+maximum (``4/5``, ``4 out of 5``, ``4 of 5``) and wrapped in markdown or brackets
+(``**4**``, ``[4]``, `` `4` ``, ``(4)``). Anything else is a failure, never a guess:
 
 * the number must be the whole token: a digit, letter, ``~``, ``%``, ``½`` or a decimal
   part glued to it makes it another thing (``1e3``, ``4~5``, ``3½``, ``4%``, ``4x``,
@@ -16,11 +16,21 @@ maximum (``4/5``, ``4 out of 5``) and wrapped in markdown or brackets (``**4**``
   (``2..10``) in its template, not a rounding parser;
 * a number off the scale, or written over another maximum (``4/10`` on 1-5), is
   ``out_of_range``; a word (``five``, ``about 4``) or nothing at all is ``parse_error``;
+* a fraction is a number written over a maximum: over the scale's maximum it is the
+  rating (``4/5``), over any other (``1/2`` on 1-5, ``4/10``) it is ``out_of_range``;
+  ``3½`` and ``4.5/5`` are ``parse_error`` (above);
+* a unit after the number, apart or glued (``4 stars``, ``3 points``, ``4 pts``,
+  ``2 marks``, ``80 percent``, ``4/5 stars``, ``4%``), is ``parse_error``: the number
+  counts something other than the scale the template asked for (a star rating, a points
+  total, a percentage), and which scale the judge meant is a guess;
 * ``N/A`` (``NA``, ``not applicable``) is ``na`` where the aspect allows it, else
   ``parse_error``.
 
-A separate word after a whole number is left alone (``4 (good)``, ``4 stars``,
-``4 - clear``): the number is still the whole token.
+What is not a unit is left alone: a sentence's full stop (``4.``), a label or reason
+after a space, a dash or a bracket (``4 (Good)``, ``4 - clear``, ``4 because ...``), or
+the end of the line. The number is still the whole token there. (The parsers pass only
+the text after ``Rating:`` on its line, so a following ``Rationale:`` line is never part
+of the value.)
 """
 
 from __future__ import annotations
@@ -35,7 +45,12 @@ __all__ = ["check_scale", "read_rating_value"]
 _LEADING = "*_`[(<\"' \t"
 _NA = re.compile(r"(?:n\s*/\s*a|na|not\s+applicable)\b", re.I)
 # An integer, an optional decimal part, an optional "/ max" or "out of max".
-_NUMBER = re.compile(r"([+-]?[0-9]+)(?:\.([0-9]+))?(?:\s*(?:/|out\s+of)\s*([0-9]+))?", re.I)
+_NUMBER = re.compile(r"([+-]?[0-9]+)(?:\.([0-9]+))?(?:\s*(?:/|(?:out\s+)?of)\s*([0-9]+))?", re.I)
+# A unit after the number (apart from it, or after a closing mark: "**4** stars").
+_UNIT = re.compile(
+    r"[\s)\]}>*_`'\"]*(?:stars?|points?|pts?|marks?|per\s*cent|percent|\u2605|\u2b50)(?![^\W\d_])",
+    re.I,
+)
 # What may touch the end of a whole number: nothing, a space, a closing mark, or
 # sentence punctuation that is not itself glued to a digit or letter ("4." but not "4.x").
 _WHOLE_END = re.compile(r"$|\s|[)\]}>*_`'\"\u201d\u2019]|[.,;:!?](?![^\W_])")
@@ -64,6 +79,8 @@ def read_rating_value(
     [('ok', 4.0), ('ok', 4.0), ('ok', 4.0), ('ok', 4.0)]
     >>> [read_rating_value(t, range(1, 6))[0] for t in ("1e3", "4~5", "3½", "4.5", "3-4")]
     ['parse_error', 'parse_error', 'parse_error', 'parse_error', 'parse_error']
+    >>> [read_rating_value(t, range(1, 6))[0] for t in ("4 stars", "3 points", "4/5 stars")]
+    ['parse_error', 'parse_error', 'parse_error']
     >>> [read_rating_value(t, range(1, 6))[0] for t in ("6", "4/10", "-1")]
     ['out_of_range', 'out_of_range', 'out_of_range']
     >>> read_rating_value("N/A", range(1, 6), allow_na=True)
@@ -86,9 +103,9 @@ def read_rating_value(
 
 
 def _is_whole(m: re.Match[str], body: str) -> bool:
-    """The number ends where a token ends, and no range or second number follows it."""
+    """The number ends where a token ends, and no range, unit or second number follows it."""
     tail = body[m.end() :]
-    if not _WHOLE_END.match(tail) or _RANGE_TAIL.match(tail):
+    if not _WHOLE_END.match(tail) or _RANGE_TAIL.match(tail) or _UNIT.match(tail):
         return False
     rest = tail.lstrip()
     return not rest or not (rest[0].isnumeric() or rest[0] in "%\u2030^~")

@@ -8,7 +8,7 @@ The grade is an integer on an explicit ``scale``, read by the project's one numb
 (:mod:`ultrajudge.judge.rating_value`): the number must be the whole token (``[RESULT] 45``
 is 45, never 4; ``4th``, ``4a`` are ``parse_error``), ``4/5`` and ``4 out of 5`` are 4 when
 the maximum is the scale's, another maximum or a value off the scale is ``out_of_range``,
-and a fraction (``4.5``), a range (``3-4``, ``3 or 4``), a word or nothing at all is
+and a decimal (``4.5``), a range (``3-4``, ``3 or 4``), a unit (``4 stars``), a word or nothing at all is
 ``parse_error``. ``4.0`` is 4.
 
 The final verdict is anchored, so that a response that holds the format cannot hijack it:

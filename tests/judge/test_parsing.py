@@ -439,7 +439,24 @@ UF_ROWS = [
     ("over-max-glued", block(1, "4/5ths") + block(2, "4/5/5"), 2, {}, ((PE, None), (PE, None))),
     ("nan-inf", block(1, "NaN") + block(2, "inf"), 2, {}, ((PE, None), (PE, None))),
     ("fullwidth-digit", block(1, "４"), 1, {}, ((PE, None),)),
-    ("separate-word-kept", block(1, "4 stars") + block(2, "3 points"), 2, {}, ((OK, 4), (OK, 3))),
+    # a unit makes the number count something else: parse_error, the block kept as raw
+    ("unit-stars", block(1, "4 stars") + block(2, "3 points"), 2, {}, ((PE, None), (PE, None))),
+    ("unit-over-max", block(1, "4/5 stars") + block(2, "**4** pts"), 2, {}, ((PE, None),) * 2),
+    ("unit-percent-word", block(1, "80 percent"), 1, {}, ((PE, None),)),
+    # ... what is not a unit is left alone
+    ("label-in-brackets", block(1, "4 (Good)") + block(2, "2 [poor]"), 2, {}, ((OK, 4), (OK, 2))),
+    ("label-after-dash", block(1, "4 - clear") + block(2, "3 because"), 2, {}, ((OK, 4), (OK, 3))),
+    ("bold-number", block(1, "**4**") + block(2, "__3__"), 2, {}, ((OK, 4), (OK, 3))),
+    ("over-the-max", block(1, "4/5") + block(2, "3 of 5"), 2, {}, ((OK, 4), (OK, 3))),
+    ("over-another-max", block(1, "4/10") + block(2, "1/2"), 2, {}, ((OOR, None), (OOR, None))),
+    (
+        "crlf-end-of-line",
+        "#### Output for Text 1\r\nRating: 4\r\nRationale: ok\r\n",
+        1,
+        {},
+        ((OK, 4),),
+    ),
+    ("word-starting-like-a-unit", block(1, "4 starship"), 1, {}, ((OK, 4),)),
     ("trailing-period", block(1, "4.") + block(2, "+2"), 2, {}, ((OK, 4), (OK, 2))),
 ]
 
@@ -853,7 +870,55 @@ VALUE_ROWS = [
     ("6", DEFAULT_SCALE, False, (OOR, None)),
     ("4/10", DEFAULT_SCALE, False, (OOR, None)),
     ("-2", DEFAULT_SCALE, False, (OOR, None)),
+    # issue 15.2 "4 stars": a unit is parse_error; a full stop, a label, markdown are not units
+    ("4 stars", DEFAULT_SCALE, False, (PE, None)),
+    ("4 Stars.", DEFAULT_SCALE, False, (PE, None)),
+    ("1 star", DEFAULT_SCALE, False, (PE, None)),
+    ("3 points", DEFAULT_SCALE, False, (PE, None)),
+    ("4 pts", DEFAULT_SCALE, False, (PE, None)),
+    ("2 marks", DEFAULT_SCALE, False, (PE, None)),
+    ("**4** stars", DEFAULT_SCALE, False, (PE, None)),
+    ("4/5 stars", DEFAULT_SCALE, False, (PE, None)),
+    ("4 out of 5 stars", DEFAULT_SCALE, False, (PE, None)),
+    ("8 points out of 10", tuple(range(1, 11)), False, (PE, None)),
+    ("4 per cent", DEFAULT_SCALE, False, (PE, None)),
+    ("4 ★", DEFAULT_SCALE, False, (PE, None)),
+    ("4.", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 (Good)", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 (stars)", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("**4**", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 - clear and correct", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 because it is right", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 pointed remarks", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 of 5", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("4 of 10", DEFAULT_SCALE, False, (OOR, None)),
+    ("4 of the 5 criteria", DEFAULT_SCALE, False, (OK, 4.0)),
+    ("1/2", DEFAULT_SCALE, False, (OOR, None)),
+    ("4.5/5", DEFAULT_SCALE, False, (PE, None)),
 ]
+
+UNITS = ["star", "stars", "point", "points", "pt", "pts", "mark", "marks", "percent", "per cent"]
+TRAILERS = ["", ".", " (Good)", " - clear", ": fine", " because it is right", "**", " [ok]"]
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    scale=SCALES,
+    data=st.data(),
+    unit=st.sampled_from(UNITS),
+    trailer=st.sampled_from(TRAILERS),
+    space=st.sampled_from([" ", "  ", "\t", ""]),
+    upper=st.booleans(),
+)
+def test_a_unit_is_parse_error_and_a_benign_trailer_is_not(
+    scale: tuple, data: st.DataObject, unit: str, trailer: str, space: str, upper: bool
+) -> None:
+    n = data.draw(st.sampled_from(scale))
+    unit = unit.upper() if upper else unit
+    assert read_rating_value(f"{n}{space}{unit}{trailer}", scale) == (PE, None)
+    assert read_rating_value(f"{n}{trailer}", scale) == (OK, float(n))
+    (r,) = parse_ultrafeedback(block(1, f"{n}{space}{unit}{trailer}"), 1, scale=scale)
+    assert (r.status, r.value) == (PE, None) and f"{n}{space}{unit}" in (r.raw or "")
 
 
 @pytest.mark.parametrize(("written", "scale", "allow_na", "expected"), VALUE_ROWS)
