@@ -26,7 +26,13 @@ from typing import Any
 from ultrajudge.generators.engine import Outcome, Request, Session, basic_check, row_rng, seeded
 from ultrajudge.generators.engine import text_key as _key
 from ultrajudge.generators.pooling import answer_each
-from ultrajudge.generators.rows import CompletionSet, instruction_of, merge_row, provenance
+from ultrajudge.generators.rows import (
+    CompletionSet,
+    instruction_of,
+    merge_row,
+    provenance,
+    text_of,
+)
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.similarity import normalise_words
@@ -243,8 +249,8 @@ class EvolQualityConfig:
     def sources(self, row: Mapping[str, Any]) -> CompletionSet:
         if self.completions_col is not None:
             return CompletionSet.from_row(row, self.completions_col)
-        text = row[self.response_col]  # type: ignore[index]
-        return CompletionSet([str(text)], ["input"], [provenance("input")])
+        text = text_of(row, self.response_col)  # type: ignore[arg-type]
+        return CompletionSet([text], ["input"], [provenance("input")])
 
     def request(self, instruction: str, response: str, aspect: str, round_: int) -> Request:
         template = load_template(f"evol_quality/{aspect}")

@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Any
 
 from ultrajudge.generators.engine import Outcome, Request, Session, basic_check, seeded
-from ultrajudge.generators.rows import CompletionSet, merge_row, provenance
+from ultrajudge.generators.rows import CompletionSet, merge_row, optional_text_of, provenance
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.types import Completion, GenerationParams, Message
@@ -289,9 +289,7 @@ def magpie(
 
 
 def _system(row: Mapping[str, Any], column: str | None) -> str | None:
-    if column is None or not row.get(column):
-        return None
-    return str(row[column])
+    return None if column is None else optional_text_of(row, column)
 
 
 def _turn(

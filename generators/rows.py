@@ -141,3 +141,51 @@ def require_columns(column_names: Sequence[str], wanted: Sequence[str], hint: st
 def instruction_of(row: Mapping[str, Any], column: str) -> str:
     """The row's instruction: a text, or the last user turn of a chat."""
     return Columns(instruction=column).instruction_of(row)
+
+
+def text_of(row: Mapping[str, Any], column: str) -> str:
+    """The row's text in ``column``; a ``DataError`` naming the column when it holds
+    something else (null, a number, a list): nothing is coerced into a text (``None`` would
+    become the prompt "None")."""
+    value = row.get(column)
+    if not isinstance(value, str):
+        kind = "null" if value is None else f"{value!r:.60} ({type(value).__name__})"
+        raise DataError(f"column {column!r} must hold text, got {kind}; fix or drop the row")
+    return value
+
+
+def optional_text_of(row: Mapping[str, Any], column: str) -> str | None:
+    """Like :func:`text_of`, but null or an empty cell is None (e.g. no system prompt)."""
+    value = row.get(column)
+    return None if value is None or value == "" else text_of(row, column)
+
+
+def check_rows(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: str | None,
+    instruction: str | None = None,
+    texts: Sequence[str] = (),
+    optional: Sequence[str] = (),
+    lists: Sequence[str] = (),
+) -> None:
+    """Refuse, before any model loads, a row a generator cannot read: an ``instruction``
+    that is neither a text nor a chat, a ``texts`` column that is not a text (``optional``:
+    or empty), a ``lists`` column (when present and not null) with a value that is not a
+    text. The ``DataError`` names where the row is (the file's line for JSON Lines and CSV,
+    see :func:`~ultrajudge.judge.datafiles.row_place`) and the column."""
+    from ultrajudge.judge.datafiles import row_place
+
+    for index, row in enumerate(rows):
+        try:
+            if instruction is not None:
+                instruction_of(row, instruction)
+            for column in texts:
+                text_of(row, column)
+            for column in optional:
+                optional_text_of(row, column)
+            for column in lists:
+                if row.get(column) is not None:
+                    Columns(completions=column).completions_of(row)
+        except DataError as exc:
+            raise DataError(f"{row_place(source, index)}, {exc}") from None

@@ -17,7 +17,7 @@ from typing import Any
 
 from ultrajudge.generators.engine import Outcome, Request, Session, basic_check, seeded
 from ultrajudge.generators.pooling import answer_each
-from ultrajudge.generators.rows import merge_row, provenance
+from ultrajudge.generators.rows import merge_row, provenance, text_of
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.similarity import normalise_words
@@ -153,7 +153,7 @@ def self_instruct(
     generation failed are left out (counted in the summary; rerun to retry them)."""
     model = model or backend.id
     out: list[dict[str, Any]] = []
-    requests = [config.request(str(row[config.context_col])) for row in rows]
+    requests = [config.request(text_of(row, config.context_col)) for row in rows]
     queries: list[tuple[int, int, str]] = []  # (row, index, query)
     for i, gen in enumerate(session.run(backend, requests, "self-instruct")):
         if not gen.ok:

@@ -30,6 +30,7 @@ __all__ = [
     "encode_csv_cells",
     "local_data_files",
     "reader_of",
+    "row_place",
     "write_json_array",
 ]
 
@@ -130,6 +131,68 @@ def _check_lines(path: Path, raw: IO[bytes], *, jsonl: bool) -> bytes | None:
         if jsonl:
             _check_json_line(path, number, stripped)
     return first
+
+
+def row_place(source: str | None, index: int) -> str:
+    """Where row ``index`` (0-based, in the order rows are read) is, for an error message:
+    ``'in.jsonl' line 3`` in one local JSON Lines or CSV file (the file's own line number:
+    blank lines, the CSV header and cells spanning lines counted as an editor shows them),
+    else ``row 3 of 'data.parquet'`` (1-based).
+
+    >>> row_place(None, 0)
+    'row 1'
+    """
+    files = None
+    if source is not None:
+        try:
+            files = local_data_files(source)
+        except DataError:
+            files = None
+    line = _line_of_row(files[0], index) if files is not None and len(files) == 1 else None
+    if line is not None:
+        return f"{str(files[0])!r} line {line}"  # type: ignore[index]
+    return f"row {index + 1}" + (f" of {source!r}" if source is not None else "")
+
+
+def _line_of_row(path: Path, index: int) -> int | None:
+    """The line on which row ``index`` starts, for a JSON Lines or CSV file; else None."""
+    import csv
+    import io
+
+    kind = reader_of(path)
+    if kind not in ("json", "csv"):
+        return None
+    try:
+        with _open_bytes(path) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            if kind == "json":
+                return _nth_nonblank(text, index)
+            reader = csv.reader(text)
+            start, records = 1, -1  # the header is record -1
+            for record in reader:
+                if any(cell.strip() for cell in record):
+                    if records == index:
+                        return start
+                    records += 1
+                start = reader.line_num + 1
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
+
+
+def _nth_nonblank(lines: IO[str], index: int) -> int | None:
+    """The line of the ``index``-th object of a JSON Lines file (None for a JSON document:
+    its rows are not lines)."""
+    seen = -1
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if seen == -1 and not _is_json_lines(line.strip()):
+            return None
+        seen += 1
+        if seen == index:
+            return number
+    return None
 
 
 def _is_json_lines(first_line: str) -> bool:

@@ -182,11 +182,17 @@ def _print_summary(summary: Any, out: Path, store_path: Path) -> None:
         typer.secho("warning: the output has no rows", fg=typer.colors.YELLOW, err=True)
 
 
-def _require(rows: list[dict[str, Any]], columns: list[str], hint: str) -> None:
-    from ultrajudge.generators.rows import require_columns
+def _require(
+    rows: list[dict[str, Any]], columns: list[str], hint: str, source: str | None, **cells: Any
+) -> None:
+    """The columns exist, and every row's cells are what the generator reads (``cells``:
+    :func:`~ultrajudge.generators.rows.check_rows`' keywords): checked before any model loads,
+    an error names the file's line and the column."""
+    from ultrajudge.generators.rows import check_rows, require_columns
 
     if rows:
         require_columns(list(rows[0]), columns, hint)
+        check_rows(rows, source=source, **cells)
 
 
 @app.command("pool")
@@ -266,7 +272,14 @@ def pool(
         completions_col=completions_col,
     )
     rows = _load(source, split, limit)
-    _require(rows, [instruction_col], "pass --instruction-col")
+    _require(
+        rows,
+        [instruction_col],
+        "pass --instruction-col",
+        source,
+        instruction=instruction_col,
+        lists=[completions_col],
+    )
 
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
         from ultrajudge.generators.pooling import pool_completions
@@ -349,7 +362,7 @@ def evol_instruct(
         instruction_col=instruction_col,
     )
     rows = _load(source, split, limit)
-    _require(rows, [instruction_col], "pass --instruction-col")
+    _require(rows, [instruction_col], "pass --instruction-col", source, instruction=instruction_col)
     backend = _backend(model, model_option)
 
     def job(rows: list[dict[str, Any]], session: Session) -> list[dict[str, Any]]:
@@ -428,6 +441,10 @@ def evol_quality(
         rows,
         [instruction_col, completions_col or response_col],
         "pass --instruction-col, and --response-col (one text) or --completions-col (a list)",
+        source,
+        instruction=instruction_col,
+        texts=[] if completions_col else [response_col],
+        lists=[completions_col] if completions_col else [],
     )
     backend = _backend(model, model_option)
 
@@ -497,7 +514,7 @@ def self_instruct(
     column = context_col or (
         "context" if "context" in columns or "instruction" not in columns else "instruction"
     )
-    _require(rows, [column], "pass --context-col")
+    _require(rows, [column], "pass --context-col", source, texts=[column])
     config = SelfInstructConfig(
         n=n,
         application=application or DEFAULT_APPLICATION,
@@ -590,6 +607,8 @@ def magpie(
             "give system prompts either in the input file (--system-col) or with --system, not both"
         )
     rows = _load(source, split, limit) if source is not None else [{"system_prompt": system}]
+    if source is not None:
+        _require(rows, [system_col], "pass --system-col", source, optional=[system_col])
     config = MagpieConfig(
         n=n,
         turns=turns,
