@@ -7,8 +7,15 @@ empty file, a byte that is not UTF-8 or a malformed JSON line is one :class:`Dat
 naming the file and the line (``datasets`` would raise a generation error 50 lines deep).
 
 Outputs: ``.jsonl`` is JSON Lines, ``.json`` one JSON array, ``.parquet`` Parquet, ``.csv``
-CSV whose list and mapping cells are JSON text (which :func:`decode_csv_cells` reads back);
-a path without a suffix is a ``save_to_disk`` folder; any other suffix is refused.
+CSV whose list and mapping cells are JSON text; a path without a suffix is a
+``save_to_disk`` folder; any other suffix is refused.
+
+CSV round trip: the writer records which columns it encoded as JSON in the sidecar
+``<out>.columns.json`` (``"json_columns"``), and :func:`decode_csv_cells` decodes those
+columns only. A CSV without that record (one a person or another tool wrote) keeps every
+cell as text, even a cell that happens to be valid JSON (``["a"]``, ``[1, 2]``); only the
+column a command reads as a list of completions decodes such a cell, where it is used
+(:meth:`ultrajudge.judge.io.Columns.texts_of`).
 """
 
 from __future__ import annotations
@@ -28,9 +35,12 @@ __all__ = [
     "check_text_file",
     "decode_csv_cells",
     "encode_csv_cells",
+    "json_columns",
     "local_data_files",
     "reader_of",
+    "recorded_json_columns",
     "row_place",
+    "sidecar_of",
     "write_json_array",
 ]
 
@@ -217,17 +227,30 @@ def _check_json_line(path: Path, number: int, text: str) -> None:
         )
 
 
-def encode_csv_cells(ds: Any) -> Any:
-    """The dataset with every list or mapping column turned into JSON text, so that a CSV
-    holds ``["a", "b"]`` (which :func:`decode_csv_cells` and every command read back) rather
-    than a Python repr."""
+def sidecar_of(out: str | Path) -> Path:
+    """The record kept next to an output: ``<out>.columns.json`` (the column mapping a
+    command judged it by, and for a CSV the columns written as JSON)."""
+    return Path(f"{out}.columns.json")
+
+
+def json_columns(ds: Any) -> list[str]:
+    """The columns a CSV holds as JSON text: those whose cells are lists or mappings."""
     import datasets
 
-    nested = [
+    return [
         name
         for name, feature in ds.features.items()
         if not isinstance(feature, datasets.Value | datasets.ClassLabel)
     ]
+
+
+def encode_csv_cells(ds: Any) -> Any:
+    """The dataset with every :func:`json_columns` column turned into JSON text, so that a
+    CSV holds ``["a", "b"]`` (read back by :func:`decode_csv_cells` when the sidecar names
+    the column) rather than a Python repr."""
+    import datasets
+
+    nested = json_columns(ds)
     if not nested:
         return ds
 
@@ -243,42 +266,55 @@ def encode_csv_cells(ds: Any) -> Any:
     return ds.map(encode, batched=True, features=features)
 
 
-def decode_csv_cells(ds: Any) -> Any:
-    """Read back what :func:`encode_csv_cells` wrote: a text column in which every non-empty
-    cell is a JSON array or object becomes that list or mapping column."""
+def recorded_json_columns(files: list[Path]) -> list[str]:
+    """The columns the sidecars of ``files`` (CSV files ultrajudge wrote) record as JSON;
+    [] for a CSV without a sidecar. An unreadable sidecar is a :class:`DataError`."""
+    found: dict[str, None] = {}
+    for path in files:
+        record = sidecar_of(path)
+        if not record.is_file():
+            continue
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(
+                f"cannot read {str(record)!r}, which records the JSON columns of "
+                f"{str(path)!r} ({exc}); delete it to read every cell as text"
+            ) from None
+        names = data.get("json_columns") if isinstance(data, dict) else None
+        found.update(dict.fromkeys(str(n) for n in names or ()))
+    return list(found)
+
+
+def decode_csv_cells(ds: Any, columns: list[str], *, source: str = "the CSV") -> Any:
+    """Read back what :func:`encode_csv_cells` wrote, for the ``columns`` the writer
+    recorded (see the module docstring); every other column stays text. A recorded
+    column with a cell that is not JSON is a :class:`DataError` naming it."""
     import datasets
 
-    columns = [
-        name
-        for name, feature in ds.features.items()
-        if isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
-    ]
-    decoded = {}
-    for name in columns:
-        values = _json_containers(ds[name])
-        if values is not None:
-            decoded[name] = values
-    if not decoded:
+    wanted = [c for c in columns if c in ds.column_names]
+    if not wanted:
         return ds
+    decoded = {name: _decode_column(ds[name], name, source) for name in wanted}
     table = {name: decoded.get(name, ds[name]) for name in ds.column_names}
     return datasets.Dataset.from_dict(table)
 
 
-def _json_containers(values: list[Any]) -> list[Any] | None:
+def _decode_column(values: list[Any], name: str, source: str) -> list[Any]:
     out: list[Any] = []
-    seen = False
-    for v in values:
+    for index, v in enumerate(values):
         if v is None or v == "":
             out.append(None)
             continue
-        if not isinstance(v, str) or v.lstrip()[:1] not in ("[", "{"):
-            return None
         try:
-            out.append(json.loads(v))
+            out.append(json.loads(v) if isinstance(v, str) else v)
         except ValueError:
-            return None
-        seen = True
-    return out if seen else None
+            raise DataError(
+                f"{row_place(source, index)}, column {name!r} is not the JSON that ultrajudge "
+                f"wrote there ({v!r:.60}); fix the cell, or delete {str(sidecar_of(source))!r} "
+                "to read every cell as text"
+            ) from None
+    return out
 
 
 def write_json_array(ds: Any, path: str) -> None:

@@ -19,8 +19,11 @@ from ultrajudge.judge.datafiles import (
     check_text_file,
     decode_csv_cells,
     encode_csv_cells,
+    json_columns,
     local_data_files,
     reader_of,
+    recorded_json_columns,
+    sidecar_of,
     write_json_array,
 )
 from ultrajudge.judge.errors import DataError
@@ -37,8 +40,8 @@ def load_rows(source: str, *, split: str = "train", limit: int | None = None) ->
     a Hub id (``org/name``, ``org/name:config``, ``org/name@revision``). Local text files
     are checked first (:func:`~ultrajudge.judge.datafiles.check_text_file`): an empty file, a
     non-UTF-8 byte or a malformed JSON line is one :class:`DataError` naming file and line.
-    CSV cells holding JSON arrays or objects are read back as lists and mappings. ``limit``
-    keeps the first rows."""
+    CSV columns ultrajudge wrote as JSON (recorded in ``<FILE>.columns.json``) are read back
+    as lists and mappings; every other CSV cell stays text. ``limit`` keeps the first rows."""
     import datasets
 
     path = Path(source)
@@ -82,7 +85,9 @@ def _load_files(files: list[Path], source: str) -> Any:
         raise DataError(
             f"cannot read {source!r} as {kind}: {type(cause).__name__}: {cause}"
         ) from None
-    return decode_csv_cells(ds) if kind == "csv" else ds
+    if kind != "csv":
+        return ds
+    return decode_csv_cells(ds, recorded_json_columns(files), source=source)
 
 
 def _pick_split(ds: Any, split: str, source: str) -> Any:
@@ -204,8 +209,8 @@ def write_text(out: str | Path, text: str, *, protect: Iterable[str | Path | Non
 
 def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] = ()) -> Path:
     """Write by the output path's suffix: ``.jsonl`` JSON Lines, ``.json`` one JSON array,
-    ``.parquet``, ``.csv`` (list and mapping cells as JSON text, read back by
-    :func:`load_rows`), or a ``save_to_disk`` folder (no suffix); any other suffix is refused.
+    ``.parquet``, ``.csv`` (list and mapping cells as JSON text, those columns recorded in
+    ``<out>.columns.json`` so that :func:`load_rows` decodes them and nothing else), or a ``save_to_disk`` folder (no suffix); any other suffix is refused.
     Written to a temporary sibling and renamed, so a crash never leaves a half-written
     output; temporaries an earlier run left (killed mid-write) are removed first. Files and
     folders get the user's umask, like any other file they create.
@@ -230,6 +235,8 @@ def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] 
         else:
             ds.to_json(str(tmp), lines=True, force_ascii=False, double_precision=15)
         os.replace(tmp, out)
+    if suffix == ".csv":  # which columns are JSON: only those are decoded when read back
+        _write_sidecar(out, {"json_columns": json_columns(ds)})
     return out
 
 
@@ -377,7 +384,7 @@ class Columns:
         """Every completion of the row in order: its text, or :class:`NotText`."""
         if self.completion_columns:
             return [_as_text(row[c]) for c in self.completion_columns]
-        values = row[self.completions]  # type: ignore[index]
+        values = _json_list(row[self.completions])  # type: ignore[index]
         if isinstance(values, str) or not isinstance(values, Sequence):
             raise DataError(
                 f"{_where(index, self.completions)} must hold a list of texts, got "
@@ -410,14 +417,22 @@ class Columns:
 
 def columns_record(out: str | Path) -> Path:
     """Where the column mapping of an output is recorded: ``<out>.columns.json``."""
-    return Path(f"{out}.columns.json")
+    return sidecar_of(out)
 
 
 def record_columns(out: str | Path, mapping: Mapping[str, Any]) -> Path:
     """Record next to ``out`` the columns a command judged it by (``kind`` and the
     :meth:`Columns.as_dict` or pairwise mapping), so that ``pairs`` and ``compare`` read them
-    without the column flags. Written atomically; returns the record's path."""
-    text = json.dumps({"columns": dict(mapping)}, indent=2, sort_keys=True) + "\n"
+    without the column flags. Written atomically, keeping the CSV writer's ``json_columns``;
+    returns the record's path."""
+    record: dict[str, Any] = {"columns": dict(mapping)}
+    if Path(out).suffix.lower() == ".csv":
+        record["json_columns"] = recorded_json_columns([Path(out)])
+    return _write_sidecar(out, record)
+
+
+def _write_sidecar(out: str | Path, record: Mapping[str, Any]) -> Path:
+    text = json.dumps(dict(record), indent=2, sort_keys=True) + "\n"
     return write_text(columns_record(out), text)
 
 
@@ -459,6 +474,19 @@ def place_ratings(ratings: Sequence[Rating], texts: Sequence[str | NotText]) -> 
     if next(judged, None) is not None:
         raise ValueError(f"{len(ratings)} ratings for {len(placed)} positions")
     return tuple(placed)
+
+
+def _json_list(value: Any) -> Any:
+    """A completions cell written as a JSON array (a CSV made by hand or by another tool,
+    whose cells are all text) is that list: the command reads this column as a list. Any
+    other value is returned as it is."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return decoded if isinstance(decoded, list) else value
+    return value
 
 
 def _where(index: int | None, column: str | None) -> str:
