@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -285,7 +286,7 @@ class TransformersBackend:
         fast = cache is not None and self.device == "cpu"
         with torch.inference_mode(), decoding_attention(self.model) if fast else nullcontext():
             generated = self.model.generate(
-                input_ids=input_ids, attention_mask=attention, past_key_values=cache, **kwargs
+                input_ids=input_ids, attention_mask=attention, **{_cache_kwarg(): cache}, **kwargs
             )
         new = generated[:, input_ids.shape[1] :].tolist()
         return [self._decode(tokens, len(prompt), params) for tokens, prompt in zip(new, batch)]
@@ -526,6 +527,17 @@ class TransformersBackend:
         length = root.pos0 + len(root.tokens)
         node = Node(list(seqs[0][:length]), 0, [], keep=True, kv=kv, done=True)
         self._prefix = (node.tokens, [Piece(node, length)])
+
+
+@functools.cache
+def _cache_kwarg() -> str:
+    """The keyword ``generate`` takes a ready KV cache under: ``cache`` in the transformers
+    releases that renamed it (passing ``past_key_values`` there is a FutureWarning, and an
+    error from 6.0), ``past_key_values`` before. Detected from the names ``generate`` knows,
+    not from a version number."""
+    from transformers.generation import utils
+
+    return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"
 
 
 def _left_padded(chain: Chain, layer: int, which: int, width: int) -> Any:
