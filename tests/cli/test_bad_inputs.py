@@ -1,6 +1,37 @@
 """Every bad input a new user tried (issue 15) gives exactly one line naming what is wrong,
 exit code 2 (130 for Ctrl-C), and loses nothing: an earlier output and its store stay
-byte-identical. Runs the real entry point (``ultrajudge.cli.run``), in process."""
+byte-identical. Runs the real entry point (``ultrajudge.cli.run``), in process.
+
+Issue 15, "One clear line instead of a traceback", bullet by bullet -> the tests here:
+
+- an empty .jsonl or .csv: CASES "an empty .jsonl", "an empty .csv"
+- one malformed JSON line: "one malformed JSON line" (and "a JSON line that is not an object")
+- a Latin-1 CSV; a non-UTF-8 JSONL naming file and line: "a Latin-1 CSV", "a non-UTF-8 JSONL"
+  (also "a damaged .gz", "an input that does not exist", "a glob matching nothing")
+- --batch-size -3 (a KeyError) / 0: "negative batch size", "zero batch size",
+  "generate pool --batch-size -3"; every command's numbers and choices, before any model
+  loads: tests/cli/test_option_ranges.py
+- -O device=cuda with a CPU-only torch: test_cuda_on_a_cpu_only_torch_is_one_line
+- --push-to-hub without a network: helper hub's tests (not here)
+- pipeline YAML with a wrong type: helper pipeline's tests (not here)
+- Ctrl-C during start-up: test_ctrl_c_during_start_up_is_the_interrupted_line,
+  test_ctrl_c_while_the_model_loads_is_the_interrupted_line
+- a full disk: test_a_full_disk_while_writing_the_output_is_one_line_and_keeps_the_old_output,
+  test_a_full_disk_in_the_results_store_is_one_line (SQLite's own SQLITE_FULL),
+  test_a_full_disk_while_writing_a_report_is_one_line
+- a damaged store (naming it, and saying to delete it or pass --store): "a store with one
+  digit edited", "a store that is not a database" (and "a store another run holds")
+- a template the sandbox refuses: "template reaching for Python internals" (SecurityError),
+  "template with a huge range" (OverflowError), "template dividing by zero"
+- a !!python tag in a --jury or --generators file: "!!python tag in a jury file",
+  "!!python tag in a generators file"
+- a wrong API key (final, not re-asked per row): test_a_wrong_api_key_ends_the_run_with_one_line
+- a local model path that does not exist / a Hub id offline: "a local model path that does
+  not exist", "a relative model path that does not exist", "a Hub id that is not cached
+  while offline"
+- a server that hangs gives up within -O timeout: test_a_hanging_server_gives_up_within_the_timeout
+- unknown output suffixes: "an output ending in .txt", "an output ending in .json.gz"
+"""
 
 from __future__ import annotations
 
@@ -34,6 +65,7 @@ class Case:
     names_file: str | None = None  # a file name the line must contain
     code: int = 2
     whole: bool = False
+    also: str | None = None  # a second thing the line must say
 
 
 def _write(path: Path, text: str | bytes) -> Path:
@@ -185,6 +217,22 @@ CASES = [
     ),
     Case("negative batch size", lambda t: ["--batch-size", "-3"], "--batch-size"),
     Case("zero batch size", lambda t: ["--batch-size", "0"], "--batch-size"),
+    Case(
+        "generate pool --batch-size -3",
+        lambda t: [
+            "generate",
+            "pool",
+            str(t / "in.jsonl"),
+            "-o",
+            str(t / "g.jsonl"),
+            "-g",
+            "model=scripted:auto",
+            "--batch-size",
+            "-3",
+        ],
+        "Invalid value for '--batch-size'",
+        whole=True,
+    ),
     Case("unknown mode", lambda t: ["--mode", "fast"], "--mode"),
     Case("min-mass above 1", lambda t: ["--min-mass", "2"], "--min-mass"),
     Case("negative temperature", lambda t: ["--temperature", "-1"], "--temperature"),
@@ -239,8 +287,20 @@ CASES = [
         "not in the local cache",
         names_file="some-org/some-model",
     ),
-    Case("a store with one digit edited", _edit_one_digit, "damaged", "scored.jsonl.ultrajudge"),
-    Case("a store that is not a database", _garbage_store, "damaged", "scored.jsonl.ultrajudge"),
+    Case(
+        "a store with one digit edited",
+        _edit_one_digit,
+        "damaged",
+        "scored.jsonl.ultrajudge",
+        also="delete it, or pass --store with a new path",
+    ),
+    Case(
+        "a store that is not a database",
+        _garbage_store,
+        "damaged",
+        "scored.jsonl.ultrajudge",
+        also="delete it, or pass --store with a new path",
+    ),
     Case("a store another run holds", _locked_store, "another run", "scored.jsonl.ultrajudge"),
 ]
 
@@ -297,6 +357,8 @@ def test_a_bad_input_is_one_line_exit_2_and_loses_nothing(
     assert lines[0].startswith("error: ") and case.says in lines[0], lines[0]
     if case.names_file:
         assert case.names_file in lines[0], lines[0]
+    if case.also:
+        assert case.also in lines[0], lines[0]
     assert out.read_bytes() == before  # the earlier output is untouched
     assert _store(tmp).read_bytes() == store_before  # and so is the store
     assert not list(out.parent.glob(".*.tmp")), "no temporary files are left behind"
@@ -310,10 +372,12 @@ def test_cuda_on_a_cpu_only_torch_is_one_line(
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     src, out = scored
+    before, store_before = out.read_bytes(), _store(src.parent).read_bytes()
     argv = ["score", str(src), "-o", str(out), "-j", str(tiny_model_dir), "-O", "device=cuda"]
     assert run([*argv, "--no-progress"]) == 2
     (line,) = _one_line(capsys)
     assert "device=cuda" in line and "sees no CUDA device" in line
+    assert out.read_bytes() == before and _store(src.parent).read_bytes() == store_before
 
 
 def test_a_full_disk_while_writing_the_output_is_one_line_and_keeps_the_old_output(
@@ -396,4 +460,98 @@ def test_a_wrong_api_key_ends_the_run_with_one_line(
     assert code == 2 and len(lines) == 1, lines
     assert "refused the API key (HTTP 401)" in lines[0] and "sk-wrong" not in lines[0]
     assert sent <= 2  # the requests already in flight, not one per row
+    assert out.read_bytes() == before
+
+
+def test_ctrl_c_while_the_model_loads_is_the_interrupted_line(
+    scored: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ultrajudge.judge.backends as backends
+
+    def interrupted(spec: str, **options: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backends, "build_backend", interrupted)
+    src, out = scored
+    before, store_before = out.read_bytes(), _store(src.parent).read_bytes()
+    assert run(["score", str(src), "-o", str(out), "-j", "./some-model", "--no-progress"]) == 130
+    (line,) = _one_line(capsys)
+    assert line.startswith("interrupted:") and "rerun the same command" in line
+    assert out.read_bytes() == before and _store(src.parent).read_bytes() == store_before
+
+
+def test_a_full_disk_in_the_results_store_is_one_line(
+    scored: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own "database or disk is full" (SQLITE_FULL): the store may not grow."""
+    real_connect = sqlite3.connect
+
+    def no_room(*args: object, **kwargs: object) -> sqlite3.Connection:
+        db = real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        (pages,) = db.execute("PRAGMA page_count").fetchone()
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    src, out = scored
+    many = src.with_name("many.jsonl")
+    rows = [{"instruction": f"Question {i}? " + "x" * 400, "completions": ["a", "b"]} for i in range(60)]  # fmt: skip
+    many.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    before, store_before = out.read_bytes(), _store(src.parent).read_bytes()
+    monkeypatch.setattr(sqlite3, "connect", no_room)
+    code = run(["score", str(many), "-o", str(out), "-j", "scripted:auto", "--no-progress"])
+    lines = _one_line(capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert "the disk is full (writing the results store" in lines[0]
+    assert str(_store(src.parent)) in lines[0] and "what was stored is kept" in lines[0]
+    assert out.read_bytes() == before and _store(src.parent).read_bytes() == store_before
+
+
+def test_a_full_disk_while_writing_a_report_is_one_line(
+    scored: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, out = scored
+    report = src.parent / "report.html"
+    report.write_text("an earlier report", encoding="utf-8")
+    real_write = Path.write_text
+
+    def full(self: Path, *args: object, **kwargs: object) -> int:
+        if self.name.startswith(".report.html."):
+            real_write(self, "half")
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", full)
+    pairs = src.parent / "pairs.jsonl"
+    code = run(["pairs", str(out), "-o", str(pairs), "--report", str(report)])
+    lines = _one_line(capsys)
+    assert code == 2 and len(lines) == 1, lines
+    assert "the disk is full" in lines[0] and f"{report}'" in lines[0]
+    assert report.read_text(encoding="utf-8") == "an earlier report"
+    assert not list(src.parent.glob(".*.tmp"))
+
+
+def test_a_hanging_server_gives_up_within_the_timeout(
+    scored: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that answers only after 10 s: with -O timeout=0.3 each request gives up
+    (a backend_error with its reason, never a made-up rating), the failure gate ends the
+    run with one line, and the earlier output is untouched."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+    from openai_server import Fault, OpenAITestServer
+
+    src, out = scored
+    before = out.read_bytes()
+    hung = src.parent / "hung" / "scored.jsonl"
+    with OpenAITestServer() as server:
+        server.fault_if = lambda body: Fault.hang(10)
+        argv = ["score", str(src), "-o", str(hung), "-j", "openai:m", "-O", f"base_url={server.url}"]  # fmt: skip
+        options = ["-O", "api_key=k", "-O", "timeout=0.3", "-O", "max_attempts=1"]
+        code = run([*argv, *options, "--max-retries", "0", "--no-progress"])
+    lines = _one_line(capsys)
+    assert code == 3 and len(lines) == 1, lines
+    assert "of judgments failed, above --max-failure-rate" in lines[0]
+    rows = [json.loads(x) for x in hung.read_text(encoding="utf-8").splitlines()]
+    assert [r["ratings"] for r in rows] == [[None, None], [None, None, None]]
+    assert {s for r in rows for s in r["rating_status"]} == {"backend_error"}
+    assert all("timed out" in raw for r in rows for raw in r["rating_raw"]), rows[0]["rating_raw"]
     assert out.read_bytes() == before
