@@ -95,6 +95,12 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1" and "datasets" in sys.modules:
+        # `datasets` read the switch when it was imported, before this (a program that
+        # embeds the CLI): the same bars off, whichever came first.
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
 
 
 def command() -> Any:

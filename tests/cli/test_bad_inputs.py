@@ -309,11 +309,17 @@ CASES = [
 def _no_library_progress_bars() -> Iterator[None]:
     # The CLI turns these off through the environment before `datasets` loads; in this test
     # process it loaded long ago.
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar
+    from datasets.utils.logging import (
+        disable_progress_bar,
+        enable_progress_bar,
+        is_progress_bar_enabled,
+    )
 
+    was_enabled = is_progress_bar_enabled()
     disable_progress_bar()
     yield
-    enable_progress_bar()
+    if was_enabled:  # as the test found it: other tests rely on the state they set
+        enable_progress_bar()
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> list[str]:

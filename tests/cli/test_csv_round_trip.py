@@ -21,11 +21,17 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "ultrajudge" / "examples"
 
 @pytest.fixture(autouse=True)
 def _no_library_progress_bars() -> Iterator[None]:
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar
+    from datasets.utils.logging import (
+        disable_progress_bar,
+        enable_progress_bar,
+        is_progress_bar_enabled,
+    )
 
+    was_enabled = is_progress_bar_enabled()
     disable_progress_bar()
     yield
-    enable_progress_bar()
+    if was_enabled:  # as the test found it: other tests rely on the state they set
+        enable_progress_bar()
 
 
 def _ok(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
