@@ -551,7 +551,7 @@ def test_a_hanging_server_gives_up_within_the_timeout(
     with OpenAITestServer() as server:
         server.fault_if = lambda body: Fault.hang(10)
         argv = ["score", str(src), "-o", str(hung), "-j", "openai:m", "-O", f"base_url={server.url}"]  # fmt: skip
-        options = ["-O", "api_key=k", "-O", "timeout=0.3", "-O", "max_attempts=1"]
+        options = ["-O", "api_key=k", "-O", "timeout=0.3"]
         code = run([*argv, *options, "--max-retries", "0", "--no-progress"])
     lines = _one_line(capsys)
     assert code == 3 and len(lines) == 1, lines
