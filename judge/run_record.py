@@ -20,9 +20,17 @@ from typing import Any
 
 from ultrajudge.judge.runner import RunSummary
 
-__all__ = ["record_path", "redact_command", "run_record", "write_run_record"]
+__all__ = [
+    "record_path",
+    "redact_command",
+    "redact_values",
+    "run_record",
+    "summary_dict",
+    "write_run_record",
+]
 
 _SECRET = re.compile(r"((?:api_key|token|password|secret)[A-Za-z_]*=)[^\s]+", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"(?:.*_)?(?:api_key|token|password|secret)", re.IGNORECASE)
 _KEYLIKE = re.compile(r"\b(sk|hf)-?[A-Za-z0-9_\-]{8,}")
 
 
@@ -39,6 +47,31 @@ def redact_command(argv: Sequence[str]) -> list[str]:
     ['score', '-O', 'api_key=***', '--out', 'x.jsonl']
     """
     return [_KEYLIKE.sub("***", _SECRET.sub(r"\1***", arg)) for arg in argv]
+
+
+def redact_values(value: Any) -> Any:
+    """``value`` (settings: mappings, lists, strings) with secrets replaced by ``***``: the
+    value of a key named like ``api_key``/``token``/``password``/``secret``, and key-like
+    strings anywhere.
+
+    >>> redact_values({"options": {"api_key": "abc", "base_url": "http://h"}, "n": 2})
+    {'options': {'api_key': '***', 'base_url': 'http://h'}, 'n': 2}
+    """
+    if isinstance(value, Mapping):
+        return {
+            k: "***" if _SECRET_KEY.fullmatch(str(k)) and v is not None else redact_values(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact_values(v) for v in value]
+    if isinstance(value, str):
+        return redact_command([value])[0]
+    return value
+
+
+def summary_dict(summary: RunSummary) -> dict[str, Any]:
+    """``summary`` as strict JSON (an undefined rate is null)."""
+    return {k: _finite(v) for k, v in summary.as_dict().items()}
 
 
 def _finite(value: Any) -> Any:
@@ -60,9 +93,11 @@ def run_record(
     store: str | Path,
     started: float,
     ended: float | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The record as a JSON-ready dict; ``judges`` are backends (their ``id`` and, where
-    the backend has one, its ``resolved`` mapping)."""
+    the backend has one, its ``resolved`` mapping); ``extra`` adds fields of a command's
+    own (a pipeline's file and steps)."""
     ended = time.time() if ended is None else ended
     return {
         "ultrajudge": version,
@@ -71,12 +106,13 @@ def run_record(
             {"id": getattr(b, "id", str(b)), "resolved": dict(getattr(b, "resolved", None) or {})}
             for b in judges
         ],
-        "settings": dict(settings),
-        "summary": {k: _finite(v) for k, v in summary.as_dict().items()},
+        "settings": redact_values(dict(settings)),
+        "summary": summary_dict(summary),
         "started": _iso(started),
         "ended": _iso(ended),
         "seconds": round(ended - started, 3),
         "store": str(store),
+        **(extra or {}),
     }
 
 

@@ -56,6 +56,7 @@ class Pipeline:
     outputs: Outputs = field(default_factory=Outputs)
     batch_size: int = 8
     max_retries: int = 2
+    max_failure_rate: float | None = None  # None: the CLI's default
 
     @property
     def jurors(self) -> tuple[Juror, ...]:
@@ -107,6 +108,7 @@ def build_pipeline(spec: PipelineFile, source: YamlSource) -> Pipeline:
         outputs=Outputs(**spec.outputs.model_dump(exclude_unset=True)) if spec.outputs else Outputs(),
         batch_size=spec.batch_size,
         max_retries=spec.max_retries,
+        max_failure_rate=spec.max_failure_rate,
     )  # fmt: skip
     with located(source, ()):
         _check_start(pipeline)

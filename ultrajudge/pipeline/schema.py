@@ -161,6 +161,9 @@ class PipelineFile(Section):
     """Rows per model batch, committed to the store together."""
     max_retries: NonNegInt = 2
     """Retries of a failed generation."""
+    max_failure_rate: Fraction | None = None
+    """Above this share of failed judgments the run writes everything, then exits with
+    code 3 (--max-failure-rate wins; default 0.5)."""
     generate: list[GenerateItem] | None = None
     """Generate steps, run in order: each is one KIND: {arguments}."""
     judge: JudgeSpec | None = None

@@ -1,0 +1,166 @@
+"""``ultrajudge run``: the failure gate (exit 3), an unreachable judge (exit 4) and the run
+record beside every dataset the pipeline writes, through the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("openai")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+from openai_server import OpenAITestServer
+
+from ultrajudge import __version__
+from ultrajudge.cli import _register, app
+from ultrajudge.judge.io import load_rows
+
+_register()
+FEEDBACK = Path(__file__).resolve().parents[2] / "ultrajudge" / "examples" / "feedback.jsonl"
+DATASETS = ("scored.jsonl", "pairs.jsonl", "dropped.jsonl")
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def _pipeline(tmp_path: Path, judge: str, extra: str = "", limit: int = 4) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(f"input: {FEEDBACK}\nlimit: {limit}\nworkdir: out\njudge: {judge}\n{extra}")
+    return path
+
+
+def _record(tmp_path: Path, name: str) -> dict:
+    return json.loads((tmp_path / "out" / f"{name}.run.json").read_text())
+
+
+def test_a_judge_that_always_fails_exits_3_after_writing_outputs_store_and_records(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "nonsense.jsonl"
+    script.write_text('{"output": "I cannot rate these."}\n')
+    pipeline = _pipeline(tmp_path, f'"scripted:{script}"', "score: {max_retries: 0}\n")
+    code, output = invoke("run", pipeline, "--no-progress")
+    assert code == 3, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "100.0% of judgments failed, above --max-failure-rate 0.5" in errors[0]
+    assert "pipeline p: 10 judgments, 10 failed (100.0%); 0 pairs" in output
+    for name in DATASETS:
+        assert (tmp_path / "out" / name).exists(), name
+        assert _record(tmp_path, name)["summary"]["statuses"] == {"missing": 10}
+    assert (tmp_path / "out" / "store.sqlite").exists()
+    assert not (tmp_path / "out" / "report.html.run.json").exists()
+    statuses = [r["rating_status"] for r in load_rows(str(tmp_path / "out" / "scored.jsonl"))]
+    assert Counter(s for row in statuses for s in row) == {"missing": 10}
+
+
+@pytest.mark.parametrize(
+    ("yaml_rate", "flag", "code"),
+    [("max_failure_rate: 1\n", [], 0), ("max_failure_rate: 1\n", ["--max-failure-rate", "0.2"], 3),
+     ("", ["--max-failure-rate", "1"], 0)],
+)  # fmt: skip
+def test_the_gate_reads_the_file_and_the_flag_wins(
+    tmp_path: Path, yaml_rate: str, flag: list[str], code: int
+) -> None:
+    script = tmp_path / "nonsense.jsonl"
+    script.write_text('{"output": "no ratings"}\n')
+    pipeline = _pipeline(tmp_path, f'"scripted:{script}"', f"score: {{max_retries: 0}}\n{yaml_rate}")  # fmt: skip
+    got, output = invoke("run", pipeline, "--no-progress", *flag)
+    assert got == code, output
+    gate = 0.2 if flag[1:] == ["0.2"] else 1.0
+    assert _record(tmp_path, "scored.jsonl")["settings"]["max_failure_rate"] == gate
+
+
+@pytest.mark.parametrize("value", ["lots", "1.5", "true", "-0.1"])
+def test_a_bad_max_failure_rate_is_one_line(tmp_path: Path, value: str) -> None:
+    pipeline = _pipeline(tmp_path, '"scripted:auto"', f"max_failure_rate: {value}\n")
+    code, output = invoke("run", pipeline, "--dry-run")
+    assert code == 2
+    assert "max_failure_rate must be a number from 0 to 1" in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_a_dead_judge_server_exits_4_with_one_line_and_no_pairs(tmp_path: Path) -> None:
+    with OpenAITestServer() as server:
+        url = server.url
+    options = f"{{base_url: '{url}', max_attempts: 2, backoff_base: 0.01, concurrency: 2}}"
+    pipeline = _pipeline(tmp_path, f'{{name: api, model: "openai:m", options: {options}}}', limit=12)  # fmt: skip
+    code, output = invoke("run", pipeline, "--no-progress")
+    assert code == 4, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert f"openai:m@{url} (generic) is unreachable" in errors[0]
+    assert "last error:" in errors[0] and "onnect" in errors[0]  # "Connection error."
+    rows = load_rows(str(tmp_path / "out" / "scored.jsonl")).to_list()
+    assert len(rows) == 12 and all(set(r["rating_status"]) == {"backend_error"} for r in rows)
+    assert not (tmp_path / "out" / "pairs.jsonl").exists()
+    record = _record(tmp_path, "scored.jsonl")
+    assert record["summary"]["stopped"] == errors[0].removeprefix("error: ").split(". The")[0]
+    assert "no pairs (the run stopped early)" in output
+
+
+def test_every_dataset_gets_a_run_record_field_by_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with OpenAITestServer() as server:
+        options = (f"{{base_url: '{server.url}', server_kind: vllm, api_key: sk-secretsecret123, "
+                   "price_in: 1.5, price_out: 4}")  # fmt: skip
+        pipeline = _pipeline(
+            tmp_path,
+            f'{{name: api, model: "openai:m", options: {options}}}',
+            "generate: [{pool: {generators: [{model: 'scripted:auto', name: pooled}]}}]\n"
+            "score: {max_new_tokens: 64}\n",
+        )
+        argv = ["run", str(pipeline), "--no-progress"]
+        monkeypatch.setattr(sys, "argv", ["/usr/bin/ultrajudge", *argv])
+        code, output = invoke(*argv)
+        url, bodies = server.url, server.bodies("/chat/completions")
+    assert code == 0, output
+    scored = load_rows(str(tmp_path / "out" / "scored.jsonl"))
+    record = _record(tmp_path, "scored.jsonl")
+    assert record["ultrajudge"] == __version__
+    assert record["command"] == ["ultrajudge", *argv]
+    assert "secretsecret" not in json.dumps(record)
+    digest = hashlib.sha256(pipeline.read_bytes()).hexdigest()
+    assert record["pipeline"] == {"name": "p", "path": str(pipeline.resolve()), "sha256": digest}
+    assert record["dataset"] == "scored"
+    assert [j["id"] for j in record["judges"]] == [f"openai:m@{url} (vllm)"]
+    assert record["judges"][0]["resolved"]["model"] == "m"
+    (config,) = record["settings"]["configs"]
+    assert config["template"].startswith("ultrafeedback/overall@") and config["aspect"] == "overall"
+    assert config["params"]["max_new_tokens"] == 64 and config["params"]["temperature"] == 0.0
+    assert record["settings"]["judges"] == {"api": "openai:m"}
+    assert record["settings"]["max_failure_rate"] == 0.5
+    summary = record["summary"]
+    statuses = Counter(s for row in scored["rating_status"] for s in row)
+    assert summary["statuses"] == dict(statuses) and sum(statuses.values()) == 14  # 10 + 4 pooled
+    assert summary["made_now"] == 4 and summary["from_store"] == 0
+    prompt_tokens = sum(len("\n".join(m["content"] for m in b["messages"]).split()) for b in bodies)
+    assert len(bodies) == 4 and summary["prompt_tokens"] == prompt_tokens
+    cost = (summary["prompt_tokens"] * 1.5 + summary["completion_tokens"] * 4) / 1e6
+    assert summary["cost_usd"] == pytest.approx(cost, rel=1e-12)
+    assert record["store"] == str(tmp_path / "out" / "store.sqlite")
+    assert record["started"] <= record["ended"] and record["seconds"] >= 0
+    steps = record["steps"]
+    assert [s["step"] for s in steps] == ["generate pool: 1 generator(s) x n=1", "score with api"]
+    assert steps[1]["backends"] == [f"openai:m@{url} (vllm)"]
+    assert steps[1]["summary"]["prompt_tokens"] == prompt_tokens
+
+    generated = _record(tmp_path, "generated.jsonl")
+    assert generated["dataset"] == "generated"
+    assert [j["id"] for j in generated["judges"]] == steps[0]["backends"]
+    assert generated["judges"][0]["id"].startswith("scripted:auto")
+    assert generated["summary"]["made_now"] == 4 and generated["summary"]["statuses"] == {"ok": 4}
+    assert generated["pipeline"] == record["pipeline"] and generated["steps"] == steps
+    for name in ("pairs.jsonl", "dropped.jsonl"):
+        other = _record(tmp_path, name)
+        assert other["summary"] == summary and other["judges"] == record["judges"]
+    assert not (tmp_path / "out" / "report.html.run.json").exists()
