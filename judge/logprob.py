@@ -36,7 +36,7 @@ from ultrajudge.judge.backends.positions import (
 )
 from ultrajudge.judge.rating import RATERS, Item, RatingConfig, judge_id, reference_of
 from ultrajudge.judge.scale_reading import continuation_prefixes, label_probabilities
-from ultrajudge.judge.types import Rating, RowJudgment, TokenDistribution
+from ultrajudge.judge.types import Rating, RowJudgment, TokenDistribution, failure_status
 
 __all__ = [
     "rating_from_distribution",
@@ -75,8 +75,8 @@ def rating_from_distribution(
     >>> r.status, round(r.value, 6), tuple(round(p, 6) for p in r.probs), round(r.mass, 6)
     ('ok', 4.25, (0.0, 0.0, 0.0, 0.75, 0.25), 0.8)
     """
-    if dist.error is not None:
-        return Rating(None, "backend_error", raw=dist.error)
+    if dist.error is not None:  # too_long (never sent) or backend_error
+        return Rating(None, failure_status(dist.error), raw=dist.error)
     raw, _ = scale_probabilities(dist.logprobs, scale)
     return rating_from_probabilities(raw, dist, scale, min_mass=min_mass)
 
@@ -86,8 +86,8 @@ def rating_from_probabilities(
 ) -> Rating:
     """A ``Rating`` from the raw probability of each scale value (``dist``, the first
     position's distribution, fills ``raw`` of a ``low_mass`` rating)."""
-    if dist.error is not None:
-        return Rating(None, "backend_error", raw=dist.error)
+    if dist.error is not None:  # too_long (never sent) or backend_error
+        return Rating(None, failure_status(dist.error), raw=dist.error)
     raw, mass = tuple(raw), sum(raw)
     if mass <= 0.0:
         return Rating(None, "low_mass", raw=_top(dist), probs=None, mass=0.0)

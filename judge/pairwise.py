@@ -417,7 +417,7 @@ def read_abc_distribution(
     top = sorted(dist.logprobs.items(), key=lambda kv: -kv[1])[:5]
     raw = json.dumps({t: round(lp, 4) for t, lp in top}, ensure_ascii=False)
     if dist.error is not None:
-        return OrderJudgment(None, "backend_error", raw=dist.error)
+        return OrderJudgment(None, failure_status(dist.error), raw=dist.error)
     p = [
         sum(math.exp(lp) for tok, lp in dist.logprobs.items() if tok.strip() == c) for c in letters
     ]

@@ -264,6 +264,29 @@ class TransformersBackend:
             f"more do not fit the model's {limit}; not generated. Shorten the input",
         )
 
+    def _over_context(self, text: str, extra: int) -> TokenDistribution | None:
+        """A failed (``too_long``) distribution when ``text`` and ``extra`` more tokens do not
+        fit the context, else None. Only a text whose UTF-8 bytes could exceed it is
+        tokenized (a token covers at least one byte; one more for a prefix-space token)."""
+        limit = self.capabilities.max_context
+        if limit is None or len(text.encode()) + 1 + extra <= limit:
+            return None
+        n = len(self.encode(text))
+        if n + extra <= limit:
+            return None
+        return TokenDistribution(
+            {},
+            n,
+            error=f"{TOO_LONG} the prompt has {n} tokens and the answer {extra} more; the model "
+            f"reads {limit}; not scored. Shorten the input",
+        )
+
+    def _position_overflow(self, request: PositionRequest) -> TokenDistribution | None:
+        """:meth:`_over_context` of a teacher-forced request: its prompt, every forced
+        text, and up to 4 tokens for each chosen value between them."""
+        prompt = request.raw_prompt if request.raw_prompt is not None else self.render(request.messages)  # fmt: skip
+        return self._over_context(prompt + "".join(request.forced), 4 * (len(request.forced) - 1))
+
     def _generate(self, batch: list[list[int]], params: GenerationParams) -> list[Completion]:
         import torch
 
@@ -371,10 +394,10 @@ class TransformersBackend:
             + r.assistant_prefix
             for r in requests
         ]
-        ids = [self.encode(t) for t in texts]
+        out: list[TokenDistribution | None] = [self._over_context(t, 0) for t in texts]
+        ids = [self.encode(t) if d is None else [] for t, d in zip(texts, out)]
         wanted = self.candidate_token_ids(candidates)
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        out: list[TokenDistribution | None] = [None] * len(ids)
+        order = sorted((i for i in range(len(ids)) if out[i] is None), key=lambda i: -len(ids[i]))
         for batch in _batches(order, [len(x) for x in ids], self.batch_size, self.max_batch_tokens):
             input_ids, attention = self._left_pad([ids[i] for i in batch])
             self._count([ids[i] for i in batch], padded=True)
@@ -416,7 +439,13 @@ class TransformersBackend:
         top_k: int = 20,
     ) -> list[list[TokenDistribution]]:
         """Same result as ``score_positions_portable`` (within float tolerance), but one
-        prefill per prompt, shared prefixes once, no padding; see the class docstring."""
+        prefill per prompt, shared prefixes once, no padding; see the class docstring. A
+        request over the context gets a ``too_long`` distribution at every position."""
+        refused = [self._position_overflow(r) for r in requests]
+        if any(refused):
+            fits = [r for r, d in zip(requests, refused) if d is None]
+            scored = iter(self.score_positions(fits, candidates=candidates, choose=choose, top_k=top_k) if fits else [])  # fmt: skip
+            return [[d] * len(r.forced) if d else next(scored) for r, d in zip(requests, refused)]
         if self._packed_error is None:
             try:
                 scored = self._score_packed(requests, candidates, choose, top_k)
