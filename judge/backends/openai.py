@@ -15,7 +15,9 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
 ``progress``            tqdm bar on a terminal (true)
 ``max_context``         the model's context in tokens: a prompt estimated longer (4 characters
-                        a token, plus ``max_tokens``) is not sent; its item fails ``too_long``
+                        a token, plus ``max_tokens``) is not sent; its item fails ``too_long``.
+                        Default: the ``max_model_len`` the server lists for the model in
+                        ``GET /v1/models`` (vLLM), asked once; else unknown (all is sent)
 
 The key is read when the backend is built, and ``$OPENAI_API_KEY`` only goes where the
 OpenAI SDK itself would send it: to api.openai.com, or to ``$OPENAI_BASE_URL`` when
@@ -70,6 +72,7 @@ from urllib.parse import urlparse
 from tqdm import tqdm
 
 from ultrajudge.judge.backends.base import register_backend
+from ultrajudge.judge.backends.context_limit import OPTION, ask_server
 from ultrajudge.judge.backends.profiles import ServerProfile, get_profile, structured_fields
 from ultrajudge.judge.backoff import Pushback
 from ultrajudge.judge.errors import AuthError, ConfigError
@@ -207,7 +210,7 @@ class OpenAIBackend:
     capabilities: Capabilities = field(init=False)
     usage: Usage = field(init=False, default_factory=Usage)
     #: What the server reported running (``model``, ``system_fingerprint``): the run record.
-    resolved: dict[str, str] = field(init=False, default_factory=dict)
+    resolved: dict[str, str | int | None] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -223,6 +226,10 @@ class OpenAIBackend:
             TokenBucket(self.tpm) if self.tpm else None,
         )
         self._lock = threading.Lock()
+        self._limit_lock = threading.Lock()
+        self._limit_known = self.max_context is not None  # else asked of the server once
+        if self._limit_known:
+            self.resolved.update(max_context=self.max_context, max_context_source=OPTION)
         self._warned: set[str] = set()
         self._connections: _Connections | None = None
         self._finalizer: weakref.finalize | None = None
@@ -457,11 +464,14 @@ class OpenAIBackend:
         """One request, sent once (the job runner retries); raises :class:`RequestFailed`."""
         conns = self._get_connections()
         estimate = _estimate_tokens(kwargs)
+        if not self._limit_known:
+            self._learn_limit(conns)
         if self.max_context is not None and estimate > self.max_context:
             raise RequestFailed(
                 f"{TOO_LONG} about {estimate} tokens (the prompt at 4 characters a token, plus "
-                f"max_tokens) do not fit max_context={self.max_context}; not sent. Shorten the "
-                "input, or pass -O max_context with the server's real limit"
+                f"max_tokens) do not fit max_context={self.max_context} "
+                f"({self.resolved.get('max_context_source')}); not sent. Shorten the input, or "
+                "pass -O max_context with the server's real limit"
             )
         with conns.slots:
             if self._refused is not None:  # one 401 is enough: the rest are never sent
@@ -471,6 +481,16 @@ class OpenAIBackend:
                 return self._send(conns.client(), endpoint, kwargs, parse, estimate)
             finally:
                 conns.in_flight -= 1
+
+    def _learn_limit(self, conns: _Connections) -> None:
+        """Ask the server for the model's context once (the other threads wait for it)."""
+        with self._limit_lock:
+            if self._limit_known:
+                return
+            limit, source = ask_server(conns.client(), self.model, min(self.timeout, 10.0))
+            self.max_context, self._limit_known = limit, True
+            self.capabilities = replace(self.capabilities, max_context=limit)
+            self.resolved.update(max_context=limit, max_context_source=source)
 
     def _send(
         self,

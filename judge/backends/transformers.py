@@ -444,8 +444,8 @@ class TransformersBackend:
         refused = [self._position_overflow(r) for r in requests]
         if any(refused):
             fits = [r for r, d in zip(requests, refused) if d is None]
-            scored = iter(self.score_positions(fits, candidates=candidates, choose=choose, top_k=top_k) if fits else [])  # fmt: skip
-            return [[d] * len(r.forced) if d else next(scored) for r, d in zip(requests, refused)]
+            done = iter(self.score_positions(fits, candidates=candidates, choose=choose, top_k=top_k) if fits else [])  # fmt: skip
+            return [[d] * len(r.forced) if d else next(done) for r, d in zip(requests, refused)]
         if self._packed_error is None:
             try:
                 scored = self._score_packed(requests, candidates, choose, top_k)

@@ -1,9 +1,11 @@
 """Prompts longer than the judge's context are ``too_long`` and never run: a local model in
-logprob mode (its ``max_position_embeddings``), through the real CLI."""
+logprob mode (its ``max_position_embeddings``), an API judge at the limit its server lists
+in ``GET /v1/models`` (vLLM's ``max_model_len``), through the real CLI."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,58 @@ def test_logprob_mode_marks_an_over_long_prompt_too_long(
     record = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
     failed = 1 if per_completion else 2
     assert record["summary"]["statuses"] == {"ok": 5 - failed, "too_long": failed}
+
+
+def _api_rows(tmp_path: Path) -> Path:
+    rows = [{"instruction": "Say hi.", "completions": ["hi", "hello"]},
+            {"instruction": "Summarise.", "completions": ["word " * 40_000]},  # ~50,000 tokens
+            {"instruction": "Say bye.", "completions": ["bye"]}]  # fmt: skip
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _score_api(tmp_path: Path, max_model_len: int | None, *options: str) -> tuple[dict, int, int]:
+    """Score the rows against a local server listing ``max_model_len``: the run record's
+    judge, the chat requests sent and the model listings asked."""
+    pytest.importorskip("openai")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+    from openai_server import OpenAITestServer
+
+    out = tmp_path / "scored.jsonl"
+    with OpenAITestServer(model="m", max_model_len=max_model_len) as server:
+        args = ["score", str(_api_rows(tmp_path)), "--judge", "openai:m", "-o", str(out),
+                "-O", f"base_url={server.url}", "-O", "concurrency=2", *options, "--no-progress"]  # fmt: skip
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        sent, listings = len(server.bodies("/chat/completions")), server.listings
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
+    statuses = [json.loads(line)["rating_status"] for line in out.read_text().splitlines()]
+    return {"statuses": statuses, **record["judges"][0]["resolved"]}, sent, listings
+
+
+def test_the_servers_max_model_len_refuses_an_over_long_prompt_unsent(tmp_path: Path) -> None:
+    judged, sent, listings = _score_api(tmp_path, 8192)
+    assert judged == {
+        "statuses": [["ok", "ok"], ["too_long"], ["ok"]],
+        "model": "m",
+        "max_context": 8192,
+        "max_context_source": "server: GET /v1/models max_model_len",
+    }
+    assert sent == 2, "the over-long prompt was sent"
+    assert listings == 1  # asked once, for all requests
+    raw = json.loads((tmp_path / "scored.jsonl").read_text().splitlines()[1])["rating_raw"][0]
+    assert "do not fit max_context=8192 (server: GET /v1/models max_model_len)" in raw
+
+
+def test_a_server_without_a_limit_gets_every_prompt(tmp_path: Path) -> None:
+    judged, sent, listings = _score_api(tmp_path, None)
+    assert judged["statuses"] == [["ok", "ok"], ["ok"], ["ok"]] and sent == 3 and listings == 1
+    assert judged["max_context"] is None
+    assert judged["max_context_source"] == "unknown: the server lists 'm' without max_model_len"
+
+
+def test_the_option_wins_over_the_server_and_nothing_is_asked(tmp_path: Path) -> None:
+    judged, sent, listings = _score_api(tmp_path, 8192, "-O", "max_context=100000")
+    assert judged["statuses"] == [["ok", "ok"], ["ok"], ["ok"]] and sent == 3 and listings == 0
+    assert (judged["max_context"], judged["max_context_source"]) == (100000, "option max_context")

@@ -148,9 +148,12 @@ class OpenAITestServer:
     logprobs: bool = True
     max_top_logprobs: int = 20
     model: str = "test-model"
+    #: Listed as the model's ``max_model_len`` in ``GET /v1/models`` (as vLLM does) when set.
+    max_model_len: int | None = None
     faults: deque[Fault] = field(default_factory=deque)
     fault_if: Callable[[dict], Fault | None] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    listings: int = 0  # GET /v1/models requests (not in ``requests``)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -327,14 +330,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/v1/models"):
-            data = [
-                {
-                    "id": self.app.model,
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "ultrajudge-test",
-                }
-            ]
+            entry: dict[str, Any] = {
+                "id": self.app.model,
+                "object": "model",
+                "created": 0,
+                "owned_by": "ultrajudge-test",
+            }
+            if self.app.max_model_len is not None:
+                entry["max_model_len"] = self.app.max_model_len
+            with self.app._lock:
+                self.app.listings += 1
+            data = [entry]
             self._send(200, json.dumps({"object": "list", "data": data}).encode())
         else:
             self._error(404, f"no route {self.path}")

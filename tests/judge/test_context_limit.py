@@ -32,3 +32,14 @@ def test_over_long_requests_fail_too_long_and_the_rest_are_read(tiny_backend) ->
     )
     assert dists[0].error is not None and dists[0].error.startswith("too_long:")
     assert dists[1].error is None and "1" in dists[1].logprobs
+
+
+def test_the_doctests_of_the_context_and_record_modules_run() -> None:
+    import doctest
+
+    from ultrajudge.judge import run_record
+    from ultrajudge.judge.backends import context_limit
+
+    for module in (context_limit, run_record):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted >= 2, module.__name__

@@ -1,0 +1,57 @@
+"""The context limit of an OpenAI-compatible judge: ``-O max_context=N``, else what the
+server reports, else unknown (prompts are sent as they are).
+
+vLLM's OpenAI server lists every served model in ``GET /v1/models`` with its
+``max_model_len`` (prompt plus generated tokens; a vLLM extension of OpenAI's model
+object). Other servers (OpenAI, TGI, Ollama, ...) list no limit, or no models: then the
+limit stays unknown. The backend asks once, before its first request, and records the
+limit and where it came from in ``resolved`` (the run record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["OPTION", "SERVER", "ask_server", "listed_limit"]
+
+OPTION = "option max_context"
+SERVER = "server: GET /v1/models max_model_len"
+
+
+def listed_limit(entries: Iterable[Any], model: str) -> tuple[int | None, str]:
+    """``(limit, source)`` from the entries of a model list: the ``max_model_len`` of the
+    entry whose ``id`` is ``model``; None and why when there is none.
+
+    >>> listed_limit([{"id": "a", "max_model_len": 4096}, {"id": "m", "max_model_len": 8192}], "m")
+    (8192, 'server: GET /v1/models max_model_len')
+    >>> listed_limit([{"id": "m"}], "m")
+    (None, "unknown: the server lists 'm' without max_model_len")
+    """
+    for entry in entries:
+        if _field(entry, "id") != model:
+            continue
+        value = _field(entry, "max_model_len")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value, SERVER
+        return None, f"unknown: the server lists {model!r} without max_model_len"
+    return None, f"unknown: the server does not list {model!r}"
+
+
+def ask_server(client: Any, model: str, timeout: float) -> tuple[int | None, str]:
+    """``(limit, source)`` from ``GET /v1/models`` of an ``OpenAI`` client; a server that
+    cannot list its models (404, down, slow) leaves the limit unknown."""
+    import openai
+
+    try:
+        page = client.models.list(timeout=timeout)
+    except openai.OpenAIError as exc:
+        return None, f"unknown: listing the models failed ({type(exc).__name__})"
+    return listed_limit(page.data, model)
+
+
+def _field(entry: Any, name: str) -> Any:
+    if isinstance(entry, dict):
+        return entry.get(name)
+    extra = getattr(entry, "model_extra", None) or {}  # a pydantic model keeps extras here
+    return extra.get(name, getattr(entry, name, None))
