@@ -33,9 +33,12 @@ Decisions (the numbers depend on them):
   the headline statistic (and mean rating) across the runs.
 * **Overlap**: sources that share no rows, or no item rated by two raters, are an error; a
   partial overlap is a note, with rows per source and in common in ``meta``.
-* **Tokens, seconds, cost** come from the results store next to each file
-  (:func:`ultrajudge.analysis.compare_judges.store_usage`), per judgment: one rated completion (pointwise)
-  or one pair judged in both orders (pairwise). Blank when there is no store.
+* **Tokens, seconds, cost** come from the run record next to each file (``<file>.run.json``,
+  :func:`ultrajudge.analysis.compare_usage.record_usage`), per judgment: one rated completion
+  (pointwise) or one pair judged in both orders (pairwise); the cost is ``--price-in`` /
+  ``--price-out`` applied to the tokens when given, else the cost the record holds (an API
+  judge with known prices). The ``usage`` column says where they come from, or why they are
+  unknown (a file written before run records: nothing is read from the store).
 """
 
 from __future__ import annotations
@@ -55,7 +58,6 @@ from ultrajudge.analysis.compare_judges import (
     pairwise_judge,
     pointwise_judge,
     run_group,
-    store_usage,
 )
 from ultrajudge.analysis.compare_stats import (
     LABEL_SCALE,
@@ -67,6 +69,7 @@ from ultrajudge.analysis.compare_stats import (
     label_codes,
     snap_to_scale,
 )
+from ultrajudge.analysis.compare_usage import record_usage
 from ultrajudge.analysis.meta_eval.compare_votes import judgebench_accuracy
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.scales import DEFAULT_SCALE, scale_from_judge_ids
@@ -309,16 +312,7 @@ def _leaderboard(
     for col in [headline, *(["mean_rating"] if "mean_rating" in board else [])]:
         std = board.groupby(groups)[col].transform(lambda s: s.std(ddof=1))
         board[f"{col}_std_runs"] = std.where(board["runs"] > 1)
-    usage = [store_usage(al.paths.get(j), al.kind, al.judge_ids.get(j)) for j in board.judge]
-    board["prompt_tokens"] = [u.prompt_tokens if u else _NAN for u in usage]
-    board["completion_tokens"] = [u.completion_tokens if u else _NAN for u in usage]
-    board["seconds_per_1k"] = [1000 * u.seconds if u else _NAN for u in usage]
-    board["cost_per_1k"] = _NAN
-    if opts.price_in is not None and opts.price_out is not None:
-        per_judgment = (
-            board.prompt_tokens * opts.price_in + board.completion_tokens * opts.price_out
-        )
-        board["cost_per_1k"] = 1000 * per_judgment / 1e6
+    _add_usage(board, al, opts)
     first = [
         c
         for c in ("judge", headline, f"{headline}_low", f"{headline}_high", "n_human")
@@ -328,6 +322,29 @@ def _leaderboard(
     if al.humans:
         board = board.sort_values(headline, ascending=False, na_position="last", kind="stable")
     return board.reset_index(drop=True)
+
+
+def _add_usage(board: pd.DataFrame, al: Aligned, opts: CompareOptions) -> None:
+    """Tokens and seconds per judgment, cost per 1,000, and where they come from (``usage``)."""
+    usage = [record_usage(al.paths.get(j), al.columns.get(j, ""), al.kind) for j in board.judge]
+    board["prompt_tokens"] = [u.per_judgment(u.prompt_tokens) for u in usage]
+    board["completion_tokens"] = [u.per_judgment(u.completion_tokens) for u in usage]
+    board["seconds_per_1k"] = [1000 * u.per_judgment(u.seconds) for u in usage]
+    priced = opts.price_in is not None and opts.price_out is not None
+    if priced:
+        per_judgment = (
+            board.prompt_tokens * opts.price_in + board.completion_tokens * opts.price_out
+        )
+        board["cost_per_1k"] = 1000 * per_judgment / 1e6
+    else:
+        board["cost_per_1k"] = [
+            1000 * u.per_judgment(u.cost_usd) if u.cost_usd is not None else _NAN for u in usage
+        ]
+    unknown = "; cost unknown (pass --price-in and --price-out)"
+    board["usage"] = [
+        u.source + ("" if priced or u.cost_usd is not None or not u.judgments else unknown)
+        for u in usage
+    ]
 
 
 def _meta(al: Aligned, opts: CompareOptions, headline: str, rounded: list[str]) -> dict[str, Any]:

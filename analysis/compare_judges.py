@@ -1,14 +1,9 @@
-"""A judge's own numbers in a comparison: ratings, failures, length and position bias, runs
-across seeds, and tokens and seconds read from its results store."""
+"""A judge's own numbers in a comparison: ratings, failures, length and position bias, and
+runs across seeds (tokens, seconds and cost: :mod:`ultrajudge.analysis.compare_usage`)."""
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
-from contextlib import closing
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,17 +15,14 @@ from ultrajudge.analysis.bias import (
     position_bias,
     rating_length_correlation,
 )
-from ultrajudge.analysis.compare_inputs import Aligned, Kind
+from ultrajudge.analysis.compare_inputs import Aligned
 from ultrajudge.analysis.length_control import length_controlled_win_rate
-from ultrajudge.judge.store import default_store_path
 
 __all__ = [
-    "Usage",
     "pairwise_judge",
     "pointwise_judge",
     "positional_verdicts",
     "run_group",
-    "store_usage",
     "within_row_verdicts",
 ]
 
@@ -137,44 +129,3 @@ def run_group(judge_id: str | None) -> str | None:
     'm | ultrafeedback/overall@1 | generate | t=0.7,top_p=1.0'
     """
     return re.sub(r",?\s*seed=\d+", "", judge_id) if judge_id else None
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Mean tokens and seconds per judgment, over ``judgments`` judgments in a store."""
-
-    prompt_tokens: float
-    completion_tokens: float
-    seconds: float
-    judgments: float
-
-
-def store_usage(path: Path | None, kind: Kind, judge_id: str | None) -> Usage | None:
-    """Usage recorded in the results store next to ``path`` (``<file>.ultrajudge.sqlite``).
-
-    Pointwise: the stored row judgments of ``judge_id`` (tokens of every attempt, as
-    recorded), per rated completion. Pairwise: every stored order judging (the store keeps no
-    judge id for them, so it must be the file's own store), per pair judged in both orders;
-    they record no seconds. None without a store or a matching judgment.
-    """
-    store = default_store_path(path) if path is not None else None
-    if store is None or not store.is_file() or (kind == "pointwise" and judge_id is None):
-        return None
-    kind_name = "rating" if kind == "pointwise" else "pairwise"
-    try:
-        with closing(sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            query = "SELECT value FROM results WHERE kind = ?"
-            values = [json.loads(v) for (v,) in db.execute(query, (kind_name,))]
-    except sqlite3.Error:
-        return None
-    if kind == "pointwise":
-        values = [v for v in values if v.get("judge") == judge_id]
-        judgments = float(sum(len(v.get("ratings", ())) for v in values))
-    else:
-        judgments = len(values) / 2
-    if not judgments:
-        return None
-    prompt = sum(v.get("prompt_tokens", 0) for v in values)
-    completion = sum(v.get("completion_tokens", 0) for v in values)
-    seconds = sum(v.get("seconds", 0.0) for v in values) if kind == "pointwise" else _NAN
-    return Usage(prompt / judgments, completion / judgments, seconds / judgments, judgments)

@@ -108,7 +108,7 @@ def compare(
     a statistic between two raters uses the items both rated. Files sharing no rows are an
     error; a partial overlap is reported. Intervals resample whole rows unless --resample item. The leaderboard has agreement
     with humans, bias, failure rate, length and position bias, runs across seeds, and tokens,
-    seconds and cost per 1,000 judgments when the results store sits next to a file.
+    seconds and cost per 1,000 judgments from each file's run record (<file>.run.json).
     """
     from ultrajudge.analysis.compare import CompareOptions, Source
     from ultrajudge.analysis.compare import compare as run_compare

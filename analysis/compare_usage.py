@@ -1,0 +1,108 @@
+"""Tokens, seconds and cost of each compared judge, read from its file's run record.
+
+Every judging command writes ``<out>.run.json`` beside its output
+(:mod:`ultrajudge.judge.run_record`); its ``summary`` holds the run's tokens, judging
+seconds, cost (an API judge with known prices) and how many store entries were made now
+and how many came from the store. A file without a record (written before records
+existed) has unknown usage: the table says so, and nothing is guessed from the store.
+
+A record covers the run that wrote the file: when that run resumed, its tokens and
+seconds are those of the judgments made now, so the per-judgment figures divide by
+those (the judged items x made_now / (made_now + from_store)).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ultrajudge.judge.types import INPUT_STATUSES
+
+__all__ = ["Usage", "record_usage"]
+
+Kind = Literal["pointwise", "pairwise"]
+_NAN = float("nan")
+_MAIN_COLUMNS = ("ratings", "verdict")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One judge's usage from a run record: totals of the run (``prompt_tokens``,
+    ``completion_tokens``, ``seconds``, ``cost_usd``: None when unknown), the
+    ``judgments`` they cover, and ``source``: where the figures come from, or why
+    they are unknown (shown in the leaderboard's ``usage`` column)."""
+
+    source: str
+    prompt_tokens: float = _NAN
+    completion_tokens: float = _NAN
+    seconds: float = _NAN
+    cost_usd: float | None = None
+    judgments: float = 0.0
+
+    def per_judgment(self, total: float) -> float:
+        """``total`` per judgment covered (nan when none is)."""
+        return total / self.judgments if self.judgments else _NAN
+
+
+def record_usage(path: Path | None, column: str, kind: Kind) -> Usage:
+    """The usage of the judge in ``column`` of the file at ``path``, from ``<path>.run.json``:
+    its ``summary`` for the file's own column, the pipeline step ``score with NAME`` for a
+    juror's ``ratings__NAME``."""
+    from ultrajudge.judge.run_record import record_path
+
+    if path is None:
+        return Usage("cost unknown: not read from a file")
+    where = record_path(path)
+    try:
+        record = json.loads(where.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Usage(f"cost unknown: no run record ({where.name})")
+    except (OSError, ValueError) as exc:
+        return Usage(f"cost unknown: unreadable run record {where.name} ({type(exc).__name__})")
+    summary = _summary_of(record, column)
+    if summary is None:
+        return Usage(f"cost unknown: {where.name} has no figures for column {column!r}")
+    return _usage(summary, kind, where.name)
+
+
+def _summary_of(record: Any, column: str) -> Mapping[str, Any] | None:
+    if not isinstance(record, Mapping):
+        return None
+    if column in _MAIN_COLUMNS or "__" not in column:
+        summary = record.get("summary")
+    else:
+        step = f"score with {column.split('__', 1)[1]}"
+        steps = [s for s in record.get("steps") or () if isinstance(s, Mapping) and s.get("step") == step]  # fmt: skip
+        summary = steps[0].get("summary") if steps else None
+    return summary if isinstance(summary, Mapping) else None
+
+
+def _usage(summary: Mapping[str, Any], kind: Kind, name: str) -> Usage:
+    made, stored = _number(summary, "made_now"), _number(summary, "from_store")
+    if not made:
+        return Usage(f"cost unknown: every judgment came from the store ({name} covers none)")
+    if kind == "pointwise":
+        statuses = summary.get("statuses") or {}
+        judged = sum(n for s, n in statuses.items() if s not in INPUT_STATUSES)
+    else:
+        judged = _number(summary, "rows")  # pairs, each judged in both orders
+    share = made / (made + stored)
+    cost = summary.get("cost_usd")
+    resumed = f"run record (resumed: {made:g} of {made + stored:g} made now)"
+    return Usage(
+        source="run record" if share == 1 else resumed,
+        prompt_tokens=_number(summary, "prompt_tokens"),
+        completion_tokens=_number(summary, "completion_tokens"),
+        seconds=_number(summary, "seconds"),
+        cost_usd=float(cost) if isinstance(cost, int | float) and math.isfinite(cost) else None,
+        judgments=judged * share,
+    )
+
+
+def _number(summary: Mapping[str, Any], name: str) -> float:
+    value = summary.get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
