@@ -6,9 +6,11 @@ seconds, cost (an API judge with known prices) and how many store entries were m
 and how many came from the store. A file without a record (written before records
 existed) has unknown usage: the table says so, and nothing is guessed from the store.
 
-A record covers the run that wrote the file: when that run resumed, its tokens and
-seconds are those of the judgments made now, so the per-judgment figures divide by
-those (the judged items x made_now / (made_now + from_store)).
+A record's ``cumulative`` figures add up the runs that wrote the file (a rerun that
+resumed adds what it spent to the runs before it); a record without them (or a juror's
+pipeline step) covers its own run. When the runs recorded did not make every store entry
+(the first resumed an older store), the per-judgment figures divide by the share they
+made (the judged items x made / entries).
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ def record_usage(path: Path | None, column: str, kind: Kind) -> Usage:
     summary = _summary_of(record, column)
     if summary is None:
         return Usage(f"cost unknown: {where.name} has no figures for column {column!r}")
-    return _usage(summary, kind, where.name)
+    cumulative = record.get("cumulative") if column in _MAIN_COLUMNS else None
+    spent = cumulative if isinstance(cumulative, Mapping) else summary
+    return _usage(summary, spent, kind, where.name)
 
 
 def _summary_of(record: Any, column: str) -> Mapping[str, Any] | None:
@@ -81,23 +85,29 @@ def _summary_of(record: Any, column: str) -> Mapping[str, Any] | None:
     return summary if isinstance(summary, Mapping) else None
 
 
-def _usage(summary: Mapping[str, Any], kind: Kind, name: str) -> Usage:
-    made, stored = _number(summary, "made_now"), _number(summary, "from_store")
-    if not made:
+def _usage(summary: Mapping[str, Any], spent: Mapping[str, Any], kind: Kind, name: str) -> Usage:
+    """``summary``: the last run's (its statuses, store entries); ``spent``: the tokens,
+    seconds, cost and entries made of the runs recorded (``cumulative``, else the last)."""
+    made = _number(spent, "made_now")
+    entries = _number(summary, "made_now") + _number(summary, "from_store")
+    if not made or not entries:
         return Usage(f"cost unknown: every judgment came from the store ({name} covers none)")
     if kind == "pointwise":
         statuses = summary.get("statuses") or {}
         judged = sum(n for s, n in statuses.items() if s not in INPUT_STATUSES)
     else:
         judged = _number(summary, "rows")  # pairs, each judged in both orders
-    share = made / (made + stored)
-    cost = summary.get("cost_usd")
-    resumed = f"run record (resumed: {made:g} of {made + stored:g} made now)"
+    share = min(1.0, made / entries)  # re-asked failures make more than one entry each
+    runs = int(_number(spent, "runs")) or 1
+    source = "run record" + (f" ({runs} runs)" if runs > 1 else "")
+    if share < 1:
+        source += f" (resumed: {made:g} of {entries:g} made by the runs recorded)"
+    cost = spent.get("cost_usd")
     return Usage(
-        source="run record" if share == 1 else resumed,
-        prompt_tokens=_number(summary, "prompt_tokens"),
-        completion_tokens=_number(summary, "completion_tokens"),
-        seconds=_number(summary, "seconds"),
+        source=source,
+        prompt_tokens=_number(spent, "prompt_tokens"),
+        completion_tokens=_number(spent, "completion_tokens"),
+        seconds=_number(spent, "seconds"),
         cost_usd=float(cost) if isinstance(cost, int | float) and math.isfinite(cost) else None,
         judgments=judged * share,
     )

@@ -26,6 +26,7 @@ __all__ = [
     "redact_values",
     "run_record",
     "summary_dict",
+    "with_cumulative",
     "write_run_record",
 ]
 
@@ -116,11 +117,58 @@ def run_record(
     }
 
 
+_SUMMED = ("prompt_tokens", "completion_tokens", "seconds", "made_now")
+
+
+def with_cumulative(record: Mapping[str, Any], previous: Any) -> dict[str, Any]:
+    """``record`` with ``cumulative``: its summary's tokens, judging seconds, cost and
+    store entries made, added to the ``previous`` record's cumulative figures when that
+    record is of the same judges and store (a resumed run adds to what the runs before it
+    spent); ``runs`` counts them. A cost unknown in any run is unknown (None).
+
+    >>> first = {"judges": [{"id": "j"}], "store": "s", "summary": {"prompt_tokens": 10,
+    ...          "completion_tokens": 2, "seconds": 1.0, "made_now": 4, "cost_usd": 0.5}}
+    >>> again = dict(first, summary={"prompt_tokens": 0, "completion_tokens": 0,
+    ...              "seconds": 0.0, "made_now": 0, "cost_usd": 0.0})
+    >>> with_cumulative(again, with_cumulative(first, None))["cumulative"]
+    {'prompt_tokens': 10, 'completion_tokens': 2, 'seconds': 1.0, 'made_now': 4, 'cost_usd': 0.5, 'runs': 2}
+    """
+    summary = record.get("summary") or {}
+    now: dict[str, Any] = {k: summary.get(k) or 0 for k in _SUMMED}
+    now |= {"cost_usd": summary.get("cost_usd"), "runs": 1}
+    before = previous.get("cumulative") if _same_run(record, previous) else None
+    if isinstance(before, Mapping):
+        cost = _add_cost(now["cost_usd"], before.get("cost_usd"))
+        now = {k: now[k] + (before.get(k) or 0) for k in _SUMMED}
+        now |= {"cost_usd": cost, "runs": 1 + (before.get("runs") or 0)}
+    return {**record, "cumulative": now}
+
+
+def _same_run(record: Mapping[str, Any], previous: Any) -> bool:
+    if not isinstance(previous, Mapping):
+        return False
+    ids = [j.get("id") for j in previous.get("judges") or () if isinstance(j, Mapping)]
+    return previous.get("store") == record.get("store") and ids == [
+        j.get("id") for j in record.get("judges") or ()
+    ]
+
+
+def _add_cost(a: Any, b: Any) -> float | None:
+    numbers = [v for v in (a, b) if isinstance(v, int | float) and not isinstance(v, bool)]
+    return float(sum(numbers)) if len(numbers) == 2 else None
+
+
 def write_run_record(
     out: str | Path, record: Mapping[str, Any], *, protect: Iterable[str | Path | None] = ()
 ) -> Path:
-    """Write ``record`` to :func:`record_path` of ``out`` (atomically)."""
+    """Write ``record`` to :func:`record_path` of ``out`` (atomically), with its
+    :func:`with_cumulative` figures over the runs that wrote ``out`` before."""
     from ultrajudge.judge.io import write_text
 
+    try:
+        previous = json.loads(record_path(out).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    record = with_cumulative(record, previous)
     text = json.dumps(record, indent=2, ensure_ascii=False, default=str)
     return write_text(record_path(out), text + "\n", protect=protect)

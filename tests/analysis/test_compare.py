@@ -331,7 +331,10 @@ def test_tokens_seconds_and_cost_are_never_read_from_the_store(tmp_path: Path) -
         assert math.isnan(row[column]), column  # no run record: unknown (test_compare_usage)
     assert row["usage"] == "cost unknown: no run record (scored.jsonl.run.json)"
     frame = board_row(compare([scored(HUMAN)], options=QUICK), "judge_1")
-    assert math.isnan(frame["prompt_tokens"]) and frame["usage"] == "cost unknown: not read from a file"
+    assert (
+        math.isnan(frame["prompt_tokens"])
+        and frame["usage"] == "cost unknown: not read from a file"
+    )
 
 
 def test_to_dict_is_strict_json_with_nan_as_null() -> None:

@@ -56,7 +56,7 @@ def test_the_usage_columns_equal_the_run_records(tmp_path: Path) -> None:
     assert (resumed["prompt_tokens"], resumed["completion_tokens"]) == (200.0, 40.0)
     assert resumed["seconds_per_1k"] == 250.0 and resumed["cost_per_1k"] is None
     assert resumed["usage"] == (
-        "run record (resumed: 3 of 6 made now); cost unknown (pass --price-in and --price-out)"
+        "run record (resumed: 3 of 6 made by the runs recorded); cost unknown (pass --price-in and --price-out)"
     )
     # an output written before run records: unknown, even with a store beside it
     for column in ("prompt_tokens", "completion_tokens", "seconds_per_1k", "cost_per_1k"):
@@ -68,7 +68,7 @@ def test_prices_on_the_command_line_price_the_recorded_tokens(tmp_path: Path) ->
     board = _board(tmp_path, "--price-in", "2", "--price-out", "10")
     assert board["fresh"]["cost_per_1k"] == 1000 * (250 * 2 + 50 * 10) / 1e6
     assert board["resumed"]["cost_per_1k"] == 1000 * (200 * 2 + 40 * 10) / 1e6
-    assert board["resumed"]["usage"] == "run record (resumed: 3 of 6 made now)"
+    assert board["resumed"]["usage"] == "run record (resumed: 3 of 6 made by the runs recorded)"
     assert board["old"]["cost_per_1k"] is None
 
 

@@ -349,7 +349,7 @@ def test_429_and_500_lose_nothing_and_a_rerun_sends_no_request(tmp_path, server)
     assert "judgments: 0 made now, 20 from the store" in again
     assert len(server.requests) == sent  # nothing stored was asked again
     assert rows(out) == scored
-    # the comparison leaderboard reads the API judge's tokens from its store
+    # the comparison leaderboard reads the API judge's tokens from its run records (both runs)
     board = tmp_path / "board.json"
     invoke("compare", out, "--human-col", "human_ratings", "--out", board, "--price-in", "2", "--price-out", "8")  # fmt: skip
     (row,) = [r for r in json.loads(board.read_text())["leaderboard"] if r["judge"] != "human_ratings"]  # fmt: skip
