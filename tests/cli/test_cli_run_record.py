@@ -94,8 +94,9 @@ def test_a_bad_max_failure_rate_is_one_line(tmp_path: Path, value: str, why: str
 def test_a_dead_judge_server_exits_4_with_one_line_and_no_pairs(tmp_path: Path) -> None:
     with OpenAITestServer() as server:
         url = server.url
-    options = f"{{base_url: '{url}', max_attempts: 2, backoff_base: 0.01, concurrency: 2}}"
-    pipeline = _pipeline(tmp_path, f'{{name: api, model: "openai:m", options: {options}}}', limit=12)  # fmt: skip
+    options = f"{{base_url: '{url}', backoff_base: 0.01, backoff_max: 0.05, concurrency: 2}}"
+    judge = f'{{name: api, model: "openai:m", options: {options}}}'
+    pipeline = _pipeline(tmp_path, judge, "max_retries: 1\nscore: {max_retries: 1}\n", limit=12)
     code, output = invoke("run", pipeline, "--no-progress")
     assert code == 4, output
     errors = [line for line in output.splitlines() if line.startswith("error:")]
