@@ -128,6 +128,8 @@ class Session:
     batch_size: int = 16
     progress: bool = True
     summary: RunSummary = field(default_factory=RunSummary)
+    #: Every backend a generator ran through this session, by id (the run record's judges).
+    backends: dict[str, Backend] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
@@ -144,6 +146,7 @@ class Session:
         The requests go to the runner grouped by their sampling parameters (first-seen
         order), so a local model's batch of ``batch_size`` shares them and is one call;
         results come back in the order of ``requests`` whatever order they were made in."""
+        self.backends.setdefault(backend.id, backend)
         keys = [r.key(backend.id) for r in requests]
         order = sorted(range(len(requests)), key=_groups(requests).__getitem__)
         part = run_job(

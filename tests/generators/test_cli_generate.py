@@ -4,6 +4,7 @@ output then scored by ``ultrajudge score`` as it is."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,16 @@ def test_pool_scripted_and_tiny_then_score_and_resume(tmp_path: Path, tiny_model
         assert params[0]["system"] == "Be brief, please" and params[2]["temperature"] == 1.0
         assert params[2]["backend"].startswith("transformers:")
         assert params[2]["seed"] != params[3]["seed"]
+    record = json.loads(out.with_name("pool.parquet.run.json").read_text())
+    assert record["summary"]["made_now"] == 40 and record["summary"]["rows_out"] == 10
+    judges = [j["id"] for j in record["judges"]]
+    assert judges[0].startswith("scripted:script.jsonl:") and len(judges) == 2
+    assert judges[1].startswith("transformers:") and record["command"][0] == "ultrajudge"
+    assert record["settings"] == {"batch_size": 8, "max_retries": 2}
     assert len(scores(out, tmp_path)) == 10
     assert "0 made now, 40 reused" in invoke(*args)
+    again = json.loads(out.with_name("pool.parquet.run.json").read_text())["summary"]
+    assert again["made_now"] == 0 and again["from_store"] == 40
 
 
 def test_pool_from_a_yaml_file_and_bad_specs(tmp_path: Path) -> None:

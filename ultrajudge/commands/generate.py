@@ -10,6 +10,8 @@ output as it is. Every run is resumable through the results store.
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -142,14 +144,17 @@ def _execute(
 ) -> None:
     import datasets
 
+    from ultrajudge import __version__
     from ultrajudge.generators.engine import Session
     from ultrajudge.judge.io import check_output, save_rows
+    from ultrajudge.judge.run_record import run_record, write_run_record
     from ultrajudge.judge.store import ResultStore, default_store_path
 
     check_push(push_to_hub, private)
     store_path = store or default_store_path(out)
     protect = (source, store_path)
     check_output(out, protect=protect)  # before any model loads
+    started = time.time()
     with ResultStore(store_path) as results:
         session = Session(
             results, max_retries=max_retries, batch_size=batch_size, progress=progress
@@ -158,6 +163,16 @@ def _execute(
         written = job(rows, session)
         session.summary.rows_out = len(written)
         save_rows(datasets.Dataset.from_list(written), out, protect=protect)
+    record = run_record(
+        session.summary,
+        version=__version__,
+        command=["ultrajudge", *sys.argv[1:]],
+        judges=session.backends.values(),
+        settings={"batch_size": batch_size, "max_retries": max_retries},
+        store=store_path,
+        started=started,
+    )
+    write_run_record(out, record, protect=protect)
     _print_summary(session.summary, out, store_path)
     push_output(out, push_to_hub, private=private)
 
