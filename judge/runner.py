@@ -105,7 +105,8 @@ class RunSummary:
 
     ``made_now``/``from_store`` count store entries (a row x aspect judgment, one order
     of a pair, one generation); ``statuses`` and ``counts`` are filled by the caller
-    from its outputs (per completion, per pair, per request, ...).
+    from its outputs (per completion, per pair, per request, ...): a prompt over the
+    judge's context, never sent, is the status ``too_long`` there.
     """
 
     rows: int = 0
@@ -114,7 +115,6 @@ class RunSummary:
     made_now: int = 0
     from_store: int = 0
     retries: int = 0  # tries beyond each item's first in this run (``--max-retries``)
-    too_long: int = 0  # prompts over the judge's context, not sent
     statuses: Counter[str] = field(default_factory=Counter)
     counts: Counter[str] = field(default_factory=Counter)  # caller's tallies (verdicts, ...)
     dropped: Counter[str] = field(default_factory=Counter)  # output items left out, by reason
@@ -140,7 +140,7 @@ class RunSummary:
 
     def add(self, other: RunSummary) -> None:
         """Add ``other``'s counts to this summary (several steps of one command)."""
-        for name in ("made_now", "from_store", "retries", "too_long", "prompt_tokens"):
+        for name in ("made_now", "from_store", "retries", "prompt_tokens"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.completion_tokens += other.completion_tokens
         self.seconds += other.seconds
