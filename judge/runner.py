@@ -29,11 +29,12 @@ so an output is byte-identical whatever order the requests completed in.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Generic, Literal, TypeVar
 
@@ -299,27 +300,40 @@ class _Run(Generic[I, T]):
                 return
 
     def sliding_window(self, todo: Iterator[_Slot[I, T]], width: int) -> None:
-        """A concurrent backend: ``width`` items in flight; each finished one is replaced."""
+        """A concurrent backend: ``width`` items in flight; each finished one is replaced.
+
+        Finished items come back through a queue (``concurrent.futures.wait`` would hang a
+        waiter on every running future for each completion: at 64 in flight that was a
+        tenth of the main thread's time)."""
         pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="ultrajudge-run")
-        running: set[Future[None]] = set()
+        finished: queue.SimpleQueue[Future[None]] = queue.SimpleQueue()
+        running = 0
         try:
-            for slot in todo:
-                while len(running) >= width:
-                    running = self._reap(running)
+            for slot in _prefetched(todo, 2 * width):
+                while running >= width:
+                    running -= self._reap(finished)
                 if self.summary.stopped:
                     break
-                running.add(pool.submit(self.solve, [slot]))
+                pool.submit(self.solve, [slot]).add_done_callback(finished.put)
+                running += 1
             while running:
-                running = self._reap(running)
+                running -= self._reap(finished)
         finally:  # on an interrupt, drop what has not started; what finished is committed
             pool.shutdown(wait=not running, cancel_futures=True)
 
-    def _reap(self, running: set[Future[None]]) -> set[Future[None]]:
-        done, rest = wait(running, timeout=self.commit_seconds, return_when=FIRST_COMPLETED)
-        for f in done:
-            f.result()  # a bug in an attempt function surfaces here
+    def _reap(self, finished: queue.SimpleQueue[Future[None]]) -> int:
+        """Wait up to ``commit_seconds`` for finished items; commit if due; how many finished."""
+        count = 0
+        try:
+            future = finished.get(timeout=self.commit_seconds)
+            while True:
+                future.result()  # a bug in an attempt function surfaces here
+                count += 1
+                future = finished.get_nowait()
+        except queue.Empty:
+            pass
         self.commit_if_due()
-        return rest
+        return count
 
     # -- one batch, with its retries -------------------------------------------------
 
@@ -436,6 +450,44 @@ def run_in_memory(
     if slots:
         _with_retries(job, slots, retry, _backoff(backend, retry))
     return [s.result for s in slots]  # type: ignore[misc]
+
+
+def _prefetched(items: Iterator[Any], ahead: int) -> Iterator[Any]:
+    """``items``, produced by a thread of their own up to ``ahead`` in advance: the store
+    lookups and keys of the next block are ready when a slot of the window frees, instead
+    of the window waiting while the main thread computes them. An error in the producer is
+    raised here; closing this generator stops the producer."""
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((False, None))
+        except BaseException as exc:  # handed to the consumer
+            box.put((False, exc))
+
+    producer = threading.Thread(target=produce, name="ultrajudge-pending", daemon=True)
+    producer.start()
+    try:
+        while True:
+            more, item = box.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        producer.join(timeout=5)
 
 
 def _blocks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -67,6 +67,7 @@ class ResultStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _StoreLock.acquire(self.path) if exclusive else _StoreLock(self.path)
+        self._use = threading.RLock()  # one statement or transaction at a time on the connection
         try:
             with self._errors("opening"):
                 self._db = sqlite3.connect(
@@ -112,7 +113,7 @@ class ResultStore:
         whose checksum does not match raises :class:`StoreError`: a damaged store is never
         served."""
         out: dict[str, dict[str, Any]] = {}
-        with self._errors("reading"):
+        with self._errors("reading"), self._use:
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start : start + 500])
                 marks = ",".join("?" * len(chunk))
@@ -143,7 +144,7 @@ class ResultStore:
         for k, v, ok in items:
             value = json.dumps(v, ensure_ascii=False)
             rows.append((k, kind, int(ok), value, now, _checksum(k, kind, int(ok), value)))
-        with self._errors("writing"), self._db:  # one transaction: all or nothing
+        with self._errors("writing"), self._use, self._db:  # one transaction: all or nothing
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO results (key, kind, ok, value, created, checksum) "

@@ -13,6 +13,7 @@ is parsed and validated as always: a constraint makes parse failures rare, not i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -52,11 +53,19 @@ def structured_form(backend: object, *, per_completion: bool) -> Form | None:
     a regex; the UltraFeedback blocks by a regex, else a JSON schema.
     """
     caps = getattr(backend, "capabilities", None)
-    if not isinstance(backend, SupportsStructured) or not getattr(caps, "structured_output", None):
+    kind: Any = type(backend)  # classes are hashable; mypy's view of type[object] is not
+    if not _structured_type(kind) or not getattr(caps, "structured_output", None):
         return None
     if getattr(caps, "structured_regex", False):
         return "regex"
     return None if per_completion else "json"
+
+
+@functools.lru_cache(maxsize=64)
+def _structured_type(cls: type) -> bool:
+    """Whether instances of ``cls`` take structured requests, once per class: the Protocol
+    check walks its members on every call, and this is asked for every row."""
+    return issubclass(cls, SupportsStructured)
 
 
 def _values(scale: Sequence[int], allow_na: bool) -> str:

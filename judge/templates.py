@@ -61,7 +61,7 @@ class PromptTemplate:
     name: str
     source: str
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         return f"{self.name}@{hashlib.sha256(self.source.encode()).hexdigest()[:12]}"
 

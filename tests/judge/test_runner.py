@@ -213,3 +213,35 @@ def test_summary_merge_adds_parts_and_survives_a_json_round_trip() -> None:
     assert a.statuses == {"ok": 5, "parse_error": 1} and a.counts == {"shards": 1}
     assert a.api == ApiUsage(requests=5, retries=2, prompt_tokens=40, cost_usd=None)
     assert a.failure_rate() == 1 / 6
+
+
+def test_prefetched_keeps_order_raises_the_producers_error_and_stops_when_closed() -> None:
+    import threading
+
+    from ultrajudge.judge.runner import _prefetched
+
+    assert list(_prefetched(iter(range(1000)), 8)) == list(range(1000))
+
+    def broken():
+        yield 1
+        raise KeyError("in the producer")
+
+    got = []
+    with pytest.raises(KeyError, match="in the producer"):
+        for item in _prefetched(broken(), 4):
+            got.append(item)
+    assert got == [1]
+    pulled: list[int] = []
+
+    def endless():
+        n = 0
+        while True:
+            pulled.append(n)
+            yield n
+            n += 1
+
+    stream = _prefetched(endless(), 4)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()  # the consumer stops: the producer ends, having run at most `ahead` ahead
+    assert len(pulled) <= 3 + 4 + 2
+    assert not any(t.name == "ultrajudge-pending" for t in threading.enumerate())
