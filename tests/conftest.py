@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 # No test touches the network: hubs are unreachable on the build machines, and a
@@ -16,6 +17,24 @@ import pytest
 from ultrajudge.judge.tiny import build_tiny_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "ultrajudge" / "examples"
+
+
+@pytest.fixture()
+def no_library_progress_bars() -> Iterator[None]:
+    """``datasets``' progress bars off for one test, then as the test found them. The CLI
+    turns them off through the environment before ``datasets`` loads; in a test session it
+    loaded long ago, and a test counting stderr lines would count the bars."""
+    from datasets.utils.logging import (
+        disable_progress_bar,
+        enable_progress_bar,
+        is_progress_bar_enabled,
+    )
+
+    was_enabled = is_progress_bar_enabled()
+    disable_progress_bar()
+    yield
+    if was_enabled:  # other tests rely on the state they set
+        enable_progress_bar()
 
 
 @pytest.fixture(scope="session")

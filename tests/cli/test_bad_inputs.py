@@ -40,7 +40,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,21 +305,7 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _no_library_progress_bars() -> Iterator[None]:
-    # The CLI turns these off through the environment before `datasets` loads; in this test
-    # process it loaded long ago.
-    from datasets.utils.logging import (
-        disable_progress_bar,
-        enable_progress_bar,
-        is_progress_bar_enabled,
-    )
-
-    was_enabled = is_progress_bar_enabled()
-    disable_progress_bar()
-    yield
-    if was_enabled:  # as the test found it: other tests rely on the state they set
-        enable_progress_bar()
+pytestmark = pytest.mark.usefixtures("no_library_progress_bars")
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> list[str]:

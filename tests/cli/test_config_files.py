@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import MISSING, Field
 from pathlib import Path
 
@@ -56,21 +55,7 @@ BAD_PIPELINES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _no_library_progress_bars() -> Iterator[None]:
-    # The CLI turns these off through the environment before `datasets` loads; in this test
-    # process it loaded long ago.
-    from datasets.utils.logging import (
-        disable_progress_bar,
-        enable_progress_bar,
-        is_progress_bar_enabled,
-    )
-
-    was_enabled = is_progress_bar_enabled()
-    disable_progress_bar()
-    yield
-    if was_enabled:  # leave the state as it was for the tests that follow
-        enable_progress_bar()
+pytestmark = pytest.mark.usefixtures("no_library_progress_bars")
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> list[str]:

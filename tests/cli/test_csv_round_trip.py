@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
@@ -19,19 +18,7 @@ from ultrajudge.judge.io import load_rows, save_rows
 EXAMPLES = Path(__file__).resolve().parents[2] / "ultrajudge" / "examples"
 
 
-@pytest.fixture(autouse=True)
-def _no_library_progress_bars() -> Iterator[None]:
-    from datasets.utils.logging import (
-        disable_progress_bar,
-        enable_progress_bar,
-        is_progress_bar_enabled,
-    )
-
-    was_enabled = is_progress_bar_enabled()
-    disable_progress_bar()
-    yield
-    if was_enabled:  # as the test found it: other tests rely on the state they set
-        enable_progress_bar()
+pytestmark = pytest.mark.usefixtures("no_library_progress_bars")
 
 
 def _ok(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
@@ -18,22 +17,7 @@ from ultrajudge.generators.rows import check_rows, optional_text_of, text_of
 from ultrajudge.judge.datafiles import row_place
 from ultrajudge.judge.errors import DataError
 
-
-@pytest.fixture(autouse=True)
-def _no_library_progress_bars() -> Iterator[None]:
-    # The CLI turns these off through the environment before `datasets` loads; in this test
-    # process it loaded long ago.
-    from datasets.utils.logging import (
-        disable_progress_bar,
-        enable_progress_bar,
-        is_progress_bar_enabled,
-    )
-
-    was_enabled = is_progress_bar_enabled()
-    disable_progress_bar()
-    yield
-    if was_enabled:  # as the test found it: other tests rely on the state they set
-        enable_progress_bar()
+pytestmark = pytest.mark.usefixtures("no_library_progress_bars")
 
 
 GOOD = {"instruction": "Say hi.", "completions": ["hi"], "response": "hi", "context": "c"}

@@ -222,22 +222,10 @@ def test_logprob_ratings_through_the_rating_code(fake_vllm, tiny_model_dir):
 
 
 def test_a_dying_engine_is_one_line_exit_4_and_the_rerun_resumes(
-    fake_vllm, tiny_model_dir, tmp_path, monkeypatch, capsys, request
+    fake_vllm, tiny_model_dir, tmp_path, monkeypatch, capsys, no_library_progress_bars
 ):
-    from datasets.utils.logging import (
-        disable_progress_bar,
-        enable_progress_bar,
-        is_progress_bar_enabled,
-    )
-
     from ultrajudge.cli import run
     from ultrajudge.judge.io import load_rows
-
-    # The CLI turns the library's bars off through the environment before `datasets` loads;
-    # in a full test session it loaded long ago (the test failed after any test importing it).
-    if is_progress_bar_enabled():
-        disable_progress_bar()
-        request.addfinalizer(enable_progress_bar)
 
     src = tmp_path / "rows.jsonl"
     src.write_text(
