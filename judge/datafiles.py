@@ -266,21 +266,28 @@ def encode_csv_cells(ds: Any) -> Any:
     return ds.map(encode, batched=True, features=features)
 
 
+def read_json_beside(path: Path, unreadable: str) -> Any:
+    """The JSON of a record ultrajudge keeps beside a file (a run record, a column record),
+    None when there is none. An unreadable one is a :class:`DataError` from ``unreadable``,
+    a message with the fields ``{path}`` (quoted) and ``{error}``."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(unreadable.format(path=repr(str(path)), error=exc)) from None
+
+
 def recorded_json_columns(files: list[Path]) -> list[str]:
     """The columns the sidecars of ``files`` (CSV files ultrajudge wrote) record as JSON;
     [] for a CSV without a sidecar. An unreadable sidecar is a :class:`DataError`."""
     found: dict[str, None] = {}
     for path in files:
-        record = sidecar_of(path)
-        if not record.is_file():
-            continue
-        try:
-            data = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise DataError(
-                f"cannot read {str(record)!r}, which records the JSON columns of "
-                f"{str(path)!r} ({exc}); delete it to read every cell as text"
-            ) from None
+        data = read_json_beside(
+            sidecar_of(path),
+            f"cannot read {{path}}, which records the JSON columns of {str(path)!r} "
+            "({error}); delete it to read every cell as text",
+        )
         names = data.get("json_columns") if isinstance(data, dict) else None
         found.update(dict.fromkeys(str(n) for n in names or ()))
     return list(found)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ultrajudge.judge.errors import DataError
+from ultrajudge.judge.datafiles import read_json_beside
 from ultrajudge.judge.hub import data_dir
 from ultrajudge.judge.run_record import record_path, redact_command
 
@@ -147,16 +147,11 @@ def _listed(values: Sequence[str]) -> str:
 
 
 def _read_record(out: str | Path) -> dict[str, Any]:
-    path = record_path(out)
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(
-            f"cannot read the run record {str(path)!r} for the dataset card ({exc}); rerun the "
-            "command to write it again"
-        ) from None
+    data = read_json_beside(
+        record_path(out),
+        "cannot read the run record {path} for the dataset card ({error}); rerun the command "
+        "to write it again",
+    )
     return data if isinstance(data, dict) else {}
 
 

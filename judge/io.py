@@ -21,6 +21,7 @@ from ultrajudge.judge.datafiles import (
     encode_csv_cells,
     json_columns,
     local_data_files,
+    read_json_beside,
     reader_of,
     recorded_json_columns,
     sidecar_of,
@@ -441,15 +442,11 @@ def recorded_columns(source: str | Path) -> dict[str, Any] | None:
     (``<source>.run.json``) when that has one, else ``<source>.columns.json``; None when
     neither exists (an input ultrajudge did not judge)."""
     for path in (Path(f"{source}.run.json"), columns_record(source)):
-        if not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise DataError(
-                f"cannot read the column mapping recorded in {str(path)!r} ({exc}); delete it "
-                "or pass the column flags"
-            ) from None
+        data = read_json_beside(
+            path,
+            "cannot read the column mapping recorded in {path} ({error}); delete it or pass "
+            "the column flags",
+        )
         columns = data.get("columns") if isinstance(data, dict) else None
         if isinstance(columns, dict):
             return columns
