@@ -544,22 +544,25 @@ class OpenAIBackend:
     def _run(self, jobs: Sequence[Callable[[], R]], failed: Callable[[str], R]) -> list[R]:
         """Each job's result (``failed(message)`` for a request that failed): one job in the
         calling thread, several on the backend's threads."""
-        conns = self._get_connections()
-        disable = not (self.progress and sys.stderr.isatty()) or len(jobs) < 2
-        with tqdm(total=len(jobs), desc=self.id, unit="req", disable=disable, leave=False) as bar:
-            if len(jobs) == 1:
-                results = [self._item(jobs[0], failed, bar)]
-            else:
-                futures = [conns.workers.submit(self._item, job, failed, bar) for job in jobs]
-                try:
-                    results = [f.result() for f in futures]
-                except BaseException:  # e.g. KeyboardInterrupt: send nothing more
-                    for f in futures:
-                        f.cancel()
-                    raise
+        if len(jobs) == 1:  # the job runner's window: no bar, no hand-off to another thread
+            results = [self._item(jobs[0], failed, None)]
+        else:
+            results = self._on_workers(jobs, failed)
         if self._refused is not None:
             raise self._refused
         return results
+
+    def _on_workers(self, jobs: Sequence[Callable[[], R]], failed: Callable[[str], R]) -> list[R]:
+        conns = self._get_connections()
+        disable = not (self.progress and sys.stderr.isatty()) or not jobs
+        with tqdm(total=len(jobs), desc=self.id, unit="req", disable=disable, leave=False) as bar:
+            futures = [conns.workers.submit(self._item, job, failed, bar) for job in jobs]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:  # e.g. KeyboardInterrupt: send nothing more
+                for f in futures:
+                    f.cancel()
+                raise
 
     def _get_connections(self) -> _Connections:
         with self._lock:
@@ -587,7 +590,7 @@ class OpenAIBackend:
         errors = sum(getattr(r, "error", None) is not None for r in items)
         if errors:
             self._count(errors=errors)
-        if not bar.disable:
+        if bar is not None and not bar.disable:
             bar.update(1)
             in_flight = self._connections.in_flight if self._connections else 0
             bar.set_postfix(in_flight=in_flight, errors=self.usage.errors, refresh=False)
