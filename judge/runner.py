@@ -221,7 +221,9 @@ def run_job(
     run = _Run(job, store, backend, retry, summary, commit_every, commit_seconds, unreachable_after)
     start, before, retried = time.perf_counter(), snapshot(backend), summary.retries
     bar = tqdm(total=total, unit="item", disable=not progress, desc=desc)
-    run.on_done = lambda n: (bar.update(n), bar.set_postfix(failed=run.failed, retries=summary.retries - retried, **bar_fields(before, backend)))  # fmt: skip
+    shown = _BarUpdater(bar, run, summary, before, backend) if not bar.disable else None
+    if shown is not None:
+        run.on_done = shown
     try:
         todo = run.pending(keyed)
         concurrent = int(getattr(getattr(backend, "capabilities", None), "concurrent_requests", 0) or 0)  # fmt: skip
@@ -231,6 +233,8 @@ def run_job(
             run.batches(todo, batch_size)
     finally:
         run.commit()
+        if shown is not None:
+            shown.show()
         bar.close()
         summary.seconds += time.perf_counter() - start
         used = spent(before, backend)
@@ -399,6 +403,36 @@ class _Run(Generic[I, T]):
         for kind, entries in kinds.items():
             self.store.put_many(entries, kind=kind)
         self.last_commit = time.monotonic()
+
+
+class _BarUpdater:
+    """Advances the bar by each finished batch; its counts (failed, retries, the backend's
+    requests and errors) are gathered at most every ``bar.mininterval`` seconds, as often
+    as the bar is drawn, not for each of hundreds of items a second, and once at the end."""
+
+    def __init__(
+        self, bar: Any, run: _Run[Any, Any], summary: RunSummary, before: Any, backend: object
+    ) -> None:
+        self.bar, self.run, self.summary, self.before, self.backend = (
+            bar,
+            run,
+            summary,
+            before,
+            backend,
+        )
+        self.retried = summary.retries
+        self.shown = 0.0
+
+    def __call__(self, n: int) -> None:
+        self.bar.update(n)
+        if time.monotonic() - self.shown >= self.bar.mininterval:
+            self.show()
+
+    def show(self) -> None:
+        self.shown = time.monotonic()
+        fields = bar_fields(self.before, self.backend)
+        retries = self.summary.retries - self.retried
+        self.bar.set_postfix(failed=self.run.failed, retries=retries, **fields)
 
 
 def _backoff(backend: object, retry: Retry) -> Backoff:

@@ -145,8 +145,43 @@ def judge_identity(model: str, base_url: str, server_kind: str) -> str:
     return f"openai:{model}@{url} ({server_kind})"
 
 
-#: Connections per client pool (see ``OpenAIBackend._get_runtime``).
+#: Connections per client pool (see ``OpenAIBackend._get_connections``).
 POOL_CONNECTIONS = 8
+
+
+@functools.lru_cache(maxsize=1)
+def _http_client_type() -> type:
+    """The SDK's own HTTP client (its defaults: timeouts, limits, redirects, proxies from the
+    environment) with parsed request URLs kept.
+
+    The SDK renders each request's URL to a string and the HTTP client parses it again,
+    host included; an IP-address host (``127.0.0.1``, the usual vLLM base URL) goes
+    through :mod:`ipaddress` every time, about a tenth of the client's CPU per request at
+    300 requests a second (``bench/bench_concurrency.py --skewed``). A backend sends to
+    one or two URLs, so it parses each once; URLs are immutable, so sharing one between
+    threads and requests is safe. ``build_request`` is the HTTP client's public hook for
+    this; everything else is the SDK's client unchanged.
+    """
+    import openai
+
+    base: type = openai.DefaultHttpxClient
+
+    class _ParsedURLClient(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._parsed: dict[str, Any] = {}
+
+        def build_request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(url, str):
+                parsed = self._parsed.get(url)
+                if parsed is None:
+                    parsed = type(self.base_url)(url)
+                    if len(self._parsed) < 64:
+                        self._parsed[url] = parsed
+                url = parsed
+            return super().build_request(method, url, *args, **kwargs)
+
+    return _ParsedURLClient
 
 
 class MalformedResponse(Exception):
@@ -511,7 +546,8 @@ class OpenAIBackend:
             rpm.acquire(1)
         if tpm is not None:
             tpm.acquire(estimate)
-        self._count(requests=1)
+        with self._lock:
+            self.usage.requests += 1
         try:
             # The SDK's documented raw route (``client.post``): the typed ``create`` walks
             # every parameter through its TypedDict transform and builds pydantic models of
@@ -565,6 +601,8 @@ class OpenAIBackend:
                 raise
 
     def _get_connections(self) -> _Connections:
+        if self._connections is not None:  # made once; every request asks
+            return self._connections
         with self._lock:
             if self._connections is None:
                 import openai
@@ -574,7 +612,12 @@ class OpenAIBackend:
                 # 64 connections costs the client more CPU per request than the request
                 # itself; several small pools keep that scan short.
                 clients = [
-                    openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0)
+                    openai.OpenAI(
+                        api_key=self.api_key,
+                        base_url=self.base_url,
+                        max_retries=0,
+                        http_client=_http_client_type()(),
+                    )
                     for _ in range(-(-self.concurrency // POOL_CONNECTIONS))
                 ]
                 self._connections = _Connections(clients, self.concurrency)
@@ -589,7 +632,8 @@ class OpenAIBackend:
         items = result if isinstance(result, list) else [result]
         errors = sum(getattr(r, "error", None) is not None for r in items)
         if errors:
-            self._count(errors=errors)
+            with self._lock:
+                self.usage.errors += errors
         if bar is not None and not bar.disable:
             bar.update(1)
             in_flight = self._connections.in_flight if self._connections else 0
@@ -608,17 +652,14 @@ class OpenAIBackend:
         usage = _get(response, "usage")
         prompt = _get(usage, "prompt_tokens") or 0
         completion = _get(usage, "completion_tokens") or 0
-        self._count(prompt_tokens=prompt, completion_tokens=completion)
+        with self._lock:
+            self.usage.prompt_tokens += prompt
+            self.usage.completion_tokens += completion
         for name in ("model", "system_fingerprint"):  # what the server says it ran
             value = _get(response, name)
             if isinstance(value, str) and value:
                 self.resolved[name] = value
         return prompt + completion
-
-    def _count(self, **deltas: int) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self.usage, name, getattr(self.usage, name) + delta)
 
     def _fallback(self, kind: str, message: str, count: int = 1) -> None:
         with self._lock:

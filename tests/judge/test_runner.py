@@ -245,3 +245,18 @@ def test_prefetched_keeps_order_raises_the_producers_error_and_stops_when_closed
     stream.close()  # the consumer stops: the producer ends, having run at most `ahead` ahead
     assert len(pulled) <= 3 + 4 + 2
     assert not any(t.name == "ultrajudge-pending" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("concurrent", [0, 8])
+def test_the_progress_bar_ends_with_the_runs_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], concurrent: int
+) -> None:
+    """The bar's counts are gathered at most as often as it is drawn, and once at the end,
+    so its last line is the run's: every item, the failures, the retries."""
+    answers = {f"f{i}": ["never"] for i in range(3)} | {"r": ["bad", "ok"]}
+    items = [f"f{i}" for i in range(3)] + ["r"] + [f"ok{i}" for i in range(300)]
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run_job(job(answers, []), [(k, k) for k in items], store=store, backend=Fake(concurrent),
+                retry=Retry(attempts=2), total=len(items), progress=True)  # fmt: skip
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "304/304" in last and "failed=3" in last and "retries=1" in last, last
