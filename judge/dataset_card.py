@@ -2,7 +2,8 @@
 
 It says what the output's run record says: the judge id(s), the template(s) and scale(s),
 the command line (API keys redacted), the ultrajudge version, the row count and the status
-histogram, plus the column mapping the output was judged by. The front matter is what the
+histogram, whether a local judge's compiled softmax kernel ran, plus the column mapping the
+output was judged by. The front matter is what the
 Hub reads: ``configs`` (where each config's Parquet files are), tags, task category and
 size category; no licence (ultrajudge cannot know the data's).
 """
@@ -39,6 +40,8 @@ class CardFacts:
     scales: tuple[str, ...] = ()
     statuses: Mapping[str, int] = field(default_factory=dict)
     columns: Mapping[str, Any] | None = None
+    #: (judge id, summary) of each judge whose record says how its softmax kernel ran
+    softmax_kernel: tuple[tuple[str, str], ...] = ()
 
 
 def card_facts(
@@ -71,6 +74,7 @@ def card_facts(
         scales=tuple(_unique(_scale_text(s) for s in _values(settings, "scale"))),
         statuses=dict(statuses) if isinstance(statuses, Mapping) else _status_counts(ds),
         columns=columns,
+        softmax_kernel=tuple(_softmax_kernel(judging.get("judges"))),
     )
 
 
@@ -137,6 +141,9 @@ def _body(facts: CardFacts) -> str:
     if facts.statuses:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(facts.statuses.items(), key=lambda kv: (-kv[1], kv[0])))  # fmt: skip
         lines.append(f"- statuses: {counts}")
+    for judge, summary in facts.softmax_kernel:
+        who = f" (`{judge}`)" if len(facts.softmax_kernel) > 1 else ""
+        lines.append(f"- softmax kernel{who}: {summary}")
     if facts.columns:
         lines.append(f"- columns: `{json.dumps(dict(facts.columns), sort_keys=True)}`")
     return "\n".join(lines) + "\n"
@@ -153,6 +160,21 @@ def _read_record(out: str | Path) -> dict[str, Any]:
         "to write it again",
     )
     return data if isinstance(data, dict) else {}
+
+
+def _softmax_kernel(judges: Any) -> list[tuple[str, str]]:
+    """(id, summary) of the recorded judges' ``resolved.softmax_kernel`` (local models).
+
+    >>> _softmax_kernel([{"id": "j", "resolved": {"softmax_kernel": {"summary": "ran"}}}, {"id": "k"}])
+    [('j', 'ran')]
+    """
+    found = []
+    for judge in judges if isinstance(judges, list) else []:
+        resolved = judge.get("resolved") if isinstance(judge, Mapping) else None
+        kernel = resolved.get("softmax_kernel") if isinstance(resolved, Mapping) else None
+        if isinstance(kernel, Mapping) and isinstance(kernel.get("summary"), str):
+            found.append((str(judge.get("id")), kernel["summary"]))
+    return found
 
 
 def _values(node: Any, key: str) -> list[Any]:

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ultrajudge.judge.backends.kernels import causal_softmax_bf16
+from ultrajudge.judge.backends.kernels import SoftmaxTally, causal_softmax_bf16
 
 ATTENTION_NAME = "ultrajudge_packed"
 MIN_SHARED = 16  # a shared run shorter than this is recomputed rather than made a node
@@ -80,6 +80,7 @@ class _Plan:
     segments: list[tuple[Node, int, int]]  # node, start and end in the packed row
     used: int = 0  # tokens before the padding
     layers: set[int] = field(default_factory=set)
+    softmax: SoftmaxTally | None = None  # counts which path computed each softmax block
 
 
 #: Query rows per attention block (fewer when the context is long: ``SCORE_BUDGET``).
@@ -110,7 +111,14 @@ def _round_up(n: int, multiple: int) -> int:
 
 
 def attend_segment(
-    query: Any, keys: Any, values: Any, context: int, scale: float, out: Any
+    query: Any,
+    keys: Any,
+    values: Any,
+    context: int,
+    scale: float,
+    out: Any,
+    *,
+    tally: SoftmaxTally | None = None,
 ) -> None:
     """Causal attention of one segment's queries to its context, then to itself.
 
@@ -123,6 +131,7 @@ def attend_segment(
     then P·V. On CPU this runs the matmuls at bf16 GEMM speed where PyTorch's fused CPU
     attention kernel reaches a tenth of it on these shapes; for bf16 on CPU the masked
     softmax is one pass of a small compiled kernel (``ultrajudge.judge.backends.kernels``).
+    ``tally`` counts, block by block, which of the two computed the softmax.
     """
     import torch
 
@@ -140,11 +149,14 @@ def attend_segment(
         torch.mul(query[:, s:e].unflatten(0, (kv_heads, group)), scale, out=q[:, :, :n])
         scores = torch.bmm(q.view(kv_heads, group * n_pad, dim), keys[:, :end].transpose(1, 2))
         diagonal = context + s
-        probs = causal_softmax_bf16(scores, n_pad, diagonal)  # one pass, if compiled
+        attempt = causal_softmax_bf16(scores, n_pad, diagonal)  # one pass, if compiled
+        probs = attempt.probs
         if probs is None:
             scores = scores.float().view(kv_heads, group, n_pad, end)
             scores[..., diagonal:].add_(tri[:n_pad, : end - diagonal])
             probs = torch.softmax(scores, dim=-1).to(values.dtype)
+        if tally is not None:
+            tally.note(attempt)
         o = torch.bmm(probs.view(kv_heads, group * n_pad, end), values[:, :end])
         out[s:e] = o.view(heads, n_pad, dim)[:, :n].transpose(0, 1)
 
@@ -195,7 +207,9 @@ def packed_attention(
             node.kv[layer] = (k, v)
         context = chain_length(node.parents)
         keys, values = _gather(node.parents, context, layer, (k[0], v[0]))
-        attend_segment(query[0, :, a:b], keys, values, context, scale, out[0, a:b])
+        attend_segment(
+            query[0, :, a:b], keys, values, context, scale, out[0, a:b], tally=uj_plan.softmax
+        )
     out[:, uj_plan.used :] = 0  # padding: attends to nothing
     return out, None
 
@@ -292,11 +306,14 @@ def build_tree(
     return nodes, reads, chains  # type: ignore[return-value]
 
 
-def run_nodes(model: Any, nodes: Sequence[Node], *, max_tokens: int) -> tuple[int, int]:
+def run_nodes(
+    model: Any, nodes: Sequence[Node], *, max_tokens: int, softmax: SoftmaxTally | None = None
+) -> tuple[int, int]:
     """Compute every node (parents before children), ``max_tokens`` per forward.
 
     A node longer than ``max_tokens`` runs alone. Returns the tokens processed and, of
-    them, the padding (see ``PAD_TO``).
+    them, the padding (see ``PAD_TO``). ``softmax`` counts which path computed each
+    attention block's softmax (the compiled kernel, or PyTorch and why).
     """
     pending = [n for n in nodes if not n.done]
     total = [0, 0]
@@ -309,11 +326,11 @@ def run_nodes(model: Any, nodes: Sequence[Node], *, max_tokens: int) -> tuple[in
         size = 0
         for node in ready:
             if batch and size + len(node.tokens) > max_tokens:
-                _add(total, _forward(model, batch))
+                _add(total, _forward(model, batch, softmax))
                 batch, size = [], 0
             batch.append(node)
             size += len(node.tokens)
-        _add(total, _forward(model, batch))
+        _add(total, _forward(model, batch, softmax))
         pending = [n for n in pending if not n.done]
     return total[0], total[1]
 
@@ -329,7 +346,7 @@ def _add(total: list[int], counts: tuple[int, int]) -> None:
 PAD_TO = 64
 
 
-def _forward(model: Any, batch: list[Node]) -> tuple[int, int]:
+def _forward(model: Any, batch: list[Node], softmax: SoftmaxTally | None) -> tuple[int, int]:
     import torch
 
     device = model.device
@@ -350,7 +367,7 @@ def _forward(model: Any, batch: list[Node]) -> tuple[int, int]:
     padding = -at % PAD_TO
     ids.extend([0] * padding)
     positions.extend([0] * padding)
-    plan = _Plan(segments, used=at)
+    plan = _Plan(segments, used=at, softmax=softmax)
     with torch.inference_mode(), _packed_attention_on(model):
         logits = model(
             input_ids=torch.tensor([ids], device=device),

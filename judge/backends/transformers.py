@@ -15,6 +15,7 @@ from typing import Any
 from ultrajudge.judge.backends.base import register_backend, require_extra
 from ultrajudge.judge.backends.cpu import cpu_supports_bf16, release_freed_memory
 from ultrajudge.judge.backends.decode import decoding_attention
+from ultrajudge.judge.backends.kernels import SoftmaxTally
 from ultrajudge.judge.backends.packed import (
     MIN_SHARED,
     Chain,
@@ -137,7 +138,9 @@ class TransformersBackend:
     ``score_positions`` (teacher-forced logprob scoring) runs *packed*: sequences are
     concatenated with no padding, shared prefixes are computed once, and the prefix of
     the previous call (the template) is kept for the next; see ``ultrajudge.judge.backends.packed``.
-    ``tokens_processed`` and ``padding_tokens`` count what the model was actually fed.
+    ``tokens_processed`` and ``padding_tokens`` count what the model was actually fed;
+    ``resolved["softmax_kernel"]`` says which path computed the packed attention's softmax
+    in this backend's forwards so far (``kernels.SoftmaxTally.record``).
     """
 
     model_path: str
@@ -153,8 +156,9 @@ class TransformersBackend:
     id: str = ""
     capabilities: Capabilities = field(init=False)
     tokens_processed: int = field(default=0, init=False)
-    #: What the model resolved to: the Hub commit (the run record).
-    resolved: dict[str, str] = field(default_factory=dict, init=False)
+    #: What the model resolved to (the Hub commit) and how it ran (``softmax_kernel``): the
+    #: run record. Updated in place: a pipeline's record holds this very mapping.
+    resolved: dict[str, Any] = field(default_factory=dict, init=False)
     padding_tokens: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -195,7 +199,7 @@ class TransformersBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if not self.id:
             commit = getattr(self.model.config, "_commit_hash", None)  # set for Hub models
-            self.resolved = {"commit": commit} if commit else {}
+            self.resolved.update({"commit": commit} if commit else {})
             model = _model_fingerprint(self.model_path, commit)
             self.id = f"transformers:{model}:{str(torch_dtype).split('.')[-1]}"
         self.capabilities = Capabilities(
@@ -205,10 +209,12 @@ class TransformersBackend:
         )
         self._packed_error: str | None = None
         self._prefix: tuple[list[int], Chain] | None = None  # the last call's shared prefix
+        self._softmax = SoftmaxTally()
         try:
             check_supported(self.model)
         except PackingUnsupported as exc:
             self._packed_error = str(exc)
+        self._note_softmax()
 
     # -- prompts ---------------------------------------------------------------
 
@@ -350,6 +356,7 @@ class TransformersBackend:
             self._run(nodes)
         except PackingUnsupported as exc:
             self._packed_error, self._prefix = str(exc), None
+            self._note_softmax()
             return None
         self._remember_prefix(seqs, base, nodes)
         self.tokens_processed += len(batch)  # the last tokens, fed by generate
@@ -453,6 +460,7 @@ class TransformersBackend:
                 return scored
             except PackingUnsupported as exc:
                 self._packed_error, self._prefix = str(exc), None
+                self._note_softmax()
         logger.warning(
             "%s: packed scoring unavailable (%s); scoring each position with a padded forward "
             "instead",
@@ -507,9 +515,25 @@ class TransformersBackend:
             release_freed_memory()
 
     def _run(self, nodes: list[Node]) -> None:
-        processed, padding = run_nodes(self.model, nodes, max_tokens=self.max_packed_tokens)
+        try:
+            processed, padding = run_nodes(
+                self.model, nodes, max_tokens=self.max_packed_tokens, softmax=self._softmax
+            )
+        finally:
+            self._note_softmax()
         self.tokens_processed += processed
         self.padding_tokens += padding
+
+    def _note_softmax(self) -> None:
+        """``resolved["softmax_kernel"]``: which path computed each packed attention block's
+        softmax so far, counted where it ran (the compiled kernel, or PyTorch and why)."""
+        idle = (
+            f"packed attention unavailable ({self._packed_error}); the model's own attention ran"
+            if self._packed_error
+            else "no packed attention forward ran (every judgment came from the store, or "
+            "none took the packed path)"
+        )
+        self.resolved["softmax_kernel"] = self._softmax.record(idle=idle)
 
     def _extend(self, i: int, text: str, seqs: list[list[int]], chains: list[Chain]) -> Node:
         """A node that continues request ``i``'s chain to ``text``'s tokens (re-tokenised in
