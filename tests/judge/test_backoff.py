@@ -75,24 +75,33 @@ def test_pushback_bounds_are_checked(base: float, cap: float) -> None:
 
 class Refusing:
     """A concurrent backend stand-in whose server refuses the first request it sees with
-    Retry-After ``wait``; records when each attempt starts."""
+    Retry-After ``wait`` once the whole first window (``concurrent`` requests) is in flight,
+    and answers those others only after the refusal came back; records when each attempt
+    starts and when the refusal was noted."""
 
     def __init__(self, wait: float, concurrent: int = 4) -> None:
         self.id = "refusing"
         self.capabilities = Capabilities(concurrent_requests=concurrent)
         self.pushback = Pushback()
-        self.wait, self.starts, self.refused = wait, [], False
+        self.wait, self.starts = wait, []
+        self.noted_at = 0.0
+        self.noted = threading.Event()
+        self.window = threading.Barrier(max(concurrent, 1), timeout=10)
         self.lock = threading.Lock()
 
     def job(self) -> Job[str, dict[str, Any]]:
         def attempt(items: Sequence[str], previous: Sequence[Any], n: int) -> list[dict[str, Any]]:
             with self.lock:
                 self.starts.append(time.monotonic())
-                refuse, self.refused = not self.refused, True
-            time.sleep(0.05)  # the first window is in flight when the refusal comes back
-            if refuse:
+                index = len(self.starts) - 1
+            if index < self.window.parties:  # the first window: all of it in flight
+                self.window.wait()
+            if index == 0:
+                self.noted_at = time.monotonic()
                 self.pushback.note(retry_after=self.wait)
+                self.noted.set()
                 return [{"ok": False} for _ in items]
+            self.noted.wait(10)
             return [{"ok": True} for _ in items]
 
         return Job(
@@ -111,11 +120,11 @@ def test_a_refusal_holds_every_worker_of_the_window(tmp_path: Path) -> None:
     with ResultStore(tmp_path / "s.sqlite") as store:
         s = run_job(backend.job(), [(str(i), str(i)) for i in range(10)], store=store,
                     backend=backend, retry=Retry(attempts=2), progress=False)  # fmt: skip
-    start = backend.starts[0]
-    offsets = sorted(t - start for t in backend.starts)
-    assert len(offsets) == 11 and s.retries == 1 and s.made_now == 10
-    assert sum(o < 0.4 for o in offsets) == 4, offsets  # the first window, then the wait
-    assert offsets[4] >= 0.45 - 0.01  # the refusal came back at 0.05 and asked for 0.4
+    assert len(backend.starts) == 11 and s.retries == 1 and s.made_now == 10
+    before = [t for t in backend.starts if t < backend.noted_at]
+    after = sorted(t - backend.noted_at for t in backend.starts if t >= backend.noted_at)
+    assert len(before) == 4, "the first window was in flight when the refusal came"
+    assert after[0] >= 0.4 - 0.01, after  # no worker started anything within the wait
 
 
 def test_a_wait_beyond_the_time_budget_ends_the_item_not_the_run(tmp_path: Path) -> None:
