@@ -344,7 +344,8 @@ class _Run(Generic[I, T]):
             worker.start()
         try:
             while live[0] and not errors:
-                wake.wait(self.commit_seconds)
+                # a short wait: a Ctrl-C reaches this thread only when it runs again
+                wake.wait(min(self.commit_seconds, 0.05))
                 wake.clear()
                 self.commit_if_due()
             if errors:

@@ -260,3 +260,87 @@ def test_the_progress_bar_ends_with_the_runs_counts(
                 retry=Retry(attempts=2), total=len(items), progress=True)  # fmt: skip
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert "304/304" in last and "failed=3" in last and "retries=1" in last, last
+
+
+def _window_job(on_attempt: Any) -> Job[str, dict[str, Any]]:
+    """``job({}, ...)`` whose attempt first calls ``on_attempt(item)``."""
+    base = job({}, [])
+
+    def attempt(items: Sequence[str], previous: Sequence[Any], n: int) -> list[dict[str, Any]]:
+        for item in items:
+            on_attempt(item)
+        return base.attempt(items, previous, n)
+
+    return Job(base.kind, attempt, base.outcome, base.encode, base.decode)
+
+
+def test_the_window_keeps_exactly_its_width_in_flight(tmp_path: Path) -> None:
+    lock, now, most = threading.Lock(), [0], [0]
+
+    def on_attempt(item: str) -> None:
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        time.sleep(0.01)
+        with lock:
+            now[0] -= 1
+
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        s = run_job(_window_job(on_attempt), [(str(i), str(i)) for i in range(120)],
+                    store=store, backend=Fake(6), progress=False)  # fmt: skip
+        assert len(stored(store, [str(i) for i in range(120)])) == 120
+    assert most[0] == 6 and s.made_now == 120
+
+
+def test_a_bug_in_an_attempt_is_raised_and_what_finished_is_committed(tmp_path: Path) -> None:
+    lock = threading.Lock()
+    started: list[int] = []
+    finished: list[str] = []
+    at_bug: list[str] = []
+
+    def on_attempt(item: str) -> None:
+        with lock:
+            started.append(int(item))
+            if item == "30":
+                at_bug.extend(finished)
+                raise ZeroDivisionError("a bug")
+        time.sleep(0.005)
+        with lock:
+            finished.append(item)
+
+    keys = [str(i) for i in range(200)]
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(ZeroDivisionError, match="a bug"):
+            run_job(_window_job(on_attempt), [(k, k) for k in keys], store=store,
+                    backend=Fake(4), commit_seconds=60, progress=False)  # fmt: skip
+        kept = stored(store, keys)
+    assert set(at_bug) <= set(kept) and len(at_bug) >= 26 and "30" not in kept
+    assert max(started) <= 30 + 4, "nothing new starts after the bug"
+
+
+def test_ctrl_c_starts_nothing_more_and_commits_what_finished(tmp_path: Path) -> None:
+    import _thread
+
+    lock = threading.Lock()
+    started: list[str] = []
+    finished: list[str] = []
+    at_interrupt: list[str] = []
+
+    def on_attempt(item: str) -> None:
+        with lock:
+            started.append(item)
+            if item == "20":
+                at_interrupt.extend(finished)
+                _thread.interrupt_main()  # what Ctrl-C does: KeyboardInterrupt in the main thread
+        time.sleep(0.02)
+        with lock:
+            finished.append(item)
+
+    keys = [str(i) for i in range(500)]
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_job(_window_job(on_attempt), [(k, k) for k in keys], store=store,
+                    backend=Fake(4), commit_seconds=60, progress=False)  # fmt: skip
+        kept = stored(store, keys)
+    assert set(at_interrupt) <= set(kept) and len(at_interrupt) >= 16
+    assert len(started) < 21 + 4 * 10, "new items stop within a few tenths of a second"
