@@ -33,7 +33,13 @@ from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.runner import BackendUnreachable, Job, Retry, RunSummary, run_job
 from ultrajudge.judge.store import ResultStore, make_key
-from ultrajudge.judge.types import Completion, GenerationParams, Message, failure_status
+from ultrajudge.judge.types import (
+    Completion,
+    GenerationParams,
+    Message,
+    failure_status,
+    final_failure,
+)
 
 #: ``(cleaned text, status)``; status ``"ok"`` accepts the text.
 Outcome = tuple[str, str]
@@ -216,7 +222,7 @@ def generation_job(backend: Backend) -> Job[Request, Generated]:
     return Job(
         kind=lambda request: f"generate/{request.kind}",
         attempt=attempt,
-        outcome=lambda g: "ok" if g.ok else "failed" if g.status == "too_long" else "retry",
+        outcome=lambda g: "ok" if g.ok else "failed" if final_failure(g.status, g.raw) else "retry",
         encode=asdict,
         decode=lambda d: Generated(**d),
         tokens=lambda g: (g.prompt_tokens, g.completion_tokens),

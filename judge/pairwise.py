@@ -45,6 +45,7 @@ from ultrajudge.judge.types import (
     Message,
     TokenDistribution,
     failure_status,
+    final_failure,
 )
 
 __all__ = [
@@ -342,7 +343,7 @@ def order_job(backend: Backend, config: PairwiseConfig) -> Job[Shown, OrderJudgm
         if j.ok:
             return "ok"
         # a logprob read is deterministic: only a backend error may come out otherwise
-        if j.status == "too_long":
+        if final_failure(j.status, j.raw):
             return "failed"
         return "retry" if config.mode == "generate" or j.status == "backend_error" else "failed"
 

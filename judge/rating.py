@@ -47,6 +47,7 @@ from ultrajudge.judge.types import (
     Rating,
     RowJudgment,
     failure_status,
+    final_failure,
 )
 
 ASPECTS = ("overall", "helpfulness", "honesty", "instruction_following", "truthfulness")
@@ -217,7 +218,8 @@ def rating_job(backend: Backend, config: RatingConfig) -> Job[Item, RowJudgment]
             return "ok"
         # A logprob read is deterministic: only a backend error may come out otherwise.
         again = RETRYABLE if config.mode == "generate" else {"backend_error"}
-        return "retry" if any(r.status in again for r in j.ratings) else "failed"
+        retry = any(r.status in again and not final_failure(r.status, r.raw) for r in j.ratings)
+        return "retry" if retry else "failed"
 
     return Job(
         kind="rating",

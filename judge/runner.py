@@ -40,7 +40,7 @@ from typing import Any, Generic, Literal, TypeVar
 from ultrajudge.judge.backoff import Backoff, PushesBack
 from ultrajudge.judge.metering import ApiUsage, bar_fields, snapshot, spent, sum_usage
 from ultrajudge.judge.store import ResultStore
-from ultrajudge.judge.types import INPUT_STATUSES
+from ultrajudge.judge.types import INPUT_STATUSES, REFUSED
 
 __all__ = [
     "BackendUnreachable",
@@ -399,10 +399,16 @@ class _Run(Generic[I, T]):
         self.backend_errors += 1
         if self.backend_errors >= self.unreachable_after:
             name = getattr(self.backend, "id", "the backend")
-            self.summary.stopped = (
-                f"{name} is unreachable: the first {self.backend_errors} requests failed "
-                f"after their retries; last error: {error}"
-            )
+            if error.startswith(REFUSED):  # an unknown model, a wrong path, no permission
+                self.summary.stopped = (
+                    f"{name} cannot be used: the server refused each of the first "
+                    f"{self.backend_errors} requests; last answer: {error}"
+                )
+            else:
+                self.summary.stopped = (
+                    f"{name} is unreachable: the first {self.backend_errors} requests failed "
+                    f"after their retries; last error: {error}"
+                )
 
     # -- committing --------------------------------------------------------------------
 

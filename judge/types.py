@@ -34,6 +34,24 @@ INPUT_STATUSES: frozenset[str] = frozenset({"invalid_input"})
 TOO_LONG = "too_long:"
 
 
+#: A request the server refused as such (HTTP 4xx but 408 and 429: a bad request, an
+#: unknown model, no permission) comes back with an ``error`` starting with this: a
+#: ``backend_error`` that asking again cannot mend, so it is never retried.
+REFUSED = "refused:"
+
+
+def final_failure(status: str, error: str | None) -> bool:
+    """Whether a failed item is final: asking again gets the same answer (``too_long``,
+    or a ``backend_error`` the server refused as a request).
+
+    >>> final_failure("backend_error", "refused: HTTP 404: no such model")
+    True
+    >>> final_failure("backend_error", "HTTP 503: overloaded"), final_failure("too_long", None)
+    (False, True)
+    """
+    return status == "too_long" or (status == "backend_error" and (error or "").startswith(REFUSED))
+
+
 def failure_status(error: str | None) -> Literal["too_long", "backend_error"]:
     """The status of a failed backend item: ``too_long`` or ``backend_error``.
 

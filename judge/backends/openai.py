@@ -34,7 +34,9 @@ a 2-core machine, the hand-off of every request between the caller's thread and 
 thread, and anyio's per-request overhead, cost more CPU than the requests themselves
 (``bench/bench_concurrency.py --skewed``). Each request is sent once: a failed
 one comes back as an item with ``error`` set, never as an exception, and the job runner's
-one retry policy (``--max-retries``) asks it again. When the server pushes back (429 with
+one retry policy (``--max-retries``) asks it again, unless the server refused the request
+as such (4xx but 408 and 429, or 429 for an exhausted quota): its error starts with
+``refused:`` and it is final. When the server pushes back (429 with
 its ``Retry-After``, 408, 5xx, a timeout, a dropped connection) the backend also notes it
 on its :class:`~ultrajudge.judge.backoff.Pushback`, from which the runner paces every
 worker of the run. A 401 is final: the key is wrong for every request, so the rest are
@@ -78,6 +80,7 @@ from ultrajudge.judge.backoff import Pushback
 from ultrajudge.judge.errors import AuthError, ConfigError
 from ultrajudge.judge.ratelimit import TokenBucket, parse_retry_after
 from ultrajudge.judge.types import (
+    REFUSED,
     TOO_LONG,
     Capabilities,
     Completion,
@@ -701,6 +704,8 @@ def _classify(exc: Exception, timeout: float) -> Failure:
             pushback = False  # out of credit: waiting will not help
         detail = re.sub(r"^Error code: \d+ - ", "", str(exc.message))[:300]
         message = f"HTTP {status}: {detail.rstrip('. ')}.{_HINTS.get(status, '')}"
+        if 400 <= status < 500 and not pushback:  # asking again gets the same answer
+            message = f"{REFUSED} {message}"
         return Failure(message, pushback, parse_retry_after(exc.response.headers))
     if isinstance(exc, openai.APITimeoutError):
         return Failure(f"timed out: no answer within {timeout:g} s (option timeout)", True)

@@ -420,6 +420,58 @@ def test_with_max_retries_0_a_429_is_a_recorded_failure(tmp_path, server) -> Non
     assert len(server.requests) == 2 and rows(out)[0]["rating_status"] == ["ok", "ok"]
 
 
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+def test_a_refused_request_is_a_final_failure_not_asked_again(tmp_path, server, status) -> None:
+    """A 4xx other than 408 and 429 is the server refusing the request itself: asking the
+    same again gets the same answer, so ``--max-retries`` does not spend requests on it."""
+    server.faults.append(Fault(status))
+    out = tmp_path / "scored.jsonl"
+    output = invoke("score", _one_row(tmp_path), "-o", out, "-j", "openai:test-model",
+                    *api(server), "--max-retries", "3", "--no-progress", code=3)  # fmt: skip
+    assert len(server.requests) == 1
+    (row,) = rows(out)
+    assert row["rating_status"] == ["backend_error", "backend_error"]
+    assert (api_line(output)["requests"], api_line(output)["retries"]) == (1, 0)
+    stored = json.dumps(row)
+    assert f"refused: HTTP {status}: injected fault {status}" in stored
+    server.faults.clear()  # a rerun (the request mended) asks it again, and only it
+    invoke("score", _one_row(tmp_path), "-o", out, "-j", "openai:test-model", *api(server),
+           "--max-retries", "3", "--no-progress")  # fmt: skip
+    assert len(server.requests) == 2 and rows(out)[0]["rating_status"] == ["ok", "ok"]
+
+
+def test_pairwise_and_generators_do_not_ask_a_refused_request_again(tmp_path, server) -> None:
+    server.faults.append(Fault(400))
+    invoke("pairwise", EXAMPLES / "pairs.jsonl", "-o", tmp_path / "pw.jsonl", "-j",
+           "openai:test-model", *api(server), "--limit", "1", "--max-retries", "3",
+           "--no-progress", code=3)  # fmt: skip
+    assert len(server.requests) == 2  # both orders once; the refused one not again
+    server.requests.clear()
+    server.faults.append(Fault(400))
+    src = tmp_path / "seeds.jsonl"
+    src.write_text(json.dumps({"instruction": "Name a prime."}) + "\n")
+    result = runner.invoke(app, ["generate", "pool", str(src), "-o", str(tmp_path / "g.jsonl"),
+                                 "-g", "model=openai:test-model", *api(server),
+                                 "--max-retries", "3", "--no-progress"])  # fmt: skip
+    assert len(server.requests) == 1, result.output
+
+
+def test_a_server_that_refuses_every_request_ends_the_run_early(tmp_path, server) -> None:
+    """An unknown model (404 for each request): the run stops after the first few, exit 4,
+    one line saying the server refused them, not that it is unreachable."""
+    server.fault_if = lambda body: Fault(404)
+    src = tmp_path / "many.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"q{i}", "completions": ["a"]}) + "\n" for i in range(40)))  # fmt: skip
+    result = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "s.jsonl"), "-j",
+                                 "openai:no-such-model", *api(server), "-O", "concurrency=2",
+                                 "--max-retries", "3", "--no-progress"])  # fmt: skip
+    assert result.exit_code == 4, result.output
+    assert len(server.requests) < 16, "no retries, and the run stopped early"
+    line = next(x for x in result.output.splitlines() if "cannot be used" in x)
+    assert "the server refused each of the first 8 requests" in line
+    assert "refused: HTTP 404" in line and "Check the model name and base_url" in line
+
+
 def test_a_429_slows_the_whole_window(tmp_path, server) -> None:
     """Concurrency 4: the first request is refused with Retry-After 0.5; the other three
     were already in flight, but no request starts inside the wait, the retry included."""

@@ -319,7 +319,7 @@ def test_client_errors_are_not_pushback(server, status):
     backend = make(server)
     (out,) = backend.chat([conv("q")], PARAMS)
     assert out.failed and out.finish_reason == "error" and out.text == ""
-    assert out.error.startswith(f"HTTP {status}")
+    assert out.error.startswith(f"refused: HTTP {status}")  # final: never asked again
     assert len(server.requests) == 1 and backend.usage.errors == 1
     assert backend.pushback.read() == (0, 0.0)
 
@@ -329,7 +329,7 @@ def test_out_of_credit_is_not_pushback(server):
     server.faults.append(Fault(429, body=body))
     backend = make(server)
     (out,) = backend.chat([conv("q")], PARAMS)
-    assert out.error.startswith("HTTP 429") and backend.pushback.read()[0] == 0
+    assert out.error.startswith("refused: HTTP 429") and backend.pushback.read()[0] == 0
 
 
 def test_a_401_is_final_for_the_whole_run(server):
