@@ -170,3 +170,49 @@ def test_a_float32_model_never_compiles_the_kernel_and_a_resumed_run_calls_nothi
         "fallback_reasons": {},
         "summary": IDLE,
     }
+
+
+def test_a_pipeline_records_the_kernel_of_its_scoring_judge(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference
+) -> None:
+    """``ultrajudge run`` logs its backends when they load; the record, written at the
+    end, holds what their forwards did (the same mapping, updated in place)."""
+    _fresh_kernel(monkeypatch, tmp_path / "cache")
+    monkeypatch.setenv("ULTRAJUDGE_NO_KERNELS", "1")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        f"input: {EXAMPLES}\nlimit: 6\nworkdir: out\n"
+        f"judge: {{model: {tiny_model_dir}, options: {{dtype: bfloat16, device: cpu}}}}\n"
+        "score: {mode: logprob, min_mass: 0}\n"
+    )
+    result = CliRunner().invoke(app, ["run", str(pipeline), "--no-progress"], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "scored.jsonl.run.json").read_text())
+    (judge,) = record["judges"]
+    assert judge["resolved"]["softmax_kernel"] == reference[1]  # the same blocks, disabled
+
+
+def test_generate_mode_counts_the_packed_prefill(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In generate mode the prompts are prefilled packed (decoding steps use no softmax
+    kernel): those blocks are what the record counts."""
+    _fresh_kernel(monkeypatch, tmp_path / "cache")
+    out = tmp_path / "scored.jsonl"
+    args = ["score", EXAMPLES, "--judge", tiny_model_dir, "-O", "dtype=float32", "-O",
+            "device=cpu", "--limit", "2", "--max-new-tokens", "4", "--max-retries", "0",
+            "--max-failure-rate", "1", "--out", out, "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.with_name(out.name + ".run.json").read_text())
+    kernel = record["judges"][0]["resolved"]["softmax_kernel"]
+    blocks = kernel["fallback_blocks"]
+    assert blocks >= 2  # both layers of at least one packed prefill
+    why = "dtype float32 (the kernel takes bfloat16)"
+    assert kernel == {
+        "status": "not run",
+        "kernel_blocks": 0,
+        "fallback_blocks": blocks,
+        "fallback_reasons": {why: blocks},
+        "summary": f"not run: PyTorch computed all {blocks} attention blocks ({why}: {blocks})",
+    }
