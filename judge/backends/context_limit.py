@@ -6,6 +6,12 @@ vLLM's OpenAI server lists every served model in ``GET /v1/models`` with its
 object). Other servers (OpenAI, TGI, Ollama, ...) list no limit, or no models: then the
 limit stays unknown. The backend asks once, before its first request, and records the
 limit and where it came from in ``resolved`` (the run record).
+
+A prompt is measured by an estimate (4 characters a token) unless it could be near the
+limit: one estimated above half of it is counted exactly by the server where it can
+(vLLM's ``POST /tokenize``, at the server's root), so an estimate that is wrong by up to
+2x in either direction never marks a prompt that fits ``too_long``, nor sends one that
+does not. A server without the endpoint is asked once; then the estimate decides.
 """
 
 from __future__ import annotations
@@ -13,10 +19,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["OPTION", "SERVER", "ask_server", "listed_limit"]
+__all__ = [
+    "COUNTED",
+    "OPTION",
+    "SERVER",
+    "ask_server",
+    "count_prompt",
+    "listed_limit",
+    "tokenize_url",
+]
 
 OPTION = "option max_context"
 SERVER = "server: GET /v1/models max_model_len"
+COUNTED = "server: POST /tokenize for prompts estimated above half the limit"
 
 
 def listed_limit(entries: Iterable[Any], model: str) -> tuple[int | None, str]:
@@ -48,6 +63,34 @@ def ask_server(client: Any, model: str, timeout: float) -> tuple[int | None, str
     except openai.OpenAIError as exc:
         return None, f"unknown: listing the models failed ({type(exc).__name__})"
     return listed_limit(page.data, model)
+
+
+def tokenize_url(base_url: str) -> str:
+    """vLLM's ``/tokenize`` sits at the server's root, beside ``/v1``.
+
+    >>> tokenize_url("http://127.0.0.1:8000/v1/"), tokenize_url("https://h/vllm/v1")
+    ('http://127.0.0.1:8000/tokenize', 'https://h/vllm/tokenize')
+    """
+    root = base_url.rstrip("/")
+    return (root[: -len("/v1")] if root.endswith("/v1") else root) + "/tokenize"
+
+
+def count_prompt(client: Any, url: str, body: dict[str, Any], timeout: float) -> int | None:
+    """The prompt tokens of a chat or completions ``body`` as the server counts them (the
+    chat template applied, as for the request itself); None when it cannot say."""
+    import openai
+
+    ask: dict[str, Any] = {"model": body.get("model")}
+    if "messages" in body:
+        ask |= {"messages": body["messages"], "add_generation_prompt": True}
+    else:
+        ask["prompt"] = body.get("prompt", "")
+    try:
+        answer = client.post(url, body=ask, cast_to=object, options={"timeout": timeout})
+    except openai.OpenAIError:
+        return None
+    count = answer.get("count") if isinstance(answer, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
 
 
 def _field(entry: Any, name: str) -> Any:

@@ -14,8 +14,9 @@ Spec ``openai:<model>``. Options (strings from the CLI are converted):
                         back without naming a wait: exponential with jitter (1 / 60 s)
 ``price_in`` / ``price_out``        USD per million tokens (default: :data:`DEFAULT_PRICES`)
 ``progress``            tqdm bar on a terminal (true)
-``max_context``         the model's context in tokens: a prompt estimated longer (4 characters
-                        a token, plus ``max_tokens``) is not sent; its item fails ``too_long``.
+``max_context``         the model's context in tokens: a prompt longer (with ``max_tokens``) is
+                        not sent; its item fails ``too_long``. Estimated at 4 characters a
+                        token; near the limit counted by the server where it can (vLLM).
                         Default: the ``max_model_len`` the server lists for the model in
                         ``GET /v1/models`` (vLLM), asked once; else unknown (all is sent)
 
@@ -74,7 +75,13 @@ from urllib.parse import urlparse
 from tqdm import tqdm
 
 from ultrajudge.judge.backends.base import register_backend
-from ultrajudge.judge.backends.context_limit import OPTION, ask_server
+from ultrajudge.judge.backends.context_limit import (
+    COUNTED,
+    OPTION,
+    ask_server,
+    count_prompt,
+    tokenize_url,
+)
 from ultrajudge.judge.backends.profiles import ServerProfile, get_profile, structured_fields
 from ultrajudge.judge.backoff import Pushback
 from ultrajudge.judge.errors import AuthError, ConfigError
@@ -280,6 +287,7 @@ class OpenAIBackend:
         self._lock = threading.Lock()
         self._limit_lock = threading.Lock()
         self._limit_known = self.max_context is not None  # else asked of the server once
+        self._tokenize = self.profile.tokenize_endpoint  # until the server cannot
         if self._limit_known:
             self.resolved.update(max_context=self.max_context, max_context_source=OPTION)
         self._warned: set[str] = set()
@@ -518,13 +526,8 @@ class OpenAIBackend:
         estimate = _estimate_tokens(kwargs)
         if not self._limit_known:
             self._learn_limit(conns)
-        if self.max_context is not None and estimate > self.max_context:
-            raise RequestFailed(
-                f"{TOO_LONG} about {estimate} tokens (the prompt at 4 characters a token, plus "
-                f"max_tokens) do not fit max_context={self.max_context} "
-                f"({self.resolved.get('max_context_source')}); not sent. Shorten the input, or "
-                "pass -O max_context with the server's real limit"
-            )
+        if self.max_context is not None and estimate > self.max_context // 2:
+            self._check_fits(conns, kwargs, estimate, self.max_context)
         with conns.slots:
             if self._refused is not None:  # one 401 is enough: the rest are never sent
                 raise RequestFailed(str(self._refused))
@@ -533,6 +536,36 @@ class OpenAIBackend:
                 return self._send(conns.client(), endpoint, kwargs, parse, estimate)
             finally:
                 conns.in_flight -= 1
+
+    def _check_fits(
+        self, conns: _Connections, kwargs: dict[str, Any], estimate: int, limit: int
+    ) -> None:
+        """Raise ``too_long`` when the prompt and ``max_tokens`` do not fit ``limit``: the
+        prompt counted by the server where it can (see :mod:`.context_limit`), else the
+        estimate decides."""
+        out = _output_tokens(kwargs)
+        counted = None
+        if self._tokenize:
+            with conns.slots:
+                counted = count_prompt(
+                    conns.client(), tokenize_url(self.base_url), kwargs, min(self.timeout, 10.0)
+                )
+            if counted is None:  # an older server, or another kind: the estimate decides
+                self._tokenize = False
+                self.resolved["prompt_count"] = "estimate (POST /tokenize failed)"
+            else:
+                self.resolved["prompt_count"] = COUNTED
+        if counted is not None and counted + out > limit:
+            how = f"{counted} prompt tokens (counted by the server) and max_tokens {out}"
+        elif counted is None and estimate > limit:
+            how = f"about {estimate} tokens (the prompt at 4 characters a token, plus max_tokens)"
+        else:
+            return
+        raise RequestFailed(
+            f"{TOO_LONG} {how} do not fit max_context={limit} "
+            f"({self.resolved.get('max_context_source')}); not sent. Shorten the input, or "
+            "pass -O max_context with the server's real limit"
+        )
 
     def _learn_limit(self, conns: _Connections) -> None:
         """Ask the server for the model's context once (the other threads wait for it)."""
@@ -779,8 +812,12 @@ def _logaddexp(a: float, b: float) -> float:
 
 def _estimate_tokens(kwargs: Mapping[str, Any]) -> int:
     text = kwargs.get("prompt") or "".join(m["content"] for m in kwargs.get("messages", ()))
+    return len(text) // 4 + 1 + _output_tokens(kwargs)
+
+
+def _output_tokens(kwargs: Mapping[str, Any]) -> int:
     out = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or 0
-    return len(text) // 4 + 1 + out * kwargs.get("n", 1)
+    return int(out) * int(kwargs.get("n", 1))
 
 
 def default_price(model: str) -> tuple[float, float] | None:

@@ -34,7 +34,8 @@ class ServerProfile:
     returns (0: ask for no logprobs at all); ``continue_final_message`` means a
     final assistant message is continued in place (vLLM/SGLang extra fields), so
     an assistant prefix can be forced; ``prompt_logprobs_echo`` means
-    ``/v1/completions`` scores the prompt with ``echo`` + ``logprobs``.
+    ``/v1/completions`` scores the prompt with ``echo`` + ``logprobs``;
+    ``tokenize_endpoint`` that ``POST /tokenize`` counts a prompt's tokens exactly.
     """
 
     kind: str
@@ -45,6 +46,8 @@ class ServerProfile:
     prompt_logprobs_echo: bool = False
     continue_final_message: bool = False
     max_tokens_field: str = "max_tokens"
+    #: ``POST /tokenize`` at the server's root counts a prompt's tokens (vLLM).
+    tokenize_endpoint: bool = False
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
@@ -75,6 +78,7 @@ PROFILES: Mapping[str, ServerProfile] = {
             "vllm",
             supports_n=True,
             max_top_logprobs=20,
+            tokenize_endpoint=True,
             structured_output="vllm",
             prompt_logprobs_echo=True,
             continue_final_message=True,
@@ -83,6 +87,7 @@ PROFILES: Mapping[str, ServerProfile] = {
             "vllm_guided",
             supports_n=True,
             max_top_logprobs=20,
+            tokenize_endpoint=True,
             structured_output="vllm_guided",
             prompt_logprobs_echo=True,
             continue_final_message=True,

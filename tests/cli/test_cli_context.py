@@ -112,3 +112,54 @@ def test_the_option_wins_over_the_server_and_nothing_is_asked(tmp_path: Path) ->
     judged, sent, listings = _score_api(tmp_path, 8192, "-O", "max_context=100000")
     assert judged["statuses"] == [["ok", "ok"], ["ok"], ["ok"]] and sent == 3 and listings == 0
     assert (judged["max_context"], judged["max_context_source"]) == (100000, "option max_context")
+
+
+def _score_vllm(tmp_path: Path, tokenize: bool) -> tuple[dict, int, list[int], list[str]]:
+    """Score rows near and over an 8,192-token limit against a local vLLM-kind server:
+    the judge's record and statuses, the chat requests sent, the /tokenize counts
+    answered, and the failed rows' raw texts."""
+    pytest.importorskip("openai")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+    from openai_server import OpenAITestServer
+
+    rows = [{"instruction": "Say hi.", "completions": ["hi", "hello"]},
+            # 54,000 characters (an estimate of 13,500 tokens) but 2,000 words: it fits
+            {"instruction": "Summarise.", "completions": ["abcdefghijklmnopqrstuvwxyz " * 2000]},
+            {"instruction": "Summarise.", "completions": ["word " * 40_000]},  # does not fit
+            {"instruction": "Say bye.", "completions": ["bye"]}]  # fmt: skip
+    src, out = tmp_path / "near.jsonl", tmp_path / "scored.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with OpenAITestServer(model="m", max_model_len=8192, tokenize=tokenize) as server:
+        args = ["score", str(src), "--judge", "openai:m", "-o", str(out), "-O",
+                f"base_url={server.url}", "-O", "server_kind=vllm", "-O", "concurrency=2",
+                "--no-progress"]  # fmt: skip
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        sent, counted = len(server.bodies("/chat/completions")), sorted(server.counted)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
+    judged = [json.loads(line) for line in out.read_text().splitlines()]
+    raws = [r["rating_raw"][0] for r in judged if r["rating_status"] == ["too_long"]]
+    statuses = [r["rating_status"] for r in judged]
+    return {"statuses": statuses, **record["judges"][0]["resolved"]}, sent, counted, raws
+
+
+def test_a_prompt_near_the_limit_is_counted_by_the_server(tmp_path: Path) -> None:
+    """The estimate (4 characters a token) would refuse the long-worded prompt; the
+    server's /tokenize counts it (only the two prompts estimated above half the limit)
+    and it is judged; the one that does not fit is refused unsent, with its count."""
+    judged, sent, counted, raws = _score_vllm(tmp_path, tokenize=True)
+    assert judged["statuses"] == [["ok", "ok"], ["ok"], ["too_long"], ["ok"]]
+    assert sent == 3 and len(counted) == 2 and 2000 < counted[0] < 8192 - 512 < counted[1]
+    assert judged["prompt_count"] == (
+        "server: POST /tokenize for prompts estimated above half the limit"
+    )
+    (raw,) = raws
+    assert raw.startswith(f"too_long: {counted[1]} prompt tokens (counted by the server)")
+
+
+def test_a_server_without_tokenize_leaves_it_to_the_estimate(tmp_path: Path) -> None:
+    judged, sent, counted, raws = _score_vllm(tmp_path, tokenize=False)
+    assert judged["statuses"] == [["ok", "ok"], ["too_long"], ["too_long"], ["ok"]]
+    assert sent == 2 and counted == []
+    assert judged["prompt_count"] == "estimate (POST /tokenize failed)"
+    assert all("the prompt at 4 characters a token" in raw for raw in raws)

@@ -154,6 +154,9 @@ class OpenAITestServer:
     fault_if: Callable[[dict], Fault | None] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     listings: int = 0  # GET /v1/models requests (not in ``requests``)
+    #: Serve vLLM's ``POST /tokenize`` (the prompt's words are its tokens, as in ``usage``).
+    tokenize: bool = True
+    counted: list[int] = field(default_factory=list)  # /tokenize answers (not in ``requests``)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -328,6 +331,17 @@ class _Handler(BaseHTTPRequestHandler):
         body = {"error": {"message": message, "type": "test_error", "code": status}}
         self._send(status, json.dumps(body).encode(), headers)
 
+    def _tokenize(self, body: dict) -> None:
+        if "messages" in body:
+            prompt = "\n".join(m.get("content") or "" for m in body["messages"])
+        else:
+            prompt = str(body.get("prompt", ""))
+        count = len(prompt.split())
+        with self.app._lock:
+            self.app.counted.append(count)
+        answer = {"count": count, "max_model_len": self.app.max_model_len, "tokens": []}
+        self._send(200, json.dumps(answer).encode())
+
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/v1/models"):
             entry: dict[str, Any] = {
@@ -355,6 +369,8 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             return self._error(400, "request body is not JSON")
         path = self.path.rstrip("/")
+        if path == "/tokenize" and self.app.tokenize:
+            return self._tokenize(body)
         if not path.endswith(("/v1/chat/completions", "/v1/completions")):
             return self._error(404, f"no route {self.path}")
         auth = self.headers.get("Authorization", "")
