@@ -40,11 +40,11 @@ def paired_values(ds: Any, scores_col: str, human_col: str) -> tuple[np.ndarray,
         scores, human = _as_list(row[scores_col]), _as_list(row[human_col])
         if len(scores) != len(human):
             raise DataError(
-                f"row {i}: {scores_col!r} has {len(scores)} values but {human_col!r} has "
+                f"row {i + 1}: {scores_col!r} has {len(scores)} values but {human_col!r} has "
                 f"{len(human)}; they must be one per completion"
             )
-        xs += [_number(v, f"row {i}, column {scores_col!r}") for v in scores]
-        ys += [_number(v, f"row {i}, column {human_col!r}") for v in human]
+        xs += [_number(v, f"row {i + 1}, column {scores_col!r}") for v in scores]
+        ys += [_number(v, f"row {i + 1}, column {human_col!r}") for v in human]
     return np.array(xs), np.array(ys)
 
 
@@ -61,7 +61,7 @@ def apply_map(ds: Any, cmap: CalibrationMap, scores_col: str) -> Any:
         return None if np.isnan(x) else float(cmap([x])[0])
 
     def add(row: dict[str, Any], i: int) -> dict[str, Any]:
-        value, where = row[scores_col], f"row {i}, column {scores_col!r}"
+        value, where = row[scores_col], f"row {i + 1}, column {scores_col!r}"
         if isinstance(value, list | tuple):
             return {name: [one(v, where) for v in value]}
         return {name: one(value, where)}

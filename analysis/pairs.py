@@ -100,7 +100,7 @@ class PairBuilder:
         ratings = list(row[self.ratings_col] or [])
         if len(ratings) != len(texts):
             raise DataError(
-                f"row {index}: {len(texts)} completions but {len(ratings)} ratings in "
+                f"row {index + 1}: {len(texts)} completions but {len(ratings)} ratings in "
                 f"{self.ratings_col!r}; was the dataset scored with these completion columns?"
             )
         statuses = row.get(self.status_col) or ["ok"] * len(texts)

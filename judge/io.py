@@ -487,7 +487,8 @@ def _json_list(value: Any) -> Any:
 
 
 def _where(index: int | None, column: str | None) -> str:
-    return f"column {column!r}" if index is None else f"row {index}, column {column!r}"
+    """``index`` is 0-based (a position in the dataset); messages count rows from 1."""
+    return f"column {column!r}" if index is None else f"row {index + 1}, column {column!r}"
 
 
 def _describe(value: Any) -> str:

@@ -534,11 +534,18 @@ class PairColumns:
         a, b = cols.completions_of(row, index)
         return Pair(cols.instruction_of(row, index), a, b, cols.reference_of(row))
 
-    def check_rows(self, ds: Any) -> None:
-        """Refuse, before any judge loads, a dataset with a row :meth:`pair_of` cannot read."""
+    def check_rows(self, ds: Any, source: str | None = None) -> None:
+        """Refuse, before any judge loads, a dataset with a row :meth:`pair_of` cannot read.
+        The error names the row as :func:`~ultrajudge.judge.datafiles.row_place` does: the
+        file's own line for one local JSON Lines or CSV ``source``, else ``row N`` (1-based)."""
+        from ultrajudge.judge.datafiles import row_place
+
         wanted = list(dict.fromkeys([self.instruction, self.response_a, self.response_b]))
         for index, row in enumerate(ds.select_columns(wanted)):
-            self.pair_of(row, index)
+            try:
+                self.pair_of(row)
+            except DataError as exc:
+                raise DataError(f"{row_place(source, index)}, {exc}") from None
 
 
 def consistency(summary: RunSummary) -> float:

@@ -50,7 +50,7 @@ def _normalize(ds: Any) -> Any:
 
     def row(r: dict[str, Any], i: int) -> dict[str, Any]:
         if r["label"] not in _LABELS:
-            raise DataError(f"judgebench: row {i}: label {r['label']!r} must be 'A>B' or 'B>A'")
+            raise DataError(f"judgebench: row {i + 1}: label {r['label']!r} must be 'A>B' or 'B>A'")
         return {
             "instruction": r["question"],
             "response_a": r["response_A"],

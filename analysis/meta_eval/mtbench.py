@@ -35,7 +35,7 @@ _WINNERS = {"model_a": "A", "model_b": "B", "tie": "tie", "tie (bothbad)": "tie"
 def _turns(conversation: Any, i: int, side: str) -> tuple[list[str], list[str]]:
     """The user turns and assistant turns of one conversation."""
     if not isinstance(conversation, Sequence) or isinstance(conversation, str):
-        raise DataError(f"mt_bench: row {i}: conversation_{side} must be a list of messages")
+        raise DataError(f"mt_bench: row {i + 1}: conversation_{side} must be a list of messages")
     messages = [m for m in conversation if isinstance(m, Mapping)]
     users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
     answers = [str(m.get("content", "")) for m in messages if m.get("role") == "assistant"]
@@ -48,14 +48,14 @@ def _normalize(ds: Any) -> Any:
     def row(r: dict[str, Any], i: int) -> dict[str, Any]:
         if r["winner"] not in _WINNERS:
             raise DataError(
-                f"mt_bench: row {i}: winner {r['winner']!r} must be one of {list(_WINNERS)}"
+                f"mt_bench: row {i + 1}: winner {r['winner']!r} must be one of {list(_WINNERS)}"
             )
         turn = int(r["turn"])
         users, answers_a = _turns(r["conversation_a"], i, "a")
         _, answers_b = _turns(r["conversation_b"], i, "b")
         if turn not in (1, 2) or len(users) < turn or min(len(answers_a), len(answers_b)) < turn:
             raise DataError(
-                f"mt_bench: row {i}: turn {r['turn']!r} needs that many user and assistant "
+                f"mt_bench: row {i + 1}: turn {r['turn']!r} needs that many user and assistant "
                 "messages in both conversations"
             )
         return {

@@ -80,7 +80,7 @@ def _hs2_normalize(ds: Any) -> Any:
     def row(r: dict[str, Any], i: int) -> dict[str, Any]:
         out: dict[str, Any] = {"instruction": r["prompt"], "completions": [r["response"]]}
         for a in HELPSTEER2_ATTRIBUTES:
-            out[f"human_{a}"] = [_on_scale(r[a], _HS2_SCALE, f"helpsteer2: row {i}: {a}")]
+            out[f"human_{a}"] = [_on_scale(r[a], _HS2_SCALE, f"helpsteer2: row {i + 1}: {a}")]
         out["group"] = "all"
         return out
 
@@ -147,8 +147,8 @@ def _uf_normalize(ds: Any) -> Any:
     def row(r: dict[str, Any], i: int) -> dict[str, Any]:
         comps = r["completions"]
         if not isinstance(comps, list) or not comps:
-            raise DataError(f"ultrafeedback: row {i}: completions must be a non-empty list")
-        where = f"ultrafeedback: row {i}"
+            raise DataError(f"ultrafeedback: row {i + 1}: completions must be a non-empty list")
+        where = f"ultrafeedback: row {i + 1}"
         out: dict[str, Any] = {
             "instruction": r["instruction"],
             "completions": [str(_response(c, where)) for c in comps],

@@ -51,10 +51,12 @@ def _normalize(ds: Any) -> Any:
     def row(r: dict[str, Any], i: int) -> dict[str, Any]:
         chosen, rejected = r["chosen"], r["rejected"]
         if not (isinstance(chosen, list) and isinstance(rejected, list) and chosen and rejected):
-            raise DataError(f"rewardbench2: row {i}: chosen and rejected must be non-empty lists")
+            raise DataError(
+                f"rewardbench2: row {i + 1}: chosen and rejected must be non-empty lists"
+            )
         if r["subset"] == "Ties" and str(r["id"]).split(":")[0] not in ("ref", "tied"):
             raise DataError(
-                f"rewardbench2: row {i}: a Ties id must be ref:N or tied:N, got {r['id']!r}"
+                f"rewardbench2: row {i + 1}: a Ties id must be ref:N or tied:N, got {r['id']!r}"
             )
         return {
             "instruction": r["prompt"],

@@ -142,4 +142,4 @@ def test_calibrate_cli_fits_applies_and_reports(tmp_path: Path) -> None:
     assert "Reliability" in html and "data:image/png;base64," in html
     bad = _jsonl(tmp_path / "bad.jsonl", [{"ratings": [1, 2], "human": [1]}])
     result = runner.invoke(app, ["calibrate", str(bad), "--human-col", "human", "--folds", "2"])
-    assert result.exit_code == 2 and "row 0" in result.output
+    assert result.exit_code == 2 and "row 1" in result.output

@@ -67,7 +67,7 @@ def test_rewardbench_sections_cover_every_counted_subset_once() -> None:
     ],
 )  # fmt: skip
 def test_rows_outside_the_format_name_row_and_field(suite: str, row: dict, message: str) -> None:
-    with pytest.raises(DataError, match="row 0") as err:
+    with pytest.raises(DataError, match="row 1") as err:
         get_suite(suite).normalize(Dataset.from_list([row]))
     assert message in str(err.value)
 

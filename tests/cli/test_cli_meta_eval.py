@@ -144,7 +144,7 @@ def test_judgebench_auto_judge_runs_and_rejects_other_formats(tmp_path: Path) ->
         app, ["meta-eval", "judgebench", "-j", "scripted:auto", "--data", str(bad)]
     )
     assert result.exit_code == 2
-    assert "row 0: label 'A=B'" in result.output
+    assert "row 1: label 'A=B'" in result.output
     wrong = _jsonl(tmp_path / "wrong.jsonl", [{"prompt": "q", "chosen": "a"}])
     result = runner.invoke(
         app, ["meta-eval", "judgebench", "-j", "scripted:auto", "--data", str(wrong)]

@@ -275,3 +275,42 @@ def test_dry_run_prints_the_first_prompt(tmp_path: Path) -> None:
     assert "15 rows; 30 judge calls" in output and "[[A>>B]]" in output
     assert source_rows()[0]["instruction"] in output
     assert not (tmp_path / "v.jsonl").exists()
+
+
+@pytest.mark.usefixtures("no_library_progress_bars")
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_a_bad_row_is_named_from_1_as_everywhere_in_the_cli(tmp_path: Path, suffix: str) -> None:
+    """The third row has a null response: a JSON Lines file names its line 3, a Parquet file
+    its row 3 (never "row 2", counted from 0), and nothing is judged or written."""
+    import datasets
+
+    rows = [{"instruction": "q", "response_a": "a", "response_b": "b"}] * 2
+    rows.append({"instruction": "q", "response_a": None, "response_b": "b"})
+    data = tmp_path / f"in.{suffix}"
+    ds = datasets.Dataset.from_list(rows)
+    ds.to_json(data) if suffix == "jsonl" else ds.to_parquet(data)
+    out = tmp_path / "o.jsonl"
+    result = runner.invoke(app, ["pairwise", str(data), "-j", "scripted:auto", "--out", str(out)])
+    assert result.exit_code == 2
+    where = f"{str(data)!r} line 3" if suffix == "jsonl" else f"row 3 of {str(data)!r}"
+    assert result.output == (
+        f"error: {where}, column 'response_a' is not a text (null); fix or drop the row\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.usefixtures("no_library_progress_bars")
+def test_dry_run_of_score_and_pairs_count_rows_from_1(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    rows = [{"instruction": "q", "completions": ["a", "b"], "ratings": [1, 2]},
+            {"instruction": "q", "completions": "b", "ratings": [1]}]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "o.jsonl"
+    result = runner.invoke(app, ["score", str(data), "-j", "scripted:auto", "--out", str(out), "--dry-run"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.startswith("error: row 2, column 'completions' must hold a list of texts")
+    rows[1] = {"instruction": "q", "completions": ["a", "b"], "ratings": [1, 2, 3]}
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = runner.invoke(app, ["pairs", str(data), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: row 2: 2 completions but 3 ratings in 'ratings'")

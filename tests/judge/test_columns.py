@@ -70,11 +70,11 @@ def test_item_of_keeps_only_texts() -> None:
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"instruction": "q", "completions": [None, "b"]}, "row 7, column 'completions[0]' is not a text (null)"),
-        ({"instruction": "q", "completions": "just one"}, "row 7, column 'completions' must hold a list"),
-        ({"instruction": None, "completions": ["a"]}, "row 7, column 'instruction' must hold text (or a chat), got null"),
-        ({"instruction": 12, "completions": ["a"]}, "row 7, column 'instruction' must hold text (or a chat), got a number (12)"),
-        ({"instruction": [{"role": "user", "content": None}], "completions": ["a"]}, "row 7, column 'instruction': the last user turn has no text content"),
+        ({"instruction": "q", "completions": [None, "b"]}, "row 8, column 'completions[0]' is not a text (null)"),
+        ({"instruction": "q", "completions": "just one"}, "row 8, column 'completions' must hold a list"),
+        ({"instruction": None, "completions": ["a"]}, "row 8, column 'instruction' must hold text (or a chat), got null"),
+        ({"instruction": 12, "completions": ["a"]}, "row 8, column 'instruction' must hold text (or a chat), got a number (12)"),
+        ({"instruction": [{"role": "user", "content": None}], "completions": ["a"]}, "row 8, column 'instruction': the last user turn has no text content"),
     ],
 )  # fmt: skip
 def test_errors_name_row_and_column(row: dict, message: str) -> None:
@@ -87,7 +87,7 @@ def test_errors_name_row_and_column(row: dict, message: str) -> None:
 
 def test_completion_column_named_in_error() -> None:
     row = {"instruction": "q", "chosen": "a", "rejected": None}
-    with pytest.raises(DataError, match=r"^row 2, column 'rejected' is not a text \(null\)"):
+    with pytest.raises(DataError, match=r"^row 3, column 'rejected' is not a text \(null\)"):
         Columns("instruction", None, ("chosen", "rejected")).completions_of(row, 2)
 
 
@@ -177,6 +177,7 @@ def test_score_marks_invalid_completions_and_pairs_skip_them(tmp_path: Path) -> 
     assert re.search(r"^failure_rate +0\.000 +0\.000$", compare, re.M)
 
 
+@pytest.mark.usefixtures("no_library_progress_bars")
 def test_pairwise_refuses_a_null_response_naming_the_row(tmp_path: Path) -> None:
     data = _jsonl(
         tmp_path / "in.jsonl",
@@ -189,5 +190,7 @@ def test_pairwise_refuses_a_null_response_naming_the_row(tmp_path: Path) -> None
         app, ["pairwise", str(data), "-j", "scripted:auto", "--out", str(tmp_path / "o.jsonl")]
     )
     assert result.exit_code == 2
-    assert "row 1, column 'response_b' is not a text (null)" in result.output
+    assert result.output == (  # the file's own line, as generate names it; rows count from 1
+        f"error: {str(data)!r} line 2, column 'response_b' is not a text (null); fix or drop the row\n"
+    )
     assert not (tmp_path / "o.jsonl").exists()

@@ -195,7 +195,7 @@ def pairwise(
         response_b=b_col,
         reference=reference_col,
     )
-    columns.check_rows(ds)
+    columns.check_rows(ds, source)
     if dry_run:
         _dry_run(ds, columns, config)
         return
