@@ -31,6 +31,7 @@ from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
+from ultrajudge.judge.outage import watch_outage
 from ultrajudge.judge.runner import BackendUnreachable, Job, Retry, RunSummary, run_job
 from ultrajudge.judge.store import ResultStore, make_key
 from ultrajudge.judge.types import (
@@ -136,6 +137,12 @@ class Session:
     summary: RunSummary = field(default_factory=RunSummary)
     #: Every backend a generator ran through this session, by id (the run record's judges).
     backends: dict[str, Backend] = field(default_factory=dict)
+    #: When a backend stops answering: False raises :class:`BackendUnreachable`; True
+    #: finishes the generators' pass from the store (see :meth:`run`).
+    partial: bool = False
+    #: Requests that failed in the backend after their retries, or were not sent after a
+    #: stop, by backend id: ``(how many, the last error)``.
+    backend_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
@@ -151,30 +158,54 @@ class Session:
 
         The requests go to the runner grouped by their sampling parameters (first-seen
         order), so a local model's batch of ``batch_size`` shares them and is one call;
-        results come back in the order of ``requests`` whatever order they were made in."""
+        results come back in the order of ``requests`` whatever order they were made in.
+
+        A backend unreachable from the start, or one that stops answering partway
+        (:func:`~ultrajudge.judge.outage.watch_outage`), stops the run: what came back is
+        stored. Then :class:`BackendUnreachable` is raised, or with ``partial`` the pass
+        goes on without sending anything more: ``summary.stopped`` says why, and a request
+        the store has no result for comes back failed (``backend_error``, "not sent")."""
         self.backends.setdefault(backend.id, backend)
         keys = [r.key(backend.id) for r in requests]
+        if self.summary.stopped is None:
+            self._generate(backend, requests, keys, desc)
+        stored = self.store.get_many(list(dict.fromkeys(keys)), include_failed=True)
+        results = [Generated(**stored[k]) if k in stored else self._not_sent() for k in keys]
+        self.summary.statuses.update(g.status for g in results)
+        self._note_errors(backend.id, results)
+        return results
+
+    def _generate(
+        self, backend: Backend, requests: Sequence[Request], keys: list[str], desc: str
+    ) -> None:
         order = sorted(range(len(requests)), key=_groups(requests).__getitem__)
-        part = run_job(
-            generation_job(backend),
+        retry, part = Retry.from_max_retries(self.max_retries), RunSummary()
+        run_job(
+            watch_outage(generation_job(backend), part, name=backend.id, retry=retry),
             ((keys[i], requests[i]) for i in order),
             store=self.store,
             backend=backend,
-            retry=Retry.from_max_retries(self.max_retries),
+            retry=retry,
             batch_size=self.batch_size,
             total=len(requests),
             progress=self.progress,
             desc=desc,
-            summary=RunSummary(),
+            summary=part,
         )
-        if part.stopped is not None:  # what was generated is stored; a rerun resumes
-            raise BackendUnreachable(part.stopped)
-        part.from_store = len(requests) - part.made_now  # a repeated request counts as reused
+        if part.stopped is None:  # a repeated request counts as reused
+            part.from_store = len(requests) - part.made_now
         self.summary.add(part)
-        stored = self.store.get_many(list(dict.fromkeys(keys)), include_failed=True)
-        results = [Generated(**stored[k]) for k in keys]
-        self.summary.statuses.update(g.status for g in results)
-        return results
+        if part.stopped is not None and not self.partial:  # what came back is stored
+            raise BackendUnreachable(part.stopped)
+
+    def _not_sent(self) -> Generated:
+        return Generated("", "backend_error", raw=f"not sent: {self.summary.stopped}", attempts=0)
+
+    def _note_errors(self, backend_id: str, results: Sequence[Generated]) -> None:
+        failed = [g.raw for g in results if g.status == "backend_error"]
+        if failed:
+            count = self.backend_errors.get(backend_id, (0, ""))[0]
+            self.backend_errors[backend_id] = (count + len(failed), failed[-1])
 
     def run_items(
         self, backend: Backend, per_item: Sequence[Sequence[Request]], desc: str = "generate"

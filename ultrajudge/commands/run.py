@@ -10,7 +10,9 @@ import typer
 
 from ultrajudge.commands._common import (
     DEFAULT_MAX_FAILURE_RATE,
+    EXIT_UNREACHABLE,
     check_gate,
+    fail,
     friendly_errors,
     load_backend,
 )
@@ -81,7 +83,9 @@ def run(
     --push-to-hub (or the file's outputs.push_to_hub) the pairs are pushed as the repo's
     default config and the scored rows as its 'scored' config. Every dataset written gets
     its run record (<out>.run.json). Exit 3: more judgments failed than --max-failure-rate
-    allows; 4: the judge was unreachable (no pairs were built, nothing pushed).
+    allows; 4: the judge was unreachable (no pairs were built, nothing pushed), or a
+    generator failed (its rows so far go to generated.partial.jsonl, marked partial in
+    their run record; nothing is judged; a rerun asks only for what the store lacks).
     """
     from ultrajudge.judge.jury import Jury
     from ultrajudge.pipeline import input_rows, load_pipeline, plan, run_pipeline
@@ -116,6 +120,8 @@ def run(
         settings={"max_failure_rate": gate},
     )
     _report(pipeline.name, result)
+    if result.incomplete is not None:  # a generator failed: partial rows, nothing judged
+        raise fail(result.incomplete, EXIT_UNREACHABLE)
     if result.judgments is not None:
         check_gate(result.judgments, gate)  # a failed run is not pushed
     files = result.files
@@ -131,15 +137,19 @@ def _report(name: str, result: PipelineRun) -> None:
     files = result.files
     if result.outcome is not None:
         print_outcome(result.outcome, out=files.get("pairs"), dropped=files.get("dropped"), report=files.get("report"))  # fmt: skip
-    for label in ("generated", "scored"):
+    shown = {"generated": "generated", "generated_partial": "generated (partial)", "scored": "scored"}  # fmt: skip
+    for label, what in shown.items():
         if label in files:
-            typer.echo(f"wrote {label}: {files[label]}")
+            typer.echo(f"wrote {what}: {files[label]}")
     typer.echo(f"store: {result.store}")
+    records = ", ".join(p.name for p in result.records.values()) or "none"
+    if result.incomplete is not None:
+        typer.echo(f"pipeline {name}: stopped in a generate step; nothing judged, no pairs; run records: {records}", err=True)  # fmt: skip
+        return
     failed, judged = failed_judgments(result.judgments) if result.judgments else (0, 0)
     pairs = "no pairs (the run stopped early)" if result.outcome is None else f"{len(result.outcome.records)} pairs"  # fmt: skip
     rate = f" ({failed / judged:.1%})" if judged else ""
     typer.echo(
-        f"pipeline {name}: {judged} judgments, {failed} failed{rate}; {pairs}; "
-        f"run records: {', '.join(p.name for p in result.records.values()) or 'none'}",
+        f"pipeline {name}: {judged} judgments, {failed} failed{rate}; {pairs}; run records: {records}",
         err=True,
     )

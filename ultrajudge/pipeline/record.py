@@ -134,7 +134,8 @@ def pipeline_records(
     backends: BackendLog,
     common: Mapping[str, Any],
 ) -> dict[str, dict[str, Any]]:
-    """The record of each dataset in ``files`` (label → path; ``report`` is no dataset).
+    """The record of each dataset in ``files`` (label → path; ``report`` is no dataset;
+    ``generated_partial``: the rows of a run stopped by a generator, ``"partial": true``).
     ``common`` holds what every record shares (version, command, pipeline, settings,
     steps, started, store); each gets its own ``summary``, ``judges``, ``ended``."""
     from ultrajudge.judge.run_record import run_record
@@ -143,10 +144,12 @@ def pipeline_records(
     for label in files:
         if label == "report":
             continue
-        made_by = generated if label == "generated" else judgments
+        made_by = generated if label.startswith("generated") else judgments
         if made_by is None:
             continue
-        judges = backends.of("generate" if label == "generated" else "score")
-        record = run_record(made_by, judges=judges, **common)
-        records[label] = {**record, "dataset": label}
+        judges = backends.of("generate" if label.startswith("generated") else "score")
+        record = {**run_record(made_by, judges=judges, **common), "dataset": label}
+        if label.startswith("generated"):  # the rows of a step whose generator failed
+            record["partial"] = label == "generated_partial"
+        records[label] = record
     return records

@@ -64,10 +64,17 @@ class PipelineRun:
     backends: BackendLog = field(default_factory=BackendLog)
     records: dict[str, Path] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    #: A generator failed: the one line saying which, what the store holds, where the
+    #: partial rows are and what a rerun asks for (nothing was judged; see :mod:`.generation`).
+    incomplete: str | None = None
 
     @property
     def stopped(self) -> str | None:
-        """Why the run ended early (an unreachable judge; no pairs were built), or None."""
+        """Why the run ended early (a generator failed, or the judge was unreachable; no
+        pairs were built), or None."""
+        for _, summary in self.generation:
+            if summary.stopped is not None:
+                return summary.stopped
         return self.judgments.stopped if self.judgments is not None else None
 
 
@@ -89,9 +96,12 @@ def run_pipeline(
     Every dataset written gets its run record (:mod:`ultrajudge.pipeline.record`):
     ``source`` is the pipeline file (its path and hash), ``command`` the command line,
     ``settings`` what the caller adds (the failure gate). When the judge was unreachable
-    (:attr:`PipelineRun.stopped`) the scored rows are written and no pairs are built."""
+    (:attr:`PipelineRun.stopped`) the scored rows are written and no pairs are built; when
+    a generator failed (:attr:`PipelineRun.incomplete`) the partial generated rows are
+    written and nothing is judged (:mod:`.generation`)."""
     from ultrajudge.judge.backends import build_backend
     from ultrajudge.judge.store import ResultStore
+    from ultrajudge.pipeline.generation import generate_rows
     from ultrajudge.pipeline.record import file_digest
 
     loader = loader or build_backend
@@ -105,8 +115,9 @@ def run_pipeline(
     with ResultStore(run.store) as store:
         rows = input_rows(pipeline)
         if pipeline.generate:
-            rows = _generate(pipeline, rows, store, run, progress, loader, echo)
-        scored = _score(pipeline, rows, store, run, progress, loader, echo, ray)
+            rows = generate_rows(pipeline, rows, store, run, progress=progress, loader=loader, echo=echo)  # fmt: skip
+        if run.stopped is None:
+            scored = _score(pipeline, rows, store, run, progress, loader, echo, ray)
     if run.stopped is None:
         _pairs(pipeline, scored, run)
     _write_records(pipeline, run, digest, command, settings or {})
@@ -168,44 +179,16 @@ def _settings(pipeline: Pipeline) -> dict[str, Any]:
 
 def _check_outputs(pipeline: Pipeline, run: PipelineRun) -> None:
     from ultrajudge.judge.io import check_output
+    from ultrajudge.pipeline.generation import partial_name
 
     out = pipeline.outputs
-    datasets = [out.scored, out.pairs, out.dropped, *([out.generated] if pipeline.generate else [])]
+    generated = [out.generated, partial_name(out.generated)] if pipeline.generate else []
+    datasets = [out.scored, out.pairs, out.dropped, *generated]
     for name in datasets:
         if name is not None:
             check_output(run.workdir / name, protect=run.protect)
     if out.report is not None:
         check_output(run.workdir / out.report, protect=run.protect, folder=False)
-
-
-def _generate(
-    pipeline: Pipeline,
-    rows: list[dict[str, Any]],
-    store: Any,
-    run: PipelineRun,
-    progress: bool,
-    loader: Loader,
-    echo: Callable[[str], None],
-) -> list[dict[str, Any]]:
-    import datasets
-
-    from ultrajudge.generators.engine import Session
-    from ultrajudge.judge.io import save_rows
-
-    for k, step in enumerate(pipeline.generate):
-        session = Session(store, max_retries=pipeline.max_retries, batch_size=pipeline.batch_size, progress=progress)  # fmt: skip
-        session.summary.rows = len(rows)
-        rows = step.run(rows, session, run.backends.wrap(loader, f"generate {k}"))
-        session.summary.rows_out = len(rows)
-        run.generation.append((step.describe(), session.summary))
-        s = session.summary
-        echo(f"{step.describe()}: {s.made_now} generated now, {s.from_store} from the store; {s.rows} → {s.rows_out} rows")  # fmt: skip
-        if s.api is not None:
-            echo(f"  {s.api.describe()}")
-    path = run.workdir / pipeline.outputs.generated
-    save_rows(datasets.Dataset.from_list(rows), path, protect=run.protect)
-    run.files["generated"] = path
-    return rows
 
 
 def _score(

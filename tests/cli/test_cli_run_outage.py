@@ -1,0 +1,198 @@
+"""``ultrajudge run`` with a generator whose server fails partway, through the real CLI
+against the local OpenAI test server: exit 4 with one line (the step, the generator's id
+with host and port, the last error, what the store holds, where the partial rows are),
+nothing judged; a rerun once the server answers sends exactly the missing requests, and
+the outputs are byte-identical to a run that was never interrupted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("openai")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+from openai_server import Fault, OpenAITestServer
+
+from ultrajudge.cli import _register, app
+from ultrajudge.judge.io import load_rows
+
+_register()
+FEEDBACK = Path(__file__).resolve().parents[2] / "ultrajudge" / "examples" / "feedback.jsonl"
+OUTPUTS = ("generated.jsonl", "scored.jsonl", "pairs.jsonl", "dropped.jsonl")
+STEP = "generate step 1 (pool: 1 generator(s) x n=2)"
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def _pipeline(tmp_path: Path, url: str) -> Path:
+    """20 rows, one pooled generator on the test server writing 2 completions per row (40
+    requests), each request tried twice at most; a scripted judge."""
+    options = f"{{base_url: '{url}', backoff_base: 0.01, backoff_max: 0.05, concurrency: 2}}"
+    generator = f"{{model: 'openai:gen', name: g, temperature: 0.7, options: {options}}}"
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        f"input: {FEEDBACK}\nmax_retries: 1\njudge: scripted:auto\n"
+        f"generate: [{{pool: {{n: 2, generators: [{generator}]}}}}]\n"
+    )
+    return path
+
+
+def _canon(body: dict) -> str:
+    return json.dumps(body, sort_keys=True)
+
+
+def _sent(server: OpenAITestServer) -> Counter[str]:
+    return Counter(_canon(b) for b in server.bodies("/chat/completions"))
+
+
+def _uninterrupted(server: OpenAITestServer, pipeline: Path, workdir: Path) -> Counter[str]:
+    code, output = invoke("run", pipeline, "--workdir", workdir, "--no-progress")
+    assert code == 0, output
+    sent = _sent(server)
+    assert sum(sent.values()) == 40 and len(sent) == 40
+    server.requests.clear()
+    return sent
+
+
+def _interrupted(
+    server: OpenAITestServer, pipeline: Path, workdir: Path, fault: Callable[[dict], Fault | None]
+) -> tuple[str, Counter[str], int]:
+    """Run with ``fault`` deciding each request; the one error line, the requests answered
+    (200) and how many were sent."""
+    answered: Counter[str] = Counter()
+
+    def fault_if(body: dict) -> Fault | None:
+        got = fault(body)
+        if got is None:
+            answered[_canon(body)] += 1
+        return got
+
+    server.fault_if = fault_if
+    code, output = invoke("run", pipeline, "--workdir", workdir, "--no-progress")
+    server.fault_if = None
+    assert code == 4, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, output
+    assert "pipeline p: stopped in a generate step; nothing judged, no pairs; run records: generated.partial.jsonl.run.json" in output  # fmt: skip
+    sent = len(server.requests)
+    server.requests.clear()
+    return errors[0], answered, sent
+
+
+def _check_partial(workdir: Path, ok: int, stopped: str) -> None:
+    """Only the partial rows, their record and the store are there; the record says partial."""
+    names = {"generated.partial.jsonl", "generated.partial.jsonl.run.json", "store.sqlite"}
+    assert {p.name for p in workdir.iterdir()} == names
+    record = json.loads((workdir / "generated.partial.jsonl.run.json").read_text())
+    assert record["partial"] is True and record["dataset"] == "generated_partial"
+    assert record["summary"]["stopped"] == stopped
+    statuses = {"ok": ok, "backend_error": 40 - ok}
+    assert record["summary"]["statuses"] == {k: n for k, n in statuses.items() if n}
+    rows = load_rows(str(workdir / "generated.partial.jsonl")).to_list()
+    originals = [json.loads(line) for line in FEEDBACK.read_text().splitlines()]
+    assert len(rows) == 20  # each row keeps its own completions and gets the pooled ones it has
+    added = sum(len(r["completions"]) for r in rows) - sum(len(r["completions"]) for r in originals)
+    assert added == ok
+
+
+def _rerun_completes(
+    server: OpenAITestServer, pipeline: Path, cut: Path, whole: Path, missing: Counter[str]
+) -> None:
+    code, output = invoke("run", pipeline, "--workdir", cut, "--no-progress")
+    assert code == 0, output
+    assert _sent(server) == missing  # exactly the requests the store lacked, each once
+    for name in OUTPUTS:
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+    assert not (cut / "generated.partial.jsonl").exists()  # superseded, with its record
+    assert not (cut / "generated.partial.jsonl.run.json").exists()
+    assert json.loads((cut / "generated.jsonl.run.json").read_text())["partial"] is False
+
+
+def test_a_generator_that_stops_answering_partway(tmp_path: Path) -> None:
+    with OpenAITestServer() as server:
+        pipeline, whole, cut = _pipeline(tmp_path, server.url), tmp_path / "whole", tmp_path / "cut"
+        everything = _uninterrupted(server, pipeline, whole)
+        answers: list[int] = []
+
+        def down_after_5(body: dict) -> Fault | None:  # 5 answers, then a 503 for everything
+            answers.append(1)
+            return None if len(answers) <= 5 else Fault(503)
+
+        line, answered, sent = _interrupted(server, pipeline, cut, down_after_5)
+        stopped = (
+            f"openai:gen@{server.url} (generic) stopped answering: the last 8 requests failed "
+            "after their retries; last error: HTTP 503: injected fault 503."
+        )
+        assert line == (
+            f"error: {STEP}: {stopped[:-1]}. The store holds 5 of the 40 generations this step "
+            f"asked for; the rows so far are in {cut / 'generated.partial.jsonl'} (partial: not "
+            "scored, no pairs built); rerun the same command when the server answers: it asks "
+            "only for the 35 the store lacks"
+        )
+        # it stopped: 5 answers, 8 items x 2 tries, and at most one more item in flight
+        assert sum(answered.values()) == 5 and 5 + 16 <= sent <= 5 + 18
+        _check_partial(cut, 5, stopped)
+        _rerun_completes(server, pipeline, cut, whole, everything - answered)
+
+
+def test_some_requests_failing_after_their_retries_stop_the_run_before_judging(
+    tmp_path: Path,
+) -> None:
+    """The server answers, but every request for two of the instructions fails (a 502 on
+    each try): no stop partway, yet the generated rows lack 4 completions, so the run
+    judges nothing and says so; the rerun asks for those 4."""
+    failing = ("What is synthetic data?", "Write a Python function")
+    with OpenAITestServer() as server:
+        pipeline, whole, cut = _pipeline(tmp_path, server.url), tmp_path / "whole", tmp_path / "cut"
+        everything = _uninterrupted(server, pipeline, whole)
+
+        def two_rows_fail(body: dict) -> Fault | None:
+            prompt = body["messages"][-1]["content"]
+            return Fault(502) if any(f in prompt for f in failing) else None
+
+        line, answered, sent = _interrupted(server, pipeline, cut, two_rows_fail)
+        stopped = (
+            f"4 request(s) to openai:gen@{server.url} (generic) failed after their retries; "
+            "last error: HTTP 502: injected fault 502."
+        )
+        assert line == (
+            f"error: {STEP}: {stopped[:-1]}. The store holds 36 of the 40 generations this step "
+            f"asked for; the rows so far are in {cut / 'generated.partial.jsonl'} (partial: not "
+            "scored, no pairs built); rerun the same command when the server answers: it asks "
+            "only for the 4 the store lacks"
+        )
+        assert sum(answered.values()) == 36 and sent == 36 + 4 * 2
+        _check_partial(cut, 36, stopped)
+        _rerun_completes(server, pipeline, cut, whole, everything - answered)
+
+
+def test_a_generator_dead_from_the_start_writes_its_rows_as_partial_too(tmp_path: Path) -> None:
+    with OpenAITestServer() as server:
+        url = server.url  # closed below: every connection is refused
+    cut = tmp_path / "cut"
+    code, output = invoke("run", _pipeline(tmp_path, url), "--workdir", cut, "--no-progress")
+    assert code == 4, output
+    (line,) = [line for line in output.splitlines() if line.startswith("error:")]
+    stopped = line.removeprefix(f"error: {STEP}: ").split(". The store holds")[0]
+    assert stopped.startswith(
+        f"openai:gen@{url} (generic) is unreachable: the first 8 requests failed after their "
+        "retries; last error: "
+    )
+    assert line.endswith(
+        f". The store holds 0 of the 40 generations this step asked for; the rows so far are in "
+        f"{cut / 'generated.partial.jsonl'} (partial: not scored, no pairs built); rerun the "
+        "same command when the server answers: it asks only for the 40 the store lacks"
+    )
+    record = json.loads((cut / "generated.partial.jsonl.run.json").read_text())
+    assert record["summary"]["stopped"].startswith(stopped)
+    _check_partial(cut, 0, record["summary"]["stopped"])

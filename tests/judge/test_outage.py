@@ -1,0 +1,78 @@
+"""A backend that stops answering partway: :func:`watch_outage` stops the run after the
+same number of items in a row that the runner's own rule for the first items uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ultrajudge.judge.outage import watch_outage
+from ultrajudge.judge.runner import Job, Retry, RunSummary, run_job
+from ultrajudge.judge.store import ResultStore
+from ultrajudge.judge.types import Capabilities
+
+
+class Fake:
+    id = "fake@http://127.0.0.1:9/v1"
+    capabilities = Capabilities(concurrent_requests=0)
+
+
+def _run(
+    tmp_path: Path, dead: Sequence[bool], **watch: Any
+) -> tuple[RunSummary, list[str], list[str]]:
+    """Items ``0..len(dead)-1`` one at a time (a local model's batches of 1: a fixed order);
+    item ``i`` fails in the backend on every try when ``dead[i]``. Returns the summary,
+    the tries in order, and the keys the store holds."""
+    calls: list[str] = []
+
+    def attempt(items: Sequence[str], previous: Sequence[Any], n: int) -> list[dict[str, Any]]:
+        calls.extend(items)
+        return [{"item": item, "dead": dead[int(item)]} for item in items]
+
+    job: Job[str, dict[str, Any]] = Job(
+        kind="test",
+        attempt=attempt,
+        outcome=lambda v: "retry" if v["dead"] else "ok",
+        encode=dict,
+        decode=dict,
+        error=lambda v: "connection refused" if v["dead"] else None,
+    )
+    summary, retry, keys = RunSummary(), Retry(attempts=2), [str(i) for i in range(len(dead))]
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        run_job(watch_outage(job, summary, name=Fake.id, retry=retry, **watch), zip(keys, keys),
+                store=store, backend=Fake(), batch_size=1, retry=retry, summary=summary,
+                unreachable_after=0, progress=False)  # fmt: skip
+        held = sorted(store.get_many(keys, include_failed=True), key=int)
+    return summary, calls, held
+
+
+def test_a_backend_that_stops_answering_partway_stops_the_run(tmp_path: Path) -> None:
+    summary, calls, held = _run(tmp_path, [i >= 5 for i in range(40)])
+    assert summary.stopped == (
+        "fake@http://127.0.0.1:9/v1 stopped answering: the last 8 requests failed after their "
+        "retries; last error: connection refused"
+    )
+    # 5 answered, then 8 items with both tries failed; items 13..39 never sent
+    assert calls == [str(i) for i in range(5)] + [str(i) for i in range(5, 13) for _ in (0, 1)]
+    assert held == [str(i) for i in range(13)]  # what came back is committed
+    assert summary.made_now == 13 and summary.retries == 8
+
+
+def test_failures_between_answers_never_stop_it(tmp_path: Path) -> None:
+    summary, calls, held = _run(tmp_path, [i % 8 != 0 for i in range(40)])  # 7 in a row at most
+    assert summary.stopped is None and len(held) == 40
+    assert len(calls) == 5 + 2 * 35
+
+
+def test_a_backend_dead_from_the_start_is_left_to_the_runners_rule(tmp_path: Path) -> None:
+    """No answer yet: "stopped answering" would be wrong; the runner's own rule (off here)
+    says "is unreachable" for that case."""
+    summary, calls, held = _run(tmp_path, [True] * 20)
+    assert summary.stopped is None and len(calls) == 40 and len(held) == 20
+
+
+def test_after_sets_the_number_in_a_row(tmp_path: Path) -> None:
+    summary, calls, _ = _run(tmp_path, [i >= 1 for i in range(10)], after=3)
+    assert summary.stopped is not None and "the last 3 requests" in summary.stopped
+    assert len(calls) == 1 + 2 * 3
