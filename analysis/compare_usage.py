@@ -7,8 +7,9 @@ and how many came from the store. A file without a record (written before record
 existed) has unknown usage: the table says so, and nothing is guessed from the store.
 
 A record's ``cumulative`` figures add up the runs that wrote the file (a rerun that
-resumed adds what it spent to the runs before it); a record without them (or a juror's
-pipeline step) covers its own run. When the runs recorded did not make every store entry
+resumed adds what it spent to the runs before it), and so do a juror's pipeline step's
+(``steps[].cumulative``, beside the step's ``summary`` of the last run); a record or step
+without them (written before they existed) covers its own run. When the runs recorded did not make every store entry
 (the first resumed an older store), the per-judgment figures divide by the share they
 made (the judged items x made / entries).
 """
@@ -65,24 +66,27 @@ def record_usage(path: Path | None, column: str, kind: Kind) -> Usage:
         return Usage(f"cost unknown: no run record ({where.name})")
     except (OSError, ValueError) as exc:
         return Usage(f"cost unknown: unreadable run record {where.name} ({type(exc).__name__})")
-    summary = _summary_of(record, column)
-    if summary is None:
+    entry = _entry_of(record, column)
+    summary = entry.get("summary") if entry is not None else None
+    if entry is None or not isinstance(summary, Mapping):
         return Usage(f"cost unknown: {where.name} has no figures for column {column!r}")
-    cumulative = record.get("cumulative") if column in _MAIN_COLUMNS else None
+    juror = entry is not record
+    cumulative = entry.get("cumulative") if juror or column in _MAIN_COLUMNS else None
     spent = cumulative if isinstance(cumulative, Mapping) else summary
     return _usage(summary, spent, kind, where.name)
 
 
-def _summary_of(record: Any, column: str) -> Mapping[str, Any] | None:
+def _entry_of(record: Any, column: str) -> Mapping[str, Any] | None:
+    """Where the figures of ``column`` are: the record itself (its ``summary`` and
+    ``cumulative``), or for a juror's ``ratings__NAME`` the pipeline step ``score with
+    NAME`` (its own ``summary`` and ``cumulative``)."""
     if not isinstance(record, Mapping):
         return None
     if column in _MAIN_COLUMNS or "__" not in column:
-        summary = record.get("summary")
-    else:
-        step = f"score with {column.split('__', 1)[1]}"
-        steps = [s for s in record.get("steps") or () if isinstance(s, Mapping) and s.get("step") == step]  # fmt: skip
-        summary = steps[0].get("summary") if steps else None
-    return summary if isinstance(summary, Mapping) else None
+        return record
+    step = f"score with {column.split('__', 1)[1]}"
+    steps = [s for s in record.get("steps") or () if isinstance(s, Mapping) and s.get("step") == step]  # fmt: skip
+    return steps[0] if steps else None
 
 
 def _usage(summary: Mapping[str, Any], spent: Mapping[str, Any], kind: Kind, name: str) -> Usage:

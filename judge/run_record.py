@@ -121,27 +121,66 @@ _SUMMED = ("prompt_tokens", "completion_tokens", "seconds", "made_now")
 
 
 def with_cumulative(record: Mapping[str, Any], previous: Any) -> dict[str, Any]:
-    """``record`` with ``cumulative``: its summary's tokens, judging seconds, cost and
-    store entries made, added to the ``previous`` record's cumulative figures when that
-    record is of the same judges and store (a resumed run adds to what the runs before it
-    spent); ``runs`` counts them. A cost unknown in any run is unknown (None).
+    """``record`` with ``cumulative``: its summary's tokens, judging seconds, cost, API
+    requests and store entries made, added to the ``previous`` record's cumulative figures
+    when that record is of the same judges and store (a resumed run adds to what the runs
+    before it spent); ``runs`` counts them. A cost or request count unknown in any run is
+    unknown (None). Each of a pipeline's ``steps`` gets its own ``cumulative`` the same
+    way, from the previous record's step of the same name and backends: a step's
+    ``summary`` is this run's, its ``cumulative`` all runs'.
 
     >>> first = {"judges": [{"id": "j"}], "store": "s", "summary": {"prompt_tokens": 10,
     ...          "completion_tokens": 2, "seconds": 1.0, "made_now": 4, "cost_usd": 0.5}}
     >>> again = dict(first, summary={"prompt_tokens": 0, "completion_tokens": 0,
     ...              "seconds": 0.0, "made_now": 0, "cost_usd": 0.0})
     >>> with_cumulative(again, with_cumulative(first, None))["cumulative"]
-    {'prompt_tokens': 10, 'completion_tokens': 2, 'seconds': 1.0, 'made_now': 4, 'cost_usd': 0.5, 'runs': 2}
+    {'prompt_tokens': 10, 'completion_tokens': 2, 'seconds': 1.0, 'made_now': 4, 'cost_usd': 0.5, 'requests': None, 'runs': 2}
     """
-    summary = record.get("summary") or {}
+    same = _same_run(record, previous)
+    before = previous.get("cumulative") if same else None
+    out = {**record, "cumulative": _cumulative(record.get("summary"), before)}
+    steps = record.get("steps")
+    if isinstance(steps, list):
+        earlier = _steps_by_name(previous) if same else {}
+        out["steps"] = [_step_cumulative(step, earlier) for step in steps]
+    return out
+
+
+def _cumulative(summary: Any, before: Any) -> dict[str, Any]:
+    """One run's figures (``summary``) added to the runs' before it (``before``, or None)."""
+    summary = summary if isinstance(summary, Mapping) else {}
+    api = summary.get("api")
     now: dict[str, Any] = {k: summary.get(k) or 0 for k in _SUMMED}
-    now |= {"cost_usd": summary.get("cost_usd"), "runs": 1}
-    before = previous.get("cumulative") if _same_run(record, previous) else None
-    if isinstance(before, Mapping):
-        cost = _add_cost(now["cost_usd"], before.get("cost_usd"))
-        now = {k: now[k] + (before.get(k) or 0) for k in _SUMMED}
-        now |= {"cost_usd": cost, "runs": 1 + (before.get("runs") or 0)}
-    return {**record, "cumulative": now}
+    now |= {"cost_usd": summary.get("cost_usd"), "requests": None, "runs": 1}
+    if isinstance(api, Mapping):
+        now["requests"] = api.get("requests")
+    if not isinstance(before, Mapping):
+        return now
+    cost = _add_known(now["cost_usd"], before.get("cost_usd"))
+    requests = _add_known(now["requests"], before.get("requests"))
+    now = {k: now[k] + (before.get(k) or 0) for k in _SUMMED}
+    runs = 1 + (before.get("runs") or 0)
+    return now | {"cost_usd": cost, "requests": None if requests is None else int(requests), "runs": runs}  # fmt: skip
+
+
+def _steps_by_name(previous: Any) -> dict[str, Mapping[str, Any]]:
+    steps = previous.get("steps") if isinstance(previous, Mapping) else None
+    return {
+        str(s.get("step")): s
+        for s in (steps if isinstance(steps, list) else ())
+        if isinstance(s, Mapping)
+    }
+
+
+def _step_cumulative(step: Any, earlier: Mapping[str, Mapping[str, Any]]) -> Any:
+    """``step`` with its ``cumulative``, added to the earlier record's step of the same name
+    when that step ran the same backends (else this run starts the count)."""
+    if not isinstance(step, Mapping):
+        return step
+    before = earlier.get(str(step.get("step")))
+    if before is None or before.get("backends") != step.get("backends"):
+        before = {}
+    return {**step, "cumulative": _cumulative(step.get("summary"), before.get("cumulative"))}
 
 
 def _same_run(record: Mapping[str, Any], previous: Any) -> bool:
@@ -153,7 +192,8 @@ def _same_run(record: Mapping[str, Any], previous: Any) -> bool:
     ]
 
 
-def _add_cost(a: Any, b: Any) -> float | None:
+def _add_known(a: Any, b: Any) -> float | None:
+    """``a + b`` when both are numbers; None (unknown) otherwise."""
     numbers = [v for v in (a, b) if isinstance(v, int | float) and not isinstance(v, bool)]
     return float(sum(numbers)) if len(numbers) == 2 else None
 

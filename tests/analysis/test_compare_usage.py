@@ -101,3 +101,19 @@ def test_a_jurors_column_reads_its_pipeline_step(tmp_path: Path) -> None:
     assert (a.prompt_tokens, a.judgments, a.cost_usd) == (3000, 12, 0.0234375)
     assert (b.prompt_tokens, b.judgments, b.cost_usd) == (1200, 6, None)
     assert record_usage(path, "ratings__c", "pointwise").source.startswith("cost unknown: ")
+
+
+def test_a_jurors_column_reads_its_steps_cumulative_figures(tmp_path: Path) -> None:
+    """A rerun's step: its ``summary`` is the last run's (3 made now), its ``cumulative``
+    both runs' (6 made): the usage covers every judgment, with both runs' tokens."""
+    from ultrajudge.analysis.compare_usage import record_usage
+
+    path = tmp_path / "scored.jsonl"
+    both = {"prompt_tokens": 4200, "completion_tokens": 840, "seconds": 4.5, "made_now": 6,
+            "cost_usd": None, "requests": 6, "runs": 2}  # fmt: skip
+    steps = [{"step": "score with a", "summary": RESUMED, "cumulative": both}]
+    (tmp_path / "scored.jsonl.run.json").write_text(json.dumps({"summary": {}, "steps": steps}))
+    got = record_usage(path, "ratings__a", "pointwise")
+    assert (got.prompt_tokens, got.completion_tokens, got.seconds) == (4200, 840, 4.5)
+    assert got.judgments == 12 and got.source == "run record (2 runs)"
+    assert got.per_judgment(got.prompt_tokens) == 350

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 pytest.importorskip("openai")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
-from openai_server import OpenAITestServer
+from openai_server import Fault, OpenAITestServer, default_responder
 
 from ultrajudge import __version__
 from ultrajudge.cli import _register, app
@@ -168,3 +168,78 @@ def test_every_dataset_gets_a_run_record_field_by_field(
         other = _record(tmp_path, name)
         assert other["summary"] == summary and other["judges"] == record["judges"]
     assert not (tmp_path / "out" / "report.html.run.json").exists()
+
+
+def _prompt(body: dict) -> str:
+    return "\n".join(m["content"] for m in body["messages"])
+
+
+def _tokens(bodies: list[dict], *, answered: bool = True) -> tuple[int, int]:
+    """(prompt, completion) tokens of ``bodies`` as the test server counts them (a body it
+    did not answer counts none)."""
+    if not answered:
+        return 0, 0
+    prompts = sum(len(_prompt(b).split()) for b in bodies)
+    return prompts, sum(len(default_responder(_prompt(b)).split()) for b in bodies)
+
+
+def test_each_jurors_step_has_this_runs_and_all_runs_figures(tmp_path: Path) -> None:
+    """A jury of two API jurors on the test server. First run: juror b's requests for two of
+    the 4 rows fail (a 503, no retry). Second run: b asks again for those two only, a for
+    nothing. Each juror's step keeps this run's ``summary`` and the ``cumulative`` figures
+    of both runs, and compare's usage of ``ratings__b`` reads the cumulative ones."""
+    from ultrajudge.analysis.compare_usage import record_usage
+
+    failing = ("What is synthetic data?", "Give me three tips for sleeping better.")
+
+    def fails(body: dict) -> bool:
+        return body["model"] == "mb" and any(f in _prompt(body) for f in failing)
+
+    with OpenAITestServer() as server:
+        opts = (
+            f"{{base_url: '{server.url}', backoff_base: 0.01, backoff_max: 0.05, concurrency: 2}}"
+        )
+        jury = (f"jury: {{reducer: median, judges: [{{name: a, model: 'openai:ma', options: {opts}}}, "
+                f"{{name: b, model: 'openai:mb', options: {opts}}}]}}\n")  # fmt: skip
+        path = tmp_path / "p.yaml"
+        path.write_text(f"input: {FEEDBACK}\nlimit: 4\nworkdir: out\nmax_failure_rate: 1\n"
+                        f"score: {{max_retries: 0}}\n{jury}")  # fmt: skip
+        runs, records = [], []
+        for fault in (lambda body: Fault(503) if fails(body) else None, None):
+            server.fault_if, first = fault, len(server.requests)
+            code, output = invoke("run", path, "--no-progress")
+            assert code == 0, output
+            bodies = [r["body"] for r in server.requests[first:]]
+            runs.append({m: [b for b in bodies if b["model"] == m] for m in ("ma", "mb")})
+            records.append({s["step"]: s for s in _record(tmp_path, "scored.jsonl")["steps"]})
+
+    assert [len(r["ma"]) for r in runs] == [4, 0] and [len(r["mb"]) for r in runs] == [4, 2]
+    assert all(fails(body) for body in runs[1]["mb"])  # exactly the two that failed
+    b_ok = [body for body in runs[0]["mb"] if not fails(body)]
+    expected = {  # (prompt, completion) tokens and requests of each run
+        "a": [(*_tokens(runs[0]["ma"]), 4), (0, 0, 0)],
+        "b": [(*_tokens(b_ok), 4), (*_tokens(runs[1]["mb"]), 2)],
+    }
+    for name, (first_run, this_run) in expected.items():
+        step = records[1][f"score with {name}"]
+        summary, cumulative = step["summary"], step["cumulative"]
+        assert (summary["prompt_tokens"], summary["completion_tokens"], summary["api"]["requests"]) == this_run  # fmt: skip
+        before = records[0][f"score with {name}"]["cumulative"]
+        assert before["runs"] == 1 and (before["prompt_tokens"], before["completion_tokens"], before["requests"]) == first_run  # fmt: skip
+        assert cumulative == {
+            "prompt_tokens": first_run[0] + this_run[0],
+            "completion_tokens": first_run[1] + this_run[1],
+            "seconds": summary["seconds"] + before["seconds"],
+            "made_now": 4 + summary["made_now"],
+            "cost_usd": None,  # no prices given
+            "requests": first_run[2] + this_run[2],
+            "runs": 2,
+        }
+    assert records[1]["score with b"]["summary"]["made_now"] == 2
+    usage = record_usage(tmp_path / "out" / "scored.jsonl", "ratings__b", "pointwise")
+    b = records[1]["score with b"]["cumulative"]
+    assert (usage.prompt_tokens, usage.completion_tokens) == (
+        b["prompt_tokens"],
+        b["completion_tokens"],
+    )
+    assert usage.source == "run record (2 runs)"
