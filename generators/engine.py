@@ -140,8 +140,9 @@ class Session:
     #: When a backend stops answering: False raises :class:`BackendUnreachable`; True
     #: finishes the generators' pass from the store (see :meth:`run`).
     partial: bool = False
-    #: Requests that failed in the backend after their retries, or were not sent after a
-    #: stop, by backend id: ``(how many, the last error)``.
+    #: Requests that failed in the backend after their retries (not those the server
+    #: refused as requests), or were not sent after a stop, by backend id:
+    #: ``(how many, the last error)``.
     backend_errors: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -202,7 +203,9 @@ class Session:
         return Generated("", "backend_error", raw=f"not sent: {self.summary.stopped}", attempts=0)
 
     def _note_errors(self, backend_id: str, results: Sequence[Generated]) -> None:
-        failed = [g.raw for g in results if g.status == "backend_error"]
+        """Count what failed in the backend; a request it refused as such is no outage (a
+        rerun gets the same answer): it is left out like a rejected output."""
+        failed = [g.raw for g in results if g.status == "backend_error" and not final_failure(g.status, g.raw)]  # fmt: skip
         if failed:
             count = self.backend_errors.get(backend_id, (0, ""))[0]
             self.backend_errors[backend_id] = (count + len(failed), failed[-1])

@@ -196,3 +196,24 @@ def test_a_generator_dead_from_the_start_writes_its_rows_as_partial_too(tmp_path
     record = json.loads((cut / "generated.partial.jsonl.run.json").read_text())
     assert record["summary"]["stopped"].startswith(stopped)
     _check_partial(cut, 0, record["summary"]["stopped"])
+
+
+def test_requests_the_server_refuses_are_left_out_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A 400 for two of the instructions is the server's answer, not an outage: a rerun would
+    get it again, so those 4 completions are left out (as a rejected output is) and the run
+    judges and pairs what there is, exit 0, no partial file."""
+    failing = ("What is synthetic data?", "Write a Python function")
+    with OpenAITestServer() as server:
+        server.fault_if = lambda body: (
+            Fault(400) if any(f in body["messages"][-1]["content"] for f in failing) else None
+        )
+        out = tmp_path / "out"
+        code, output = invoke("run", _pipeline(tmp_path, server.url), "--workdir", out, "--no-progress")  # fmt: skip
+        sent = len(server.requests)
+    assert code == 0, output
+    assert sent == 40  # each refused request asked once
+    assert not (out / "generated.partial.jsonl").exists() and (out / "pairs.jsonl").exists()
+    rows = load_rows(str(out / "generated.jsonl")).to_list()
+    originals = [json.loads(line) for line in FEEDBACK.read_text().splitlines()]
+    added = sum(len(r["completions"]) for r in rows) - sum(len(r["completions"]) for r in originals)
+    assert added == 36
