@@ -24,7 +24,12 @@ MAX_SHARD_BYTES = 500 << 20
 
 
 class PushError(Exception):
-    """A push the Hub refused or never received; the message is one line saying why."""
+    """A push the Hub refused or never received; the message is one line saying why.
+    ``timed_out``: the Hub took the connection but did not answer in time."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 def data_dir(config: str) -> str:
@@ -74,7 +79,7 @@ def push_dataset(
         stale = _stale_files(api, repo_id, parts, {op.path_in_repo for op in adds})
         api.create_commit(repo_id, [*adds, *stale], commit_message=commit_message, repo_type="dataset")  # fmt: skip
     except failures as exc:
-        raise PushError(_reason(exc, repo_id, api.endpoint)) from exc
+        raise PushError(_reason(exc, repo_id, api.endpoint), timed_out=_timed_out(exc)) from exc
     return str(url)
 
 
@@ -131,7 +136,20 @@ def _reason(exc: Exception, repo_id: str, endpoint: str) -> str:
         status = exc.response.status_code
         hint = _STATUS_HINTS.get(status, "the Hub answered with an error")
         return f"{where}: HTTP {status}, {hint} ({_first_line(exc)})"
+    if _timed_out(exc):
+        return f"{where}: the Hub at {endpoint} did not answer in time ({type(exc).__name__}: {_first_line(exc)})"  # fmt: skip
     return f"{where}: the Hub at {endpoint} is unreachable ({type(exc).__name__}: {_first_line(exc)})"  # fmt: skip
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout of the HTTP client (``httpx``/``httpx2``'s ``TimeoutException``, a
+    ``requests`` or socket timeout), here or as the cause of a wrapped error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 _STATUS_HINTS = {

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,3 +282,75 @@ def test_run_pushes_the_pairs_and_the_scored_rows_as_two_configs(
     assert [c["config_name"] for c in meta["configs"]] == ["default", "scored"]
     assert meta["configs"][1]["data_files"] == [{"split": "train", "path": "scored/train-*"}]
     assert "rows: default " in output and ", scored 20)" in output
+
+
+class SilentHub:
+    """A "Hub" on 127.0.0.1 that accepts every connection, reads what is sent and never
+    answers (a proxy or server that hangs)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_a_hub_that_never_answers_is_exit_5_within_the_timeout(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "push").mkdir()
+    plain = cli(score_args("scored.jsonl"), tmp_path / "plain", "http://127.0.0.1:1")
+    assert plain.returncode == 0, plain.stderr
+    hub = SilentHub()
+    try:
+        start = time.monotonic()
+        pushed = cli(score_args("scored.jsonl", "--push-to-hub", "me/judged"), tmp_path / "push",
+                     hub.url, HF_HUB_DOWNLOAD_TIMEOUT="2")  # fmt: skip
+        seconds = time.monotonic() - start
+        assert hub.accepted, "the push reached the silent Hub"
+    finally:
+        hub.close()
+    assert pushed.returncode == 5, pushed.stderr
+    (line,) = pushed.stderr.splitlines()
+    assert line.startswith(
+        f"error: could not push to the Hub dataset 'me/judged': the Hub at {hub.url} did not "
+        "answer in time (ReadTimeout: "
+    )
+    assert "(waited 2 s for each answer; HF_HUB_DOWNLOAD_TIMEOUT sets it). The output" in line
+    assert seconds < 30, seconds  # without a bound it waited for ever
+    for name in ("scored.jsonl", "scored.jsonl.columns.json"):
+        assert (tmp_path / "push" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(None, 60.0), ("2", 2.0), ("0.5", 0.5), ("0", 60.0), ("soon", 60.0)]
+)
+def test_the_push_timeout_reads_hf_hub_download_timeout(
+    value: str | None, seconds: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import get_session
+
+    from ultrajudge.commands._hub import hub_timeout
+
+    if value is None:
+        monkeypatch.delenv("HF_HUB_DOWNLOAD_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", value)
+    before = get_session().timeout
+    with hub_timeout() as got:
+        assert got == seconds and get_session().timeout.read == seconds
+    assert get_session().timeout == before  # the shared client as it was

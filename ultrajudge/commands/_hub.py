@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -79,6 +80,44 @@ def check_push(repo_id: str | None, private: bool) -> None:
         )
 
 
+#: Seconds a push waits for each step of a request to the Hub (connect, send, each read)
+#: when HF_HUB_DOWNLOAD_TIMEOUT is not set: an upload that keeps moving is never cut.
+HUB_TIMEOUT = 60.0
+
+
+def hub_timeout_seconds() -> float:
+    """HF_HUB_DOWNLOAD_TIMEOUT (huggingface_hub's "default timeout for other requests")
+    when it is a positive number, else :data:`HUB_TIMEOUT`."""
+    try:
+        seconds = float(os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT") or HUB_TIMEOUT)
+    except ValueError:
+        return HUB_TIMEOUT
+    return seconds if 0 < seconds < float("inf") else HUB_TIMEOUT
+
+
+@contextmanager
+def hub_timeout() -> Iterator[float]:
+    """During a push, the HTTP client of ``huggingface_hub`` waits at most
+    :func:`hub_timeout_seconds` for each step of a request; yields the seconds.
+
+    Why: ``huggingface_hub`` sends every request through one shared client
+    (``get_session()``) made without a timeout, and its own settings
+    (HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT) bound only its downloads: a Hub that
+    takes the connection and never answers hung the push for ever. The client is
+    process-wide state, so the CLI sets its timeout (the library never does), and only
+    for the push: the client's own timeout is put back afterwards."""
+    from huggingface_hub import get_session
+
+    seconds = hub_timeout_seconds()
+    session = get_session()
+    before = getattr(session, "timeout", None)
+    session.timeout = seconds  # httpx(2): the same bound for connect, write, read and pool
+    try:
+        yield seconds
+    finally:
+        session.timeout = before
+
+
 def push_output(
     out: Path,
     repo_id: str | None,
@@ -109,11 +148,14 @@ def push_output(
     )
     card = dataset_card(facts, configs=list(parts))
     try:
-        url = push_dataset(parts, repo_id, card=card, private=private, endpoint=os.environ.get("HF_ENDPOINT") or None)  # fmt: skip
+        with hub_timeout() as seconds:
+            url = push_dataset(parts, repo_id, card=card, private=private, endpoint=os.environ.get("HF_ENDPOINT") or None)  # fmt: skip
     except PushError as exc:
+        waited = f" (waited {seconds:g} s for each answer; HF_HUB_DOWNLOAD_TIMEOUT sets it)" if exc.timed_out else ""  # fmt: skip
         raise fail(
-            f"{exc}. The output {out} is written and stays as it is; check the network and the "
-            "token, then rerun the same command to push (what was judged comes from the store)",
+            f"{exc}{waited}. The output {out} is written and stays as it is; check the network "
+            "and the token, then rerun the same command to push (what was judged comes from the "
+            "store)",
             EXIT_PUSH,
         ) from None
     rows = ", ".join(f"{name} {len(ds)}" for name, ds in parts.items())
