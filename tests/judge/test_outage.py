@@ -3,9 +3,13 @@ same number of items in a row that the runner's own rule for the first items use
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ultrajudge.judge.outage import watch_outage
 from ultrajudge.judge.runner import Job, Retry, RunSummary, run_job
@@ -76,3 +80,27 @@ def test_after_sets_the_number_in_a_row(tmp_path: Path) -> None:
     summary, calls, _ = _run(tmp_path, [i >= 1 for i in range(10)], after=3)
     assert summary.stopped is not None and "the last 3 requests" in summary.stopped
     assert len(calls) == 1 + 2 * 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(dead=st.lists(st.booleans(), min_size=1, max_size=40), after=st.integers(1, 6))
+def test_it_stops_exactly_at_the_first_run_of_failures_after_an_answer(
+    dead: list[bool], after: int
+) -> None:
+    """One item at a time: the run stops right after the first ``after`` failed items in a
+    row that follow an answer, and never otherwise."""
+    first_answer = dead.index(False) if False in dead else len(dead)
+    stop_at, in_a_row = None, 0
+    for i in range(first_answer + 1, len(dead)):
+        in_a_row = in_a_row + 1 if dead[i] else 0
+        if in_a_row == after:
+            stop_at = i
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        summary, calls, held = _run(Path(tmp), dead, after=after)
+    if stop_at is None:
+        assert summary.stopped is None and len(held) == len(dead)
+    else:
+        assert summary.stopped is not None and f"the last {after} requests" in summary.stopped
+        assert held == [str(i) for i in range(stop_at + 1)]
+    assert len(calls) == sum(2 if d else 1 for d in dead[: len(held)])
