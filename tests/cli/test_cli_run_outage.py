@@ -217,3 +217,35 @@ def test_requests_the_server_refuses_are_left_out_and_the_run_goes_on(tmp_path: 
     originals = [json.loads(line) for line in FEEDBACK.read_text().splitlines()]
     added = sum(len(r["completions"]) for r in rows) - sum(len(r["completions"]) for r in originals)
     assert added == 36
+
+
+def test_generate_stops_with_one_line_when_its_server_stops_answering(tmp_path: Path) -> None:
+    """``ultrajudge generate`` has no partial output: a server that stops answering ends it
+    early (it used to send every remaining request, each retried, and exit 0 with the rows
+    short of completions), exit 4, one line; what came back is in the store."""
+    seeds = Path(__file__).resolve().parents[2] / "ultrajudge" / "examples" / "seed_instructions.jsonl"  # fmt: skip
+    with OpenAITestServer() as server:
+        answers: list[int] = []
+
+        def down_after_3(body: dict) -> Fault | None:
+            answers.append(1)
+            return None if len(answers) <= 3 else Fault(503)
+
+        server.fault_if = down_after_3
+        config = tmp_path / "g.yaml"
+        config.write_text(
+            "generators:\n- {model: 'openai:gen', temperature: 0.7, options: "
+            f"{{base_url: '{server.url}', backoff_base: 0.01, backoff_max: 0.05, concurrency: 2}}}}\n"
+        )
+        out = tmp_path / "pool.jsonl"
+        code, output = invoke("generate", "pool", seeds, "-o", out, "--generators", config,
+                              "--n", "3", "--max-retries", "1", "--no-progress")  # fmt: skip
+        sent, url = len(server.requests), server.url
+    assert code == 4, output
+    (line,) = [line for line in output.splitlines() if line.startswith("error:")]
+    assert line == (
+        f"error: openai:gen@{url} (generic) stopped answering: the last 8 requests failed "
+        "after their retries; last error: HTTP 503: injected fault 503.; rerun when the server answers"
+    )
+    assert 3 + 16 <= sent <= 3 + 18 < 3 + 2 * 27  # 30 requests in all, most never sent
+    assert not out.exists()
