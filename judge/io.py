@@ -24,6 +24,7 @@ from ultrajudge.judge.datafiles import (
     read_json_beside,
     reader_of,
     recorded_json_columns,
+    row_place,
     sidecar_of,
     write_json_array,
 )
@@ -333,6 +334,19 @@ class Columns:
             raise DataError(
                 f"column(s) {missing} not found; columns are {list(column_names)}; {hint}"
             )
+
+    def check_rows(self, ds: Any, source: str | None = None) -> None:
+        """Refuse, before any judge loads, a row :meth:`item_of` cannot read (an instruction
+        that is neither a text nor a chat, a completions cell that is not a list), naming it
+        as :func:`~ultrajudge.judge.datafiles.row_place` does: the file's own line for one
+        local JSON Lines or CSV ``source``, else ``row N`` (1-based). A completion that is
+        not a text is no error: it is ``invalid_input`` in the output."""
+        wanted = [self.instruction, *(self.completion_columns or [self.completions])]
+        for index, row in enumerate(ds.select_columns(list(dict.fromkeys(wanted)))):
+            try:
+                self.item_of(row)
+            except DataError as exc:
+                raise DataError(f"{row_place(source, index)}, {exc}") from None
 
     def as_dict(self) -> dict[str, Any]:
         """The mapping as plain data (for run records and file metadata)."""

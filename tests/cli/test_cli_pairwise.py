@@ -300,15 +300,25 @@ def test_a_bad_row_is_named_from_1_as_everywhere_in_the_cli(tmp_path: Path, suff
 
 
 @pytest.mark.usefixtures("no_library_progress_bars")
-def test_dry_run_of_score_and_pairs_count_rows_from_1(tmp_path: Path) -> None:
+def test_score_run_and_pairs_name_a_bad_row_from_1(tmp_path: Path) -> None:
     data = tmp_path / "in.jsonl"
     rows = [{"instruction": "q", "completions": ["a", "b"], "ratings": [1, 2]},
             {"instruction": "q", "completions": "b", "ratings": [1]}]  # fmt: skip
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "o.jsonl"
-    result = runner.invoke(app, ["score", str(data), "-j", "scripted:auto", "--out", str(out), "--dry-run"])  # fmt: skip
+    for dry_run in (["--dry-run"], []):  # named by the file's line, before any judge loads
+        result = runner.invoke(app, ["score", str(data), "-j", "scripted:auto", "--out", str(out), *dry_run])  # fmt: skip
+        assert result.exit_code == 2
+        assert result.output == (
+            f"error: {str(data)!r} line 2, column 'completions' must hold a list of texts, got a "
+            "str ('b'); for one text per column pass --completion-col for each column\n"
+        )
+        assert not out.exists()
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(f"input: {data}\njudge: scripted:auto\nworkdir: w\n")
+    result = runner.invoke(app, ["run", str(pipeline), "--no-progress"])
     assert result.exit_code == 2
-    assert result.output.startswith("error: row 2, column 'completions' must hold a list of texts")
+    assert result.output.startswith(f"error: {str(data)!r} line 2, column 'completions' must hold")
     rows[1] = {"instruction": "q", "completions": ["a", "b"], "ratings": [1, 2, 3]}
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = runner.invoke(app, ["pairs", str(data), "--out", str(out)])

@@ -253,6 +253,7 @@ def score(
         panel = load_jury(jury, judge or [], reducer, parse_options(judge_option))
     ds = load_rows(source, split=split, limit=limit)
     columns.validate(ds.column_names)
+    columns.check_rows(ds, source)
     if panel is not None:
         from ultrajudge.pipeline.jury import run_jury_score
 

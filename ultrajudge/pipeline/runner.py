@@ -22,7 +22,11 @@ def input_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
 
     if pipeline.input is None:
         return [{"system_prompt": pipeline.generate[0].system}]
-    return list(load_rows(pipeline.input, split=pipeline.split, limit=pipeline.limit).to_list())
+    ds = load_rows(pipeline.input, split=pipeline.split, limit=pipeline.limit)
+    if not pipeline.generate:  # the judge reads the rows as they are: a bad one is named now
+        pipeline.columns.validate(ds.column_names)
+        pipeline.columns.check_rows(ds, pipeline.input)
+    return list(ds.to_list())
 
 
 def plan(pipeline: Pipeline, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
