@@ -31,7 +31,6 @@ from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
-from ultrajudge.judge.outage import watch_outage
 from ultrajudge.judge.runner import BackendUnreachable, Job, Retry, RunSummary, run_job
 from ultrajudge.judge.store import ResultStore, make_key
 from ultrajudge.judge.types import (
@@ -161,8 +160,8 @@ class Session:
         order), so a local model's batch of ``batch_size`` shares them and is one call;
         results come back in the order of ``requests`` whatever order they were made in.
 
-        A backend unreachable from the start, or one that stops answering partway
-        (:func:`~ultrajudge.judge.outage.watch_outage`), stops the run: what came back is
+        A backend unreachable from the start, or one that stops answering partway (the
+        job runner's watch), stops the run: what came back is
         stored. Then :class:`BackendUnreachable` is raised, or with ``partial`` the pass
         goes on without sending anything more: ``summary.stopped`` says why, and a request
         the store has no result for comes back failed (``backend_error``, "not sent")."""
@@ -182,7 +181,7 @@ class Session:
         order = sorted(range(len(requests)), key=_groups(requests).__getitem__)
         retry, part = Retry.from_max_retries(self.max_retries), RunSummary()
         run_job(
-            watch_outage(generation_job(backend), part, name=backend.id, retry=retry),
+            generation_job(backend),
             ((keys[i], requests[i]) for i in order),
             store=self.store,
             backend=backend,

@@ -17,10 +17,10 @@ items with store keys, and how to make one *attempt* at a batch of them. The run
   ``Retry-After``, 5xx, timeouts) moves for every worker at once;
 * commits to the store every ``commit_every`` results or ``commit_seconds``, whichever
   comes first, so a kill loses at most that window;
-* stops early when the backend looks unreachable (every one of the first
-  ``unreachable_after`` items failed with a backend error), committing what it has and
-  saying why in ``RunSummary.stopped`` (a caller that cannot go on without every
-  result raises :class:`BackendUnreachable`);
+* stops early when the backend is gone (every one of the first ``unreachable_after``
+  items failed with a backend error, or that many in a row after it had answered),
+  committing what it has and saying why in ``RunSummary.stopped`` (a caller that
+  cannot go on without every result raises :class:`BackendUnreachable`);
 * returns one :class:`RunSummary`.
 
 Results go to the store only; callers build their outputs from the store in input order,
@@ -265,7 +265,8 @@ class _Run(Generic[I, T]):
         self.buffer: list[tuple[str, I, T]] = []
         self.last_commit = time.monotonic()
         self.lock = threading.Lock()
-        self.finished = self.failed = self.any_ok = self.backend_errors = 0
+        self.finished = self.failed = self.in_a_row = 0
+        self.answered = False  # the backend answered an item (the watch's two rules)
         self.backend_failed = 0  # items whose last try failed in the backend
         self.on_done: Callable[[int], Any] = lambda n: None
 
@@ -382,33 +383,46 @@ class _Run(Generic[I, T]):
                 self.summary.completion_tokens += c - before[1]
                 ok = self.job.outcome(result) == "ok"
                 self.failed += not ok
-                self.any_ok += ok
                 self.backend_failed += self.job.error(result) is not None
                 self._watch(result)
             self.finished += len(batch)
         self.on_done(len(batch))
 
     def _watch(self, result: T) -> None:
-        """Stop early when the first ``unreachable_after`` items all failed in the backend."""
-        if self.any_ok or self.summary.stopped or not self.unreachable_after:
+        """Stop the run when its backend is gone: the first ``unreachable_after`` items all
+        failed in it (unreachable, or refusing every request), or, after answers, that many
+        items in a row failed in it on every try (it stopped answering partway: without
+        this, every remaining item would be sent, retried and stored failed). After an
+        answer, a failure no retry mends (a prompt too long, a request the server refused)
+        is no sign of an outage and ends the count."""
+        if self.summary.stopped or not self.unreachable_after:
             return
         error = self.job.error(result)
         if error is None:
-            self.unreachable_after = 0  # an answer came back: the backend is there
+            self.answered, self.in_a_row = True, 0
             return
-        self.backend_errors += 1
-        if self.backend_errors >= self.unreachable_after:
-            name = getattr(self.backend, "id", "the backend")
-            if error.startswith(REFUSED):  # an unknown model, a wrong path, no permission
-                self.summary.stopped = (
-                    f"{name} cannot be used: the server refused each of the first "
-                    f"{self.backend_errors} requests; last answer: {error}"
-                )
-            else:
-                self.summary.stopped = (
-                    f"{name} is unreachable: the first {self.backend_errors} requests failed "
-                    f"after their retries; last error: {error}"
-                )
+        if self.answered and self.job.outcome(result) != "retry":
+            self.in_a_row = 0
+            return
+        self.in_a_row += 1
+        if self.in_a_row < self.unreachable_after:
+            return
+        name, n = getattr(self.backend, "id", "the backend"), self.in_a_row
+        if self.answered:
+            self.summary.stopped = (
+                f"{name} stopped answering: the last {n} requests failed after their "
+                f"retries; last error: {error}"
+            )
+        elif error.startswith(REFUSED):  # an unknown model, a wrong path, no permission
+            self.summary.stopped = (
+                f"{name} cannot be used: the server refused each of the first {n} requests; "
+                f"last answer: {error}"
+            )
+        else:
+            self.summary.stopped = (
+                f"{name} is unreachable: the first {n} requests failed after their retries; "
+                f"last error: {error}"
+            )
 
     # -- committing --------------------------------------------------------------------
 

@@ -472,6 +472,35 @@ def test_a_server_that_refuses_every_request_ends_the_run_early(tmp_path, server
     assert "refused: HTTP 404" in line and "Check the model name and base_url" in line
 
 
+def test_a_judge_that_stops_answering_partway_ends_the_run_and_a_rerun_finishes_it(
+    tmp_path, server
+) -> None:
+    """After 10 answers the server fails every request (a dead model worker behind a live
+    proxy): the run stops after 8 items in a row failed, exit 4, one line; what came back
+    is stored, and a rerun against the mended server asks only for the rest."""
+    src = tmp_path / "many.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"q{i}", "completions": ["a"]}) + "\n" for i in range(60)))  # fmt: skip
+    answered = [0]
+
+    def dying(body: dict) -> Fault | None:
+        answered[0] += 1
+        return Fault(503) if answered[0] > 10 else None
+
+    server.fault_if = dying
+    out = tmp_path / "scored.jsonl"
+    args = ("score", src, "-o", out, "-j", "openai:test-model", *api(server), "-O",
+            "concurrency=1", "--max-retries", "1", "--no-progress")  # fmt: skip
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 4, result.output
+    (line,) = [x for x in result.output.splitlines() if "stopped answering" in x]
+    assert "the last 8 requests failed after their retries; last error: HTTP 503" in line
+    assert len(server.requests) == 10 + 8 * 2, "8 items, each tried twice, then nothing"
+    server.fault_if, sent = None, len(server.requests)
+    invoke(*args)
+    assert len(server.requests) - sent == 50  # the 8 failed and the 42 never sent
+    assert [r["rating_status"] for r in rows(out)] == [["ok"]] * 60
+
+
 def test_a_429_slows_the_whole_window(tmp_path, server) -> None:
     """Concurrency 4: the first request is refused with Retry-After 0.5; the other three
     were already in flight, but no request starts inside the wait, the retry included."""

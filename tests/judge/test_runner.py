@@ -166,13 +166,17 @@ def test_an_unreachable_backend_stops_the_run_early(tmp_path: Path) -> None:
     assert 8 <= kept <= 12 and len(calls) <= 2 * 12, "it stops after about the first 8 items"
 
 
-def test_one_answer_means_the_backend_is_there(tmp_path: Path) -> None:
+def test_after_an_answer_it_is_a_backend_that_stopped_answering(tmp_path: Path) -> None:
     calls: list[tuple[str, int]] = []
     answers = {str(i): ["dead"] for i in range(1, 30)}
     with ResultStore(tmp_path / "s.sqlite") as store:
         s = run_job(job(answers, calls), [(str(i), str(i)) for i in range(30)], store=store,
                     backend=Fake(), batch_size=1, retry=Retry(attempts=1), progress=False)  # fmt: skip
-    assert s.stopped is None and s.made_now == 30
+    assert s.stopped == (
+        "fake stopped answering: the last 8 requests failed after their retries; "
+        "last error: connection refused"
+    )
+    assert s.made_now == 9 and len(calls) == 9
 
 
 def test_in_memory_uses_the_same_policy() -> None:

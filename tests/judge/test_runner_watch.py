@@ -1,5 +1,6 @@
-"""A backend that stops answering partway: :func:`watch_outage` stops the run after the
-same number of items in a row that the runner's own rule for the first items uses."""
+"""The job runner's watch: a backend dead from the start stops the run after its first
+``unreachable_after`` items, and one that stops answering partway after that many failed
+items in a row, for every job (score, pairwise, the generators)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ultrajudge.judge.outage import watch_outage
 from ultrajudge.judge.runner import Job, Retry, RunSummary, run_job
 from ultrajudge.judge.store import ResultStore
 from ultrajudge.judge.types import Capabilities
@@ -23,7 +23,7 @@ class Fake:
 
 
 def _run(
-    tmp_path: Path, dead: Sequence[bool], **watch: Any
+    tmp_path: Path, dead: Sequence[bool], after: int = 8
 ) -> tuple[RunSummary, list[str], list[str]]:
     """Items ``0..len(dead)-1`` one at a time (a local model's batches of 1: a fixed order);
     item ``i`` fails in the backend on every try when ``dead[i]``. Returns the summary,
@@ -44,9 +44,8 @@ def _run(
     )
     summary, retry, keys = RunSummary(), Retry(attempts=2), [str(i) for i in range(len(dead))]
     with ResultStore(tmp_path / "s.sqlite") as store:
-        run_job(watch_outage(job, summary, name=Fake.id, retry=retry, **watch), zip(keys, keys),
-                store=store, backend=Fake(), batch_size=1, retry=retry, summary=summary,
-                unreachable_after=0, progress=False)  # fmt: skip
+        run_job(job, zip(keys, keys), store=store, backend=Fake(), batch_size=1, retry=retry,
+                summary=summary, unreachable_after=after, progress=False)  # fmt: skip
         held = sorted(store.get_many(keys, include_failed=True), key=int)
     return summary, calls, held
 
@@ -69,11 +68,14 @@ def test_failures_between_answers_never_stop_it(tmp_path: Path) -> None:
     assert len(calls) == 5 + 2 * 35
 
 
-def test_a_backend_dead_from_the_start_is_left_to_the_runners_rule(tmp_path: Path) -> None:
-    """No answer yet: "stopped answering" would be wrong; the runner's own rule (off here)
-    says "is unreachable" for that case."""
+def test_a_backend_dead_from_the_start_is_unreachable(tmp_path: Path) -> None:
+    """No answer yet: not "stopped answering" but "is unreachable", after as many items."""
     summary, calls, held = _run(tmp_path, [True] * 20)
-    assert summary.stopped is None and len(calls) == 40 and len(held) == 20
+    assert summary.stopped == (
+        "fake@http://127.0.0.1:9/v1 is unreachable: the first 8 requests failed after their "
+        "retries; last error: connection refused"
+    )
+    assert len(calls) == 16 and held == [str(i) for i in range(8)]
 
 
 def test_after_sets_the_number_in_a_row(tmp_path: Path) -> None:
@@ -88,11 +90,11 @@ def test_it_stops_exactly_at_the_first_run_of_failures_after_an_answer(
     dead: list[bool], after: int
 ) -> None:
     """One item at a time: the run stops right after the first ``after`` failed items in a
-    row that follow an answer, and never otherwise."""
-    first_answer = dead.index(False) if False in dead else len(dead)
+    row (before any answer: "is unreachable"; after one: "stopped answering"), and never
+    otherwise."""
     stop_at, in_a_row = None, 0
-    for i in range(first_answer + 1, len(dead)):
-        in_a_row = in_a_row + 1 if dead[i] else 0
+    for i, d in enumerate(dead):
+        in_a_row = in_a_row + 1 if d else 0
         if in_a_row == after:
             stop_at = i
             break
@@ -101,6 +103,8 @@ def test_it_stops_exactly_at_the_first_run_of_failures_after_an_answer(
     if stop_at is None:
         assert summary.stopped is None and len(held) == len(dead)
     else:
-        assert summary.stopped is not None and f"the last {after} requests" in summary.stopped
+        answered = False in dead[: stop_at + 1]
+        what = f"stopped answering: the last {after}" if answered else f"unreachable: the first {after}"  # fmt: skip
+        assert summary.stopped is not None and what in summary.stopped
         assert held == [str(i) for i in range(stop_at + 1)]
     assert len(calls) == sum(2 if d else 1 for d in dead[: len(held)])
