@@ -81,6 +81,17 @@ def reference(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return rows, kernel
 
 
+def _not_run(blocks: int, why: str) -> dict:
+    """The record of a run in which PyTorch computed every attention block, for ``why``."""
+    return {
+        "status": "not run",
+        "kernel_blocks": 0,
+        "fallback_blocks": blocks,
+        "fallback_reasons": {why: blocks},
+        "summary": f"not run: PyTorch computed all {blocks} attention blocks ({why}: {blocks})",
+    }
+
+
 def test_disabled_the_record_says_so_and_counts_every_block(reference) -> None:
     _, kernel = reference
     blocks = kernel["fallback_blocks"]
@@ -118,13 +129,7 @@ def test_without_the_kernel_the_record_says_why_and_the_ratings_are_the_same(
     out = tmp_path / "scored.jsonl"
     rows, kernel = _score(tiny_model_dir, out)
     blocks = reference[1]["fallback_blocks"]
-    assert kernel == {
-        "status": "not run",
-        "kernel_blocks": 0,
-        "fallback_blocks": blocks,
-        "fallback_reasons": {why: blocks},
-        "summary": f"not run: PyTorch computed all {blocks} attention blocks ({why}: {blocks})",
-    }
+    assert kernel == _not_run(blocks, why)
     assert _compiled(tmp_path / "cache") == []
     assert [r["ratings"] for r in rows] == [r["ratings"] for r in reference[0]]  # same path
     facts = card_facts(out, load_rows(str(out)), version="0", command=["ultrajudge"])
@@ -209,10 +214,4 @@ def test_generate_mode_counts_the_packed_prefill(
     blocks = kernel["fallback_blocks"]
     assert blocks >= 2  # both layers of at least one packed prefill
     why = "dtype float32 (the kernel takes bfloat16)"
-    assert kernel == {
-        "status": "not run",
-        "kernel_blocks": 0,
-        "fallback_blocks": blocks,
-        "fallback_reasons": {why: blocks},
-        "summary": f"not run: PyTorch computed all {blocks} attention blocks ({why}: {blocks})",
-    }
+    assert kernel == _not_run(blocks, why)
