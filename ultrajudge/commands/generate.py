@@ -95,7 +95,8 @@ BatchSize = Annotated[
 MaxRetries = Annotated[
     int,
     typer.Option(
-        min=0, help="Ask again at most this many times when a generation fails or is rejected."
+        min=0,
+        help="Ask again at most this many times when a generation fails (429, 5xx, timeout) or is rejected by the generator's checks; a request the server refused (other 4xx) is not asked again in this run.",
     ),
 ]
 

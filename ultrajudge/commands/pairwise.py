@@ -115,7 +115,8 @@ def pairwise(
     max_retries: Annotated[
         int,
         typer.Option(
-            min=0, help="Re-ask an order whose verdict could not be read at most this often."
+            min=0,
+            help="Re-ask an order whose verdict could not be read, or whose request failed (429, 5xx, timeout), at most this often; a request the server refused (other 4xx) is not asked again in this run.",
         ),
     ] = 2,
     min_mass: Annotated[

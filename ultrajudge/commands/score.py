@@ -176,7 +176,8 @@ def score(
     max_retries: Annotated[
         int,
         typer.Option(
-            min=0, help="Re-ask completions whose rating could not be read at most this many times."
+            min=0,
+            help="Re-ask a completion whose rating could not be read, or whose request failed (429, 5xx, timeout), at most this many times; a request the server refused (other 4xx) is not asked again in this run.",
         ),
     ] = 2,
     store: StorePath = None,
