@@ -242,6 +242,19 @@ def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] 
     return out
 
 
+def remove_output(out: str | Path) -> None:
+    """Delete an output :func:`save_rows` wrote: its file and CSV column sidecar, or its
+    dataset folder, only while that folder holds nothing but ``datasets``' own files (a
+    folder holding anything else is left alone, as :func:`check_output` would refuse it)."""
+    path = Path(out)
+    if path.is_dir() and not path.is_symlink():
+        if _is_saved_dataset(path):
+            shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    sidecar_of(path).unlink(missing_ok=True)
+
+
 def _save_folder(ds: Any, out: Path) -> None:
     with _temporary(out, folder=True) as tmp_dir:
         old_dir = tmp_dir.with_name(tmp_dir.name.removesuffix(".tmp") + ".old.tmp")

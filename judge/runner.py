@@ -383,12 +383,13 @@ class _Run(Generic[I, T]):
                 self.summary.completion_tokens += c - before[1]
                 ok = self.job.outcome(result) == "ok"
                 self.failed += not ok
-                self.backend_failed += self.job.error(result) is not None
-                self._watch(result)
+                error = self.job.error(result)
+                self.backend_failed += error is not None
+                self._watch(result, error)
             self.finished += len(batch)
         self.on_done(len(batch))
 
-    def _watch(self, result: T) -> None:
+    def _watch(self, result: T, error: str | None) -> None:
         """Stop the run when its backend is gone: the first ``unreachable_after`` items all
         failed in it (unreachable, or refusing every request), or, after answers, that many
         items in a row failed in it on every try (it stopped answering partway: without
@@ -397,7 +398,6 @@ class _Run(Generic[I, T]):
         is no sign of an outage and ends the count."""
         if self.summary.stopped or not self.unreachable_after:
             return
-        error = self.job.error(result)
         if error is None:
             self.answered, self.in_a_row = True, 0
             return

@@ -185,3 +185,19 @@ def test_a_dataset_dict_folder_with_a_stray_file_in_a_split_is_not_ours(tmp_path
     (tmp_path / "dd" / "train" / "README.md").write_text("mine")
     with pytest.raises(OutputError):
         check_output(tmp_path / "dd")
+
+
+def test_remove_output_deletes_only_what_save_rows_wrote(tmp_path: Path) -> None:
+    import datasets
+
+    from ultrajudge.judge.io import remove_output
+
+    ds = datasets.Dataset.from_list([{"a": [1]}])
+    csv, folder = save_rows(ds, tmp_path / "rows.csv"), save_rows(ds, tmp_path / "rows")
+    remove_output(csv)
+    remove_output(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # file, sidecar, folder: gone
+    mine = save_rows(ds, tmp_path / "mine")
+    (mine / "notes.txt").write_text("the user's")
+    remove_output(mine)
+    assert (mine / "notes.txt").read_text() == "the user's"  # not a folder we wrote: kept

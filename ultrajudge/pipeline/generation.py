@@ -20,7 +20,6 @@ later run that completes the step removes the partial file and its record (we wr
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,7 +121,7 @@ def drop_partial(path: Path) -> None:
     """Remove the partial rows an earlier stopped run wrote at ``path`` (and their run
     record and CSV sidecar), if their run record says they are partial: a complete run
     supersedes them. Anything else at ``path`` is left alone."""
-    from ultrajudge.judge.datafiles import sidecar_of
+    from ultrajudge.judge.io import remove_output
     from ultrajudge.judge.run_record import record_path
 
     record = record_path(path)
@@ -132,9 +131,5 @@ def drop_partial(path: Path) -> None:
         return
     if not partial:
         return
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-    sidecar_of(path).unlink(missing_ok=True)
+    remove_output(path)
     record.unlink()
