@@ -11,7 +11,9 @@ A prompt is measured by an estimate (4 characters a token) unless it could be ne
 limit: one estimated above half of it is counted exactly by the server where it can
 (vLLM's ``POST /tokenize``, at the server's root), so an estimate that is wrong by up to
 2x in either direction never marks a prompt that fits ``too_long``, nor sends one that
-does not. A server without the endpoint is asked once; then the estimate decides.
+does not. A server without the endpoint is asked once; then the estimate decides. A count
+that fails for a passing reason (busy server, timeout) leaves that one prompt to the
+estimate and the next is counted again.
 """
 
 from __future__ import annotations
@@ -77,7 +79,12 @@ def tokenize_url(base_url: str) -> str:
 
 def count_prompt(client: Any, url: str, body: dict[str, Any], timeout: float) -> int | None:
     """The prompt tokens of a chat or completions ``body`` as the server counts them (the
-    chat template applied, as for the request itself); None when it cannot say."""
+    chat template applied, as for the request itself); None when the server cannot count
+    (no such endpoint: it refuses the request, or answers without a count).
+
+    A failure that says nothing about the endpoint (no connection, a timeout, HTTP 408,
+    429 or 5xx other than 501: a busy server) is raised as the client's error, so that one busy moment
+    does not stop the counting for the rest of the run."""
     import openai
 
     ask: dict[str, Any] = {"model": body.get("model")}
@@ -87,7 +94,9 @@ def count_prompt(client: Any, url: str, body: dict[str, Any], timeout: float) ->
         ask["prompt"] = body.get("prompt", "")
     try:
         answer = client.post(url, body=ask, cast_to=object, options={"timeout": timeout})
-    except openai.OpenAIError:
+    except openai.APIStatusError as exc:
+        if exc.status_code in (408, 429) or (exc.status_code >= 500 and exc.status_code != 501):
+            raise  # 501: not implemented, as a 404
         return None
     count = answer.get("count") if isinstance(answer, dict) else None
     return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None

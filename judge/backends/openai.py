@@ -543,18 +543,21 @@ class OpenAIBackend:
         """Raise ``too_long`` when the prompt and ``max_tokens`` do not fit ``limit``: the
         prompt counted by the server where it can (see :mod:`.context_limit`), else the
         estimate decides."""
+        import openai
+
         out = _output_tokens(kwargs)
         counted = None
         if self._tokenize:
-            with conns.slots:
-                counted = count_prompt(
-                    conns.client(), tokenize_url(self.base_url), kwargs, min(self.timeout, 10.0)
-                )
-            if counted is None:  # an older server, or another kind: the estimate decides
-                self._tokenize = False
-                self.resolved["prompt_count"] = "estimate (POST /tokenize failed)"
+            try:
+                with conns.slots:
+                    counted = count_prompt(
+                        conns.client(), tokenize_url(self.base_url), kwargs, min(self.timeout, 10.0)
+                    )
+            except openai.OpenAIError as exc:  # busy or slow: the estimate, for this one only
+                why = _classify(exc, self.timeout).message
+                self._fallback("prompt_count_failed", f"POST /tokenize: {why}; estimated instead")
             else:
-                self.resolved["prompt_count"] = COUNTED
+                self._counted(counted)
         if counted is not None and counted + out > limit:
             how = f"{counted} prompt tokens (counted by the server) and max_tokens {out}"
         elif counted is None and estimate > limit:
@@ -566,6 +569,15 @@ class OpenAIBackend:
             f"({self.resolved.get('max_context_source')}); not sent. Shorten the input, or "
             "pass -O max_context with the server's real limit"
         )
+
+    def _counted(self, count: int | None) -> None:
+        """Note how prompts are counted; a server that cannot count is not asked again."""
+        if count is None:  # an older server, or another kind: the estimate decides
+            self._tokenize = False
+        how = COUNTED if count is not None else "estimate (POST /tokenize failed)"
+        if self.resolved.get("prompt_count") != how:
+            with self._lock:
+                self.resolved["prompt_count"] = how
 
     def _learn_limit(self, conns: _Connections) -> None:
         """Ask the server for the model's context once (the other threads wait for it)."""

@@ -114,10 +114,13 @@ def test_the_option_wins_over_the_server_and_nothing_is_asked(tmp_path: Path) ->
     assert (judged["max_context"], judged["max_context_source"]) == (100000, "option max_context")
 
 
-def _score_vllm(tmp_path: Path, tokenize: bool) -> tuple[dict, int, list[int], list[str]]:
-    """Score rows near and over an 8,192-token limit against a local vLLM-kind server:
-    the judge's record and statuses, the chat requests sent, the /tokenize counts
-    answered, and the failed rows' raw texts."""
+def _score_vllm(
+    tmp_path: Path, tokenize: bool, tokenize_faults: tuple[int, ...] = ()
+) -> tuple[dict, int, list[int], list[str]]:
+    """Score rows near and over an 8,192-token limit against a local vLLM-kind server
+    (``tokenize_faults``: what its first /tokenize requests answer): the judge's record,
+    statuses and fallbacks, the chat requests sent, the /tokenize counts answered, and
+    the failed rows' raw texts."""
     pytest.importorskip("openai")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
     from openai_server import OpenAITestServer
@@ -130,8 +133,10 @@ def _score_vllm(tmp_path: Path, tokenize: bool) -> tuple[dict, int, list[int], l
     src, out = tmp_path / "near.jsonl", tmp_path / "scored.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     with OpenAITestServer(model="m", max_model_len=8192, tokenize=tokenize) as server:
+        server.tokenize_faults.extend(tokenize_faults)
+        concurrency = 1 if tokenize_faults else 2  # in input order: which row met the fault
         args = ["score", str(src), "--judge", "openai:m", "-o", str(out), "-O",
-                f"base_url={server.url}", "-O", "server_kind=vllm", "-O", "concurrency=2",
+                f"base_url={server.url}", "-O", "server_kind=vllm", "-O", f"concurrency={concurrency}",
                 "--no-progress"]  # fmt: skip
         result = CliRunner().invoke(app, args, catch_exceptions=False)
         sent, counted = len(server.bodies("/chat/completions")), sorted(server.counted)
@@ -140,7 +145,9 @@ def _score_vllm(tmp_path: Path, tokenize: bool) -> tuple[dict, int, list[int], l
     judged = [json.loads(line) for line in out.read_text().splitlines()]
     raws = [r["rating_raw"][0] for r in judged if r["rating_status"] == ["too_long"]]
     statuses = [r["rating_status"] for r in judged]
-    return {"statuses": statuses, **record["judges"][0]["resolved"]}, sent, counted, raws
+    fallbacks = record["summary"]["api"]["fallbacks"]
+    judged = {"statuses": statuses, "fallbacks": fallbacks, **record["judges"][0]["resolved"]}
+    return judged, sent, counted, raws
 
 
 def test_a_prompt_near_the_limit_is_counted_by_the_server(tmp_path: Path) -> None:
@@ -161,5 +168,34 @@ def test_a_server_without_tokenize_leaves_it_to_the_estimate(tmp_path: Path) -> 
     judged, sent, counted, raws = _score_vllm(tmp_path, tokenize=False)
     assert judged["statuses"] == [["ok", "ok"], ["too_long"], ["too_long"], ["ok"]]
     assert sent == 2 and counted == []
+    assert judged["prompt_count"] == "estimate (POST /tokenize failed)"
+    assert all("the prompt at 4 characters a token" in raw for raw in raws)
+
+
+@pytest.mark.parametrize("status", [503, 429, 408])
+def test_a_busy_tokenize_leaves_one_prompt_to_the_estimate_and_counts_the_next(
+    tmp_path: Path, status: int
+) -> None:
+    """A /tokenize that fails for a passing reason (busy, rate limited, timed out) is no
+    sign the server cannot count: that one prompt is estimated (and counted in the
+    fallbacks), and the next one near the limit is counted by the server again."""
+    judged, sent, counted, raws = _score_vllm(tmp_path, tokenize=True, tokenize_faults=(status,))
+    # row 2 met the fault: its estimate (13,500 tokens) refuses it; row 3 is counted
+    assert judged["statuses"] == [["ok", "ok"], ["too_long"], ["too_long"], ["ok"]]
+    assert sent == 2 and len(counted) == 1 and counted[0] > 8192
+    assert judged["fallbacks"] == {"prompt_count_failed": 1}
+    assert judged["prompt_count"] == (
+        "server: POST /tokenize for prompts estimated above half the limit"
+    )
+    assert "the prompt at 4 characters a token" in raws[0]
+    assert raws[1].startswith(f"too_long: {counted[0]} prompt tokens (counted by the server)")
+
+
+@pytest.mark.parametrize("status", [404, 400, 501])
+def test_a_tokenize_the_server_refuses_is_not_asked_again(tmp_path: Path, status: int) -> None:
+    judged, sent, counted, raws = _score_vllm(tmp_path, tokenize=True, tokenize_faults=(status,))
+    assert judged["statuses"] == [["ok", "ok"], ["too_long"], ["too_long"], ["ok"]]
+    # one fault only: a second /tokenize would have been answered and counted
+    assert sent == 2 and counted == [] and judged["fallbacks"] == {}
     assert judged["prompt_count"] == "estimate (POST /tokenize failed)"
     assert all("the prompt at 4 characters a token" in raw for raw in raws)

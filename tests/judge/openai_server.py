@@ -157,6 +157,8 @@ class OpenAITestServer:
     #: Serve vLLM's ``POST /tokenize`` (the prompt's words are its tokens, as in ``usage``).
     tokenize: bool = True
     counted: list[int] = field(default_factory=list)  # /tokenize answers (not in ``requests``)
+    #: HTTP statuses to answer the next /tokenize requests with, one each (a busy server).
+    tokenize_faults: deque[int] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -332,6 +334,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(body).encode(), headers)
 
     def _tokenize(self, body: dict) -> None:
+        with self.app._lock:
+            status = self.app.tokenize_faults.popleft() if self.app.tokenize_faults else None
+        if status is not None:
+            return self._error(status, f"injected fault {status}")
         if "messages" in body:
             prompt = "\n".join(m.get("content") or "" for m in body["messages"])
         else:
