@@ -1,7 +1,10 @@
 """A jury: several judges rate the same rows; an explicit reducer combines their ratings.
 
-Every juror scores the whole dataset through the results store (one after the
-other, so one model is in memory at a time, and each resumes on its own). Its
+Every juror scores the whole dataset through the results store, each resuming on its
+own. Local models judge one after the other, so one model is in memory at a time;
+jurors that take concurrent requests (API servers) judge at the same time, each with its
+own ``concurrency`` in flight, beside the local ones. A juror that stops (an unreachable
+server) calls off the others: nothing new is asked, what finished is stored. Its
 columns are kept with a ``__<name>`` suffix (``ratings__<name>``,
 ``rating_status__<name>``, ``judge__<name>`` ...), then the reducer writes the
 jury's ``ratings`` and ``rating_status``, and ``jury_spread`` says how far the
@@ -33,8 +36,10 @@ from __future__ import annotations
 import math
 import re
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -264,37 +269,75 @@ def score_with_jury(
 ) -> tuple[Any, dict[str, RunSummary]]:
     """Score ``ds`` with every juror, then reduce. Returns the dataset with every input
     column, each juror's suffixed columns, ``ratings``, ``rating_status``, ``judge``
-    (the jury id), ``jury_spread``; and each juror's :class:`~ultrajudge.judge.runner.RunSummary`."""
+    (the jury id), ``jury_spread``; and each juror's :class:`~ultrajudge.judge.runner.RunSummary`.
+
+    Jurors are loaded in order; an API juror judges on a thread of its own while the next
+    ones load and judge, a local one in this thread (and is let go before the next
+    loads). The columns are read back from the store once every juror is done."""
     import datasets
 
     columns.validate(ds.column_names)
     inputs = [columns.instruction, *(columns.completion_columns or [columns.completions])]
     base = ds.select_columns(list(dict.fromkeys(inputs)))
-    per_juror, summaries = [], {}
-    for juror in jury.jurors:
-        backend = loader(juror.spec, **juror.options)
-        summary = judge_dataset(
-            backend,
-            base,
-            columns=columns,
-            configs=configs,
-            store=store,
-            chunk_rows=chunk_rows,
-            progress=progress,
-        )
+    cancel = threading.Event()  # a juror stopped, or this thread was interrupted
+
+    def judge(juror: Juror, backend: Backend) -> RunSummary:
+        try:
+            summary = judge_dataset(
+                backend,
+                base,
+                columns=columns,
+                configs=configs,
+                store=store,
+                chunk_rows=chunk_rows,
+                progress=progress,
+                desc=f"scoring ({juror.name})",
+                cancel=cancel,
+            )
+        except BaseException:  # raised where this juror's result is read; the others stop
+            cancel.set()
+            raise
+        if summary.stopped is not None:
+            cancel.set()
+        return summary
+
+    def read_back(juror: Juror, backend: Backend, summary: RunSummary) -> Any:
         scored = add_score_columns(
             backend, base, columns=columns, configs=configs, store=store, summary=summary
         )
         new = [c for c in scored.column_names if c not in base.column_names]
-        per_juror.append(
-            scored.select_columns(new).rename_columns({c: f"{c}__{juror.name}" for c in new})
-        )
-        summaries[juror.name] = summary
-        del backend, scored  # let the model go before loading the next juror
+        return scored.select_columns(new).rename_columns({c: f"{c}__{juror.name}" for c in new})
+
+    parts: dict[str, Any] = {}
+    summaries: dict[str, RunSummary] = {}
+    api: dict[str, tuple[Juror, Backend, Future[RunSummary]]] = {}
+    with ThreadPoolExecutor(len(jury.jurors), thread_name_prefix="ultrajudge-juror") as pool:
+        try:
+            for juror in jury.jurors:
+                backend = loader(juror.spec, **juror.options)
+                if _takes_concurrent_requests(backend):
+                    api[juror.name] = (juror, backend, pool.submit(judge, juror, backend))
+                    continue
+                summaries[juror.name] = judge(juror, backend)
+                parts[juror.name] = read_back(juror, backend, summaries[juror.name])
+                del backend  # let the model go before loading the next juror
+            for name, (juror, backend, future) in api.items():
+                summaries[name] = future.result()
+                parts[name] = read_back(juror, backend, summaries[name])
+        except BaseException:  # an interrupt or an error: the other jurors stop too
+            cancel.set()
+            raise
+    per_juror = [parts[name] for name in jury.names]
+    summaries = {name: summaries[name] for name in jury.names}
     reduced = datasets.Dataset.from_dict(_reduce_columns(per_juror, jury))
     added = {c for part in [*per_juror, reduced] for c in part.column_names}
     kept = ds.remove_columns([c for c in ds.column_names if c in added])
     return datasets.concatenate_datasets([kept, *per_juror, reduced], axis=1), summaries
+
+
+def _takes_concurrent_requests(backend: Backend) -> bool:
+    """A backend that keeps requests in flight (an API server): it can judge beside others."""
+    return int(getattr(getattr(backend, "capabilities", None), "concurrent_requests", 0) or 0) > 0
 
 
 def _reduce_columns(per_juror: Sequence[Any], jury: Jury) -> dict[str, list[Any]]:

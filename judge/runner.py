@@ -209,15 +209,19 @@ def run_job(
     commit_seconds: float = 2.0,
     unreachable_after: int = 8,
     summary: RunSummary | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunSummary:
     """Make sure ``store`` holds a result for every ``(key, item)``; return the summary.
 
-    ``total`` sizes the progress bar (in items). A key seen twice is asked once.
+    ``total`` sizes the progress bar (in items). A key seen twice is asked once. Once
+    ``cancel`` is set (by another thread: a jury's other juror stopped), no new item
+    starts; the ones in flight finish and everything finished is committed.
     """
     from tqdm.auto import tqdm
 
     summary = summary if summary is not None else RunSummary()
     run = _Run(job, store, backend, retry, summary, commit_every, commit_seconds, unreachable_after)
+    run.cancel = cancel if cancel is not None else threading.Event()
     start, before, retried = time.perf_counter(), snapshot(backend), summary.retries
     bar = tqdm(total=total, unit="item", disable=not progress, desc=desc)
     shown = _BarUpdater(bar, run, summary, before, backend) if not bar.disable else None
@@ -269,6 +273,7 @@ class _Run(Generic[I, T]):
         self.answered = False  # the backend answered an item (the watch's two rules)
         self.backend_failed = 0  # items whose last try failed in the backend
         self.on_done: Callable[[int], Any] = lambda n: None
+        self.cancel = threading.Event()  # set from outside: start nothing more
 
     # -- what to send ------------------------------------------------------------
 
@@ -298,6 +303,8 @@ class _Run(Generic[I, T]):
     def batches(self, todo: Iterator[_Slot[I, T]], size: int) -> None:
         """A local model: ``size`` items per call, retries of a batch batched too."""
         for batch in _blocks(todo, max(1, size)):
+            if self.cancel.is_set():
+                return
             self.solve(batch)
             self.commit_if_due()
             if self.summary.stopped:
@@ -321,7 +328,7 @@ class _Run(Generic[I, T]):
 
         def work() -> None:
             try:
-                while not halt.is_set() and not self.summary.stopped:
+                while not (halt.is_set() or self.cancel.is_set() or self.summary.stopped):
                     with taking:
                         slot = next(items, None)
                     if slot is None:

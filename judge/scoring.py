@@ -9,6 +9,7 @@ not depend on the order requests completed in.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -60,17 +61,20 @@ def judge_dataset(
     chunk_rows: int = 16,
     progress: bool = True,
     retry: Retry | None = None,
+    desc: str = "scoring",
+    cancel: threading.Event | None = None,
 ) -> RunSummary:
     """Make sure the store holds a judgment for every row and config; return the summary.
 
     One store entry per row and config; ``chunk_rows`` rows go to a local model per
     call, an API judge gets its ``concurrency`` requests in flight (the job runner).
-    ``retry`` defaults to each config's ``max_retries``."""
+    ``retry`` defaults to each config's ``max_retries``; ``desc`` labels the progress
+    bar; once ``cancel`` is set (from another thread), nothing more is asked."""
     columns.validate(ds.column_names)
     summary = RunSummary(rows=len(ds))
     for config in configs:
-        if summary.stopped is not None:  # the judge is unreachable: no other aspect either
-            break
+        if summary.stopped is not None or (cancel is not None and cancel.is_set()):
+            break  # the judge is unreachable (or the run is called off): no other aspect
         job = rating_job(backend, config)
 
         def keyed(config: RatingConfig = config) -> Iterator[tuple[str, Item]]:
@@ -87,8 +91,9 @@ def judge_dataset(
             batch_size=chunk_rows,
             total=len(ds),
             progress=progress,
-            desc="scoring" if len(configs) == 1 else f"scoring {config.aspect}",
+            desc=desc if len(configs) == 1 else f"{desc} {config.aspect}",
             summary=summary,
+            cancel=cancel,
         )
     return summary
 

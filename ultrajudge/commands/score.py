@@ -262,8 +262,11 @@ def score(
             _dry_run(ds, columns, configs)
             typer.echo(f"× {len(panel.jurors)} judges: {', '.join(panel.names)}")
             return
-        run_jury_score(ds, out, panel, columns, configs, store, batch_size, progress, source=source)
+        summary = run_jury_score(
+            ds, out, panel, columns, configs, store, batch_size, progress, source=source
+        )
         record_columns(out, {"kind": "pointwise", **columns.as_dict()})
+        check_gate(summary, max_failure_rate)  # over the jury's reduced ratings
         push_output(out, push_to_hub, private=private)
         return
     spec = (judge or [""])[0]

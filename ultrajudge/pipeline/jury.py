@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import typer
 
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.jury import Jury, parse_juror
+from ultrajudge.judge.runner import RunSummary
 
 
 def load_jury(
@@ -49,18 +52,29 @@ def run_jury_score(
     progress: bool,
     *,
     source: str,
-) -> None:
-    """Score ``ds`` with every juror (resumable), reduce, write ``out``, print a summary.
+) -> RunSummary:
+    """Score ``ds`` with every juror (resumable), reduce, write ``out`` and its run record,
+    print a summary; return the summary of the jury's judgments (every juror's figures, the
+    reduced ratings' statuses, why the run stopped if a juror did) for the failure gate.
     ``out`` may not replace ``source``, the store or files ultrajudge did not write."""
+    from ultrajudge import __version__
     from ultrajudge.commands._common import load_backend
     from ultrajudge.judge.io import check_output, save_rows
     from ultrajudge.judge.jury import score_with_jury
+    from ultrajudge.judge.run_record import run_record, write_run_record
     from ultrajudge.judge.store import ResultStore, default_store_path
+    from ultrajudge.pipeline.record import BackendLog, judgment_summary, step_entries
 
+    started = time.time()
     store_path = store_path or default_store_path(out)
     protect = (source, store_path)
     check_output(out, protect=protect)
-    with ResultStore(store_path) as store:
+    log, names = BackendLog(), iter(jury.names)  # the jury loads its jurors in order
+
+    def loader(spec: str, **options: Any) -> Any:
+        return log.wrap(load_backend, f"score {next(names)}")(spec, **options)
+
+    with ResultStore(store_path, exclusive=True) as store:
         scored, summaries = score_with_jury(
             ds,
             jury,
@@ -69,10 +83,27 @@ def run_jury_score(
             store=store,
             chunk_rows=batch_size,
             progress=progress,
-            loader=load_backend,
+            loader=loader,
         )
         save_rows(scored, out, protect=protect)
+    summary = judgment_summary(summaries, scored["rating_status"])
+    record = run_record(
+        summary,
+        version=__version__,
+        command=["ultrajudge", *sys.argv[1:]],
+        judges=log.of("score"),
+        settings={
+            "jury": jury.id(),
+            "configs": [c.key_fields() for c in configs],
+            "batch_size": batch_size,
+        },
+        store=store_path,
+        started=started,
+        extra={"steps": step_entries((), summaries, log)},
+    )
+    write_run_record(out, record, protect=protect)
     print_jury_summary(scored, jury, summaries, out, store_path)
+    return summary
 
 
 def print_jury_summary(

@@ -1,0 +1,141 @@
+"""A jury of API judges through ``ultrajudge score``: the jurors judge at the same time,
+one that stops calls off the others, and the run has a record and a failure gate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("openai")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+from openai_server import OpenAITestServer
+
+from ultrajudge.analysis.compare_usage import record_usage
+from ultrajudge.cli import _register, app
+from ultrajudge.judge import jury as jury_module
+from ultrajudge.judge.io import load_rows
+
+_register()
+FEEDBACK = Path(__file__).resolve().parents[2] / "ultrajudge" / "examples" / "feedback.jsonl"
+
+
+def invoke(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+class Clock:
+    """When a server's requests arrived (its extra-latency hook, adding none)."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, body: Any) -> float:
+        with self._lock:
+            self.seen.append(time.monotonic())
+        return 0.0
+
+
+def _jury_file(tmp_path: Path, **urls: str) -> Path:
+    judges = [
+        {"name": name, "model": "openai:m",
+         "options": {"base_url": url, "concurrency": "2", "backoff_base": "0.01", "backoff_max": "0.05"}}
+        for name, url in urls.items()
+    ]  # fmt: skip
+    path = tmp_path / "jury.yaml"
+    path.write_text(json.dumps({"judges": judges}), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def test_api_jurors_judge_at_the_same_time_and_write_what_one_after_the_other_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two servers, 0.1 s a request, 2 in flight each, 20 rows: the second juror's first
+    request arrives while the first juror is still asking (one after the other, every
+    request of ``a`` would come first). The output is byte-identical to the jurors run
+    one after the other."""
+    clocks = {"a": Clock(), "b": Clock()}
+    with (
+        OpenAITestServer(latency=0.1, latency_of=clocks["a"]) as a,
+        OpenAITestServer(latency=0.1, latency_of=clocks["b"]) as b,
+    ):
+        jury = _jury_file(tmp_path, a=a.url, b=b.url)
+        out = tmp_path / "together.jsonl"
+        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", out, "--no-progress")
+        assert code == 0, output
+        assert len(clocks["a"].seen) == len(clocks["b"].seen) == 20
+        assert min(clocks["b"].seen) < max(clocks["a"].seen) - 0.3
+        assert min(clocks["a"].seen) < max(clocks["b"].seen) - 0.3
+
+        monkeypatch.setattr(jury_module, "_takes_concurrent_requests", lambda backend: False)
+        alone = tmp_path / "alone.jsonl"
+        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", alone, "--no-progress")
+        assert code == 0, output
+        assert max(clocks["a"].seen[20:]) < min(clocks["b"].seen[20:])  # one after the other
+        urls = [a.url, b.url]
+    assert out.read_bytes() == alone.read_bytes()
+    rows = load_rows(str(out)).to_list()
+    assert {s for r in rows for s in r["rating_status"]} == {"ok"}
+    record = json.loads((tmp_path / "together.jsonl.run.json").read_text())
+    assert [j["id"] for j in record["judges"]] == [f"openai:m@{u} (generic)" for u in urls]
+    assert [s["step"] for s in record["steps"]] == ["score with a", "score with b"]
+    assert [s["summary"]["api"]["requests"] for s in record["steps"]] == [20, 20]
+    usage = record_usage(out, "ratings__b", "pointwise")  # compare's usage column
+    assert (
+        usage.judgments == 55
+        and usage.prompt_tokens == record["steps"][1]["summary"]["prompt_tokens"]
+    )
+
+
+def test_a_dead_api_juror_calls_off_the_others_and_exits_4(tmp_path: Path) -> None:
+    """``b`` is unreachable: after its first 8 requests fail, ``a`` (slow) starts nothing
+    more; the output, store and run record hold what ``a`` judged; exit 4 names ``b``."""
+    with OpenAITestServer() as dead:
+        dead_url = dead.url
+    clock = Clock()
+    with OpenAITestServer(latency=0.3, latency_of=clock) as a:
+        jury = _jury_file(tmp_path, a=a.url, b=dead_url)
+        out = tmp_path / "scored.jsonl"
+        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", out,
+                              "--max-retries", "0", "--no-progress")  # fmt: skip
+    assert code == 4, output
+    line = next(x for x in output.splitlines() if x.startswith("error:"))
+    assert f"openai:m@{dead_url} (generic) is unreachable" in line
+    assert len(clock.seen) < 20  # called off before every row was asked
+    rows = load_rows(str(out)).to_list()
+    assert len(rows) == 20
+    raws = [r["rating_raw__a"] for r in rows if r["rating_status__a"][0] == "backend_error"]
+    assert raws and all(raw[0] == "not judged: the run stopped before this row" for raw in raws)
+    record = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
+    assert "is unreachable" in record["summary"]["stopped"]
+
+
+def test_a_jury_whose_ratings_mostly_fail_exits_3_with_its_record(tmp_path: Path) -> None:
+    """A jury rating needs every juror (the default quorum): one juror that never answers
+    in format fails the jury's ratings, so the gate (over the jury's ratings) exits 3."""
+    script = tmp_path / "nonsense.jsonl"
+    script.write_text('{"output": "I cannot rate these."}\n')
+    out = tmp_path / "scored.jsonl"
+    code, output = invoke("score", FEEDBACK, "--judge", "good=scripted:auto",
+                          "--judge", f"bad=scripted:{script}", "-o", out,
+                          "--max-retries", "0", "--no-progress")  # fmt: skip
+    assert code == 3, output
+    assert "100.0% of judgments failed, above --max-failure-rate 0.5" in output
+    record = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
+    assert record["settings"]["jury"] == "jury:mean(good, bad)"
+    assert record["summary"]["failure_rate"] == 1.0
+    good, bad = (s["summary"] for s in record["steps"])
+    assert good["statuses"] == {"ok": 55} and bad["failure_rate"] == 1.0
+    code, output = invoke("score", FEEDBACK, "--judge", "good=scripted:auto",
+                          "--judge", f"bad=scripted:{script}", "-o", out,
+                          "--max-retries", "0", "--max-failure-rate", "1", "--no-progress")  # fmt: skip
+    assert code == 0, output
