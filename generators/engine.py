@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -149,6 +150,11 @@ class Session:
             raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        # Generators may run on threads of their own (a pool's API members): the summary
+        # and the tallies change under this lock; once ``cancel`` is set (one of them
+        # stopped), the others start nothing more.
+        self._lock = threading.Lock()
+        self.cancel = threading.Event()
 
     def run(
         self, backend: Backend, requests: Sequence[Request], desc: str = "generate"
@@ -165,14 +171,16 @@ class Session:
         stored. Then :class:`BackendUnreachable` is raised, or with ``partial`` the pass
         goes on without sending anything more: ``summary.stopped`` says why, and a request
         the store has no result for comes back failed (``backend_error``, "not sent")."""
-        self.backends.setdefault(backend.id, backend)
+        with self._lock:
+            self.backends.setdefault(backend.id, backend)
         keys = [r.key(backend.id) for r in requests]
-        if self.summary.stopped is None:
+        if self.summary.stopped is None and not self.cancel.is_set():
             self._generate(backend, requests, keys, desc)
         stored = self.store.get_many(list(dict.fromkeys(keys)), include_failed=True)
         results = [Generated(**stored[k]) if k in stored else self._not_sent() for k in keys]
-        self.summary.statuses.update(g.status for g in results)
-        self._note_errors(backend.id, results)
+        with self._lock:
+            self.summary.statuses.update(g.status for g in results)
+            self._note_errors(backend.id, results)
         return results
 
     def _generate(
@@ -191,12 +199,19 @@ class Session:
             progress=self.progress,
             desc=desc,
             summary=part,
+            cancel=self.cancel,
         )
-        if part.stopped is None:  # a repeated request counts as reused
-            part.from_store = len(requests) - part.made_now
-        self.summary.add(part)
-        if part.stopped is not None and not self.partial:  # what came back is stored
-            raise BackendUnreachable(part.stopped)
+        called_off = part.stopped is None and self.cancel.is_set()  # another one stopped
+        with self._lock:
+            if called_off:  # the one that stopped says why, and raises
+                part.stopped = self.summary.stopped or "called off: another generator stopped"
+            elif part.stopped is None:  # a repeated request counts as reused
+                part.from_store = len(requests) - part.made_now
+            self.summary.add(part)
+        if part.stopped is not None and not called_off:
+            self.cancel.set()
+            if not self.partial:  # what came back is stored
+                raise BackendUnreachable(part.stopped)
 
     def _not_sent(self) -> Generated:
         return Generated("", "backend_error", raw=f"not sent: {self.summary.stopped}", attempts=0)

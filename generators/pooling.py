@@ -13,8 +13,10 @@ is in memory at a time.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,6 +24,7 @@ from ultrajudge.generators.engine import Generated, Request, Session, seeded
 from ultrajudge.generators.rows import CompletionSet, instruction_of, merge_row, provenance
 from ultrajudge.judge.backends.base import Backend, build_backend
 from ultrajudge.judge.errors import ConfigError
+from ultrajudge.judge.runner import concurrent_requests
 from ultrajudge.judge.similarity import NEAR_DUPLICATE_THRESHOLD, near_duplicates
 from ultrajudge.judge.templates import PromptTemplate, load_template
 from ultrajudge.judge.types import GenerationParams, Message
@@ -215,51 +218,52 @@ def pool_completions(
     """
     instructions = [instruction_of(r, config.instruction_col) for r in rows]
     names = config.names()
-    written: list[list[list[Generated]]] = []  # [generator][row][sample]
+    written: list[Any] = []  # [generator][row][sample], or a Future of it
     records: list[list[dict[str, Any]]] = []  # [generator][sample]
     backend: Backend | None = None
     loaded: tuple[str, tuple[tuple[str, str], ...]] | None = None
-    for name, member in zip(names, config.generators):
-        if loaded != (member.model, tuple(sorted(member.options.items()))):
-            backend = None  # let the previous model go before loading the next
-            backend = loader(member.model, **member.options)
-            loaded = (member.model, tuple(sorted(member.options.items())))
-        assert backend is not None
-        template = load_template(member.template)
-        base = GenerationParams(
-            max_new_tokens=config.max_new_tokens,
-            temperature=member.temperature,
-            top_p=member.top_p,
-            seed=config.seed,
-        )
-        params = sample_params(base, config.n)
-        written.append(
-            answer(
-                session,
-                backend,
-                instructions,
-                params=params,
-                template=template,
-                system=member.system,
-                kind="pool",
-                desc=f"pool {name}",
-            )
-        )
-        records.append(
-            [
-                provenance(
-                    "pool",
-                    name=name,
-                    model=member.model,
-                    backend=backend.id,
-                    params=p,
-                    system=member.system,
-                    template=template.id,
-                    sample=k,
+    with ThreadPoolExecutor(len(names), thread_name_prefix="ultrajudge-pool") as pool:
+        try:
+            for name, member in zip(names, config.generators):
+                if loaded != (member.model, tuple(sorted(member.options.items()))):
+                    backend = None  # let the previous model go before loading the next
+                    backend = loader(member.model, **member.options)
+                    loaded = (member.model, tuple(sorted(member.options.items())))
+                assert backend is not None
+                template = load_template(member.template)
+                base = GenerationParams(
+                    max_new_tokens=config.max_new_tokens,
+                    temperature=member.temperature,
+                    top_p=member.top_p,
+                    seed=config.seed,
                 )
-                for k, p in enumerate(params)
-            ]
-        )
+                params = sample_params(base, config.n)
+                ask = functools.partial(
+                    answer, session, backend, instructions, params=params, template=template,
+                    system=member.system, kind="pool", desc=f"pool {name}",
+                )  # fmt: skip
+                # an API member generates on a thread of its own while the next ones
+                # load and run; a local model here, one at a time
+                written.append(pool.submit(ask) if concurrent_requests(backend) else ask())
+                records.append(
+                    [
+                        provenance(
+                            "pool",
+                            name=name,
+                            model=member.model,
+                            backend=backend.id,
+                            params=p,
+                            system=member.system,
+                            template=template.id,
+                            sample=k,
+                        )
+                        for k, p in enumerate(params)
+                    ]
+                )
+            written = [w.result() if isinstance(w, Future) else w for w in written]
+        except BaseException:  # an interrupt, or a generator that stopped: the others stop
+            session.cancel.set()
+            raise
     return [
         _pool_row(row, [w[i] for w in written], records, names, config, session)
         for i, row in enumerate(rows)

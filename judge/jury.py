@@ -47,7 +47,7 @@ from ultrajudge.judge.backends.base import Backend, build_backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.rating import RatingConfig
-from ultrajudge.judge.runner import RunSummary
+from ultrajudge.judge.runner import RunSummary, concurrent_requests
 from ultrajudge.judge.scoring import add_score_columns, judge_dataset
 from ultrajudge.judge.store import ResultStore
 
@@ -315,7 +315,7 @@ def score_with_jury(
         try:
             for juror in jury.jurors:
                 backend = loader(juror.spec, **juror.options)
-                if _takes_concurrent_requests(backend):
+                if concurrent_requests(backend):
                     api[juror.name] = (juror, backend, pool.submit(judge, juror, backend))
                     continue
                 summaries[juror.name] = judge(juror, backend)
@@ -333,11 +333,6 @@ def score_with_jury(
     added = {c for part in [*per_juror, reduced] for c in part.column_names}
     kept = ds.remove_columns([c for c in ds.column_names if c in added])
     return datasets.concatenate_datasets([kept, *per_juror, reduced], axis=1), summaries
-
-
-def _takes_concurrent_requests(backend: Backend) -> bool:
-    """A backend that keeps requests in flight (an API server): it can judge beside others."""
-    return int(getattr(getattr(backend, "capabilities", None), "concurrent_requests", 0) or 0) > 0
 
 
 def _reduce_columns(per_juror: Sequence[Any], jury: Jury) -> dict[str, list[Any]]:

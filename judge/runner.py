@@ -48,6 +48,7 @@ __all__ = [
     "Outcome",
     "Retry",
     "RunSummary",
+    "concurrent_requests",
     "run_in_memory",
     "run_job",
 ]
@@ -229,7 +230,7 @@ def run_job(
         run.on_done = shown
     try:
         todo = run.pending(keyed)
-        concurrent = int(getattr(getattr(backend, "capabilities", None), "concurrent_requests", 0) or 0)  # fmt: skip
+        concurrent = concurrent_requests(backend)
         if concurrent > 0:
             run.sliding_window(todo, concurrent)
         else:
@@ -245,6 +246,14 @@ def run_job(
             used = replace(used, retries=summary.retries - retried, errors=run.backend_failed)
         summary.api = sum_usage(summary.api, used)
     return summary
+
+
+def concurrent_requests(backend: object) -> int:
+    """How many requests ``backend`` keeps in flight (an API server's ``concurrency``);
+    0 for a backend that takes one call at a time (a local model's batches). Such a
+    backend gets the sliding window, and can run beside others (a jury, a pool)."""
+    capabilities = getattr(backend, "capabilities", None)
+    return int(getattr(capabilities, "concurrent_requests", 0) or 0)
 
 
 class _Run(Generic[I, T]):

@@ -1,5 +1,6 @@
-"""A jury of API judges through ``ultrajudge score``: the jurors judge at the same time,
-one that stops calls off the others, and the run has a record and a failure gate."""
+"""Several API servers in one command: a jury's jurors (``score``) and a pool's generators
+(``generate pool``) run at the same time, one that stops calls off the others, and a
+jury's run has a record and a failure gate."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from openai_server import OpenAITestServer
 
 from ultrajudge.analysis.compare_usage import record_usage
 from ultrajudge.cli import _register, app
+from ultrajudge.generators import pooling as pool_module
 from ultrajudge.judge import jury as jury_module
 from ultrajudge.judge.io import load_rows
 
@@ -76,7 +78,7 @@ def test_api_jurors_judge_at_the_same_time_and_write_what_one_after_the_other_wo
         assert min(clocks["b"].seen) < max(clocks["a"].seen) - 0.3
         assert min(clocks["a"].seen) < max(clocks["b"].seen) - 0.3
 
-        monkeypatch.setattr(jury_module, "_takes_concurrent_requests", lambda backend: False)
+        monkeypatch.setattr(jury_module, "concurrent_requests", lambda backend: 0)
         alone = tmp_path / "alone.jsonl"
         code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", alone, "--no-progress")
         assert code == 0, output
@@ -139,3 +141,59 @@ def test_a_jury_whose_ratings_mostly_fail_exits_3_with_its_record(tmp_path: Path
                           "--judge", f"bad=scripted:{script}", "-o", out,
                           "--max-retries", "0", "--max-failure-rate", "1", "--no-progress")  # fmt: skip
     assert code == 0, output
+
+
+def _generators_file(tmp_path: Path, **urls: str) -> Path:
+    generators = [
+        {"model": "openai:m", "temperature": 0.8,
+         "options": {"base_url": url, "concurrency": "2", "backoff_base": "0.01", "backoff_max": "0.05"}}
+        for url in urls.values()
+    ]  # fmt: skip
+    path = tmp_path / "generators.yaml"
+    path.write_text(json.dumps({"generators": generators}), encoding="utf-8")
+    return path
+
+
+SEEDS = FEEDBACK.parent / "seed_instructions.jsonl"
+
+
+def test_api_generators_of_a_pool_run_at_the_same_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clocks = {"a": Clock(), "b": Clock()}
+    with (
+        OpenAITestServer(latency=0.1, latency_of=clocks["a"]) as a,
+        OpenAITestServer(latency=0.1, latency_of=clocks["b"]) as b,
+    ):
+        generators = _generators_file(tmp_path, a=a.url, b=b.url)
+        out = tmp_path / "together.jsonl"
+        code, output = invoke("generate", "pool", SEEDS, "--generators", generators, "-o", out,
+                              "--no-progress")  # fmt: skip
+        assert code == 0, output
+        n = len(clocks["a"].seen)
+        assert n == len(clocks["b"].seen) == len(load_rows(str(out))) >= 10
+        assert min(clocks["b"].seen) < max(clocks["a"].seen) - 0.2
+        monkeypatch.setattr(pool_module, "concurrent_requests", lambda backend: 0)
+        alone = tmp_path / "alone.jsonl"
+        code, output = invoke("generate", "pool", SEEDS, "--generators", generators, "-o", alone,
+                              "--no-progress")  # fmt: skip
+        assert code == 0, output
+        assert max(clocks["a"].seen[n:]) < min(clocks["b"].seen[n:])  # one after the other
+    assert out.read_bytes() == alone.read_bytes()
+    assert all(len(r["completions"]) == 2 for r in load_rows(str(out)).to_list())
+
+
+def test_a_dead_generator_calls_off_the_pool_and_exits_4(tmp_path: Path) -> None:
+    with OpenAITestServer() as dead:
+        dead_url = dead.url
+    clock = Clock()
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"instruction": f"question {i}"}) + "\n" for i in range(30)))
+    with OpenAITestServer(latency=0.3, latency_of=clock) as a:
+        generators = _generators_file(tmp_path, a=a.url, b=dead_url)
+        out = tmp_path / "pool.jsonl"
+        code, output = invoke("generate", "pool", rows, "--generators", generators, "-o", out,
+                              "--max-retries", "0", "--no-progress")  # fmt: skip
+    assert code == 4, output
+    assert f"openai:m@{dead_url} (generic)" in output and "unreachable" in output
+    assert len(clock.seen) < 30  # called off before every row was asked
