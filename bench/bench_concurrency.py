@@ -19,6 +19,13 @@ column is what a perfect scheduler reaches on the same finite run (0.97 of ideal
     python bench/bench_concurrency.py --skewed [--rows 2000] [--levels 16 64]
     python bench/bench_concurrency.py --generators [--rows 800] [--levels 16] [--batch-size 8]
 
+``--jury N``: a jury of N API judges, each on its own server (the skewed latency), scores
+``--rows`` rows with ``score_with_jury`` at each concurrency (per juror), once with the
+jurors one after another and once at the same time (the default); the speedup is the
+ratio of the two wall times, measured in the same run (ideal: N).
+
+    python bench/bench_concurrency.py --jury 3 [--rows 500] [--levels 8 16]
+
 ``--generators``: the skewed latency through ``generate pool`` (one completion per row,
 ``pool_completions`` with the job runner's Session) at each concurrency, with the CLI's
 default ``--batch-size`` 8; ideal as for ``--skewed``.
@@ -27,6 +34,7 @@ default ``--batch-size`` 8; ideal as for ``--skewed``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import multiprocessing
@@ -165,6 +173,61 @@ def _generators_table(url: str, levels: list[int], rows: int, batch_size: int) -
         )
 
 
+def run_jury(urls: list[str], concurrency: int, rows: int, together: bool) -> float:
+    """Seconds for a jury of ``len(urls)`` API judges to score ``rows`` skewed rows, the
+    jurors at the same time (``together``) or one after another."""
+    from unittest import mock
+
+    import datasets
+
+    from ultrajudge.judge import jury as jury_module
+    from ultrajudge.judge.io import Columns
+    from ultrajudge.judge.rating import RatingConfig
+    from ultrajudge.judge.store import ResultStore
+
+    options = {"server_kind": "vllm", "concurrency": str(concurrency), "progress": "0"}
+    jury = jury_module.Jury(
+        tuple(
+            jury_module.Juror(f"j{k}", "openai:bench-model", {**options, "base_url": url})
+            for k, url in enumerate(urls)
+        )
+    )
+    slow = [i % 10 == 0 for i in range(rows)]
+    rows_in = [
+        {"instruction": f"{'slow question' if s else 'question'} {i} {together}",
+         "completions": [f"answer {i}"]}
+        for i, s in enumerate(slow)
+    ]  # fmt: skip
+    ds = datasets.Dataset.from_list(rows_in)
+    config = RatingConfig(params=GenerationParams(max_new_tokens=16), max_retries=0)
+    one_by_one = mock.patch.object(jury_module, "concurrent_requests", lambda backend: 0)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ResultStore(Path(tmp) / "s.sqlite") as store,
+        contextlib.nullcontext() if together else one_by_one,
+    ):
+        start = time.perf_counter()
+        _, summaries = jury_module.score_with_jury(
+            ds, jury, columns=Columns(), configs=[config], store=store, progress=False
+        )
+        seconds = time.perf_counter() - start
+    assert all(s.made_now == rows for s in summaries.values())
+    return seconds
+
+
+def _jury_table(urls: list[str], levels: list[int], rows: int) -> None:
+    print(
+        f"jury of {len(urls)} API judges, each on its own server; skewed latency: 90% "
+        f"{FAST:g} s, 10% {SLOW:g} s; {rows} rows\n"
+    )
+    print(f"{'concurrency':>11} {'one by one':>10} {'together':>9} {'speedup':>8} {'ideal':>6}")
+    for c in levels:
+        apart = run_jury(urls, c, rows, together=False)
+        together = run_jury(urls, c, rows, together=True)
+        print(f"{c:>11} {apart:>9.2f}s {together:>8.2f}s {apart / together:>8.2f} {len(urls):>6}")
+    print("\nconcurrency: requests in flight per juror; speedup = one by one / together")
+
+
 def _serve(
     latency: float, skewed: bool, urls: multiprocessing.Queue, stop: multiprocessing.Event
 ) -> None:
@@ -184,17 +247,29 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000, help="rows per level (--skewed)")
     parser.add_argument("--generators", action="store_true", help="--skewed through generate pool")
     parser.add_argument("--batch-size", type=int, default=8, help="--generators: the CLI's")
+    parser.add_argument("--jury", type=int, default=0, help="N API jurors, N servers")
     args = parser.parse_args()
-    args.skewed = args.skewed or args.generators
+    args.skewed = args.skewed or args.generators or args.jury > 0
     urls: multiprocessing.Queue = multiprocessing.Queue()
     stop = multiprocessing.Event()
-    process = multiprocessing.Process(
-        target=_serve, args=(args.latency, args.skewed, urls, stop), daemon=True
-    )
-    process.start()
+    processes = [
+        multiprocessing.Process(
+            target=_serve, args=(args.latency, args.skewed, urls, stop), daemon=True
+        )
+        for _ in range(max(1, args.jury))
+    ]
+    for process in processes:
+        process.start()
     try:
-        url = urls.get(timeout=30)
+        servers = [urls.get(timeout=30) for _ in processes]
+        url = servers[0]
         run_level(url, 1, 1, args.latency)  # warm-up: imports
+        if args.jury:
+            import datasets
+
+            datasets.disable_progress_bars()  # the read-back's map bars, per juror
+            _jury_table(servers, args.levels, args.rows)
+            return
         if args.generators:
             _generators_table(url, args.levels, args.rows, args.batch_size)
             return
@@ -214,7 +289,8 @@ def main() -> None:
             )
     finally:
         stop.set()
-        process.join(timeout=5)
+        for process in processes:
+            process.join(timeout=5)
 
 
 def _skewed_table(url: str, levels: list[int], rows: int) -> None:
