@@ -283,6 +283,7 @@ class _Run(Generic[I, T]):
         self.backend_failed = 0  # items whose last try failed in the backend
         self.on_done: Callable[[int], Any] = lambda n: None
         self.cancel = threading.Event()  # set from outside: start nothing more
+        self.closed = False  # the window returned: a late answer is not recorded
 
     # -- what to send ------------------------------------------------------------
 
@@ -360,18 +361,21 @@ class _Run(Generic[I, T]):
         for worker in workers:
             worker.start()
         try:
-            while live[0] and not errors:
+            while live[0] and not errors and not self.cancel.is_set():
                 # a short wait: a Ctrl-C reaches this thread only when it runs again
                 wake.wait(min(self.commit_seconds, 0.05))
                 wake.clear()
                 self.commit_if_due()
             if errors:
                 raise errors[0]
-        finally:  # on an interrupt, start nothing more; what finished is committed
+        finally:  # on an interrupt or a cancel, start nothing more and wait for nothing in
+            # flight (its answer is asked again by the next run); what finished is committed
             halt.set()
             if not errors and not live[0]:
                 for worker in workers:
                     worker.join()
+            with self.lock:
+                self.closed = True
             with taking:
                 items.close()
 
@@ -388,6 +392,8 @@ class _Run(Generic[I, T]):
 
     def record(self, batch: list[_Slot[I, T]], first: list[T | None]) -> None:
         with self.lock:
+            if self.closed:  # answered after the run returned: neither counted nor stored
+                return
             for slot, before_result in zip(batch, first):
                 result = slot.result
                 assert result is not None

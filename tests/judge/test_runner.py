@@ -348,3 +348,34 @@ def test_ctrl_c_starts_nothing_more_and_commits_what_finished(tmp_path: Path) ->
         kept = stored(store, keys)
     assert set(at_interrupt) <= set(kept) and len(at_interrupt) >= 16
     assert len(started) < 21 + 4 * 10, "new items stop within a few tenths of a second"
+
+
+@pytest.mark.parametrize("concurrent", [0, 4])
+def test_a_cancel_starts_nothing_more_waits_for_nothing_and_counts_what_is_stored(
+    tmp_path: Path, concurrent: int
+) -> None:
+    """``cancel`` (a jury's other juror stopped) ends the run from outside: no new item
+    starts, the window does not wait for the slow item in flight, and an answer that
+    comes after the run returned is neither stored nor counted."""
+    cancel, release = threading.Event(), threading.Event()
+
+    def on_attempt(item: str) -> None:
+        if item == "10":
+            cancel.set()
+        if item == "9" and concurrent:  # in flight when the run is called off
+            release.wait(5)
+
+    keys = [str(i) for i in range(200)]
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        start = time.monotonic()
+        summary = run_job(_window_job(on_attempt), [(k, k) for k in keys], store=store,
+                          backend=Fake(concurrent), batch_size=1, cancel=cancel,
+                          progress=False)  # fmt: skip
+        took = time.monotonic() - start
+        release.set()
+        time.sleep(0.05)  # item 9 answers now, after the run returned
+        kept = stored(store, keys)
+    assert took < 2, "the run does not wait for the item in flight"
+    # items 0-10 (the one that called it off finishes), and those in flight beside it
+    assert len(kept) == summary.made_now and max(map(int, kept)) <= 10 + concurrent
+    assert ("9" in kept) is (not concurrent)
