@@ -24,7 +24,7 @@ from ultrajudge.generators.engine import Generated, Request, Session, seeded
 from ultrajudge.generators.rows import CompletionSet, instruction_of, merge_row, provenance
 from ultrajudge.judge.backends.base import Backend, build_backend
 from ultrajudge.judge.errors import ConfigError
-from ultrajudge.judge.runner import concurrent_requests
+from ultrajudge.judge.runner import concurrent_requests, result_of
 from ultrajudge.judge.similarity import NEAR_DUPLICATE_THRESHOLD, near_duplicates
 from ultrajudge.judge.templates import PromptTemplate, load_template
 from ultrajudge.judge.types import GenerationParams, Message
@@ -260,7 +260,7 @@ def pool_completions(
                         for k, p in enumerate(params)
                     ]
                 )
-            written = [w.result() if isinstance(w, Future) else w for w in written]
+            written = [result_of(w) if isinstance(w, Future) else w for w in written]
         except BaseException:  # an interrupt, or a generator that stopped: the others stop
             session.cancel.set()
             raise

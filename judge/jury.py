@@ -47,7 +47,7 @@ from ultrajudge.judge.backends.base import Backend, build_backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.rating import RatingConfig
-from ultrajudge.judge.runner import RunSummary, concurrent_requests
+from ultrajudge.judge.runner import RunSummary, concurrent_requests, result_of
 from ultrajudge.judge.scoring import add_score_columns, judge_dataset
 from ultrajudge.judge.store import ResultStore
 
@@ -322,7 +322,7 @@ def score_with_jury(
                 parts[juror.name] = read_back(juror, backend, summaries[juror.name])
                 del backend  # let the model go before loading the next juror
             for name, (juror, backend, future) in api.items():
-                summaries[name] = future.result()
+                summaries[name] = result_of(future)
                 parts[name] = read_back(juror, backend, summaries[name])
         except BaseException:  # an interrupt or an error: the other jurors stop too
             cancel.set()

@@ -34,6 +34,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Generic, Literal, TypeVar
 
@@ -49,6 +50,7 @@ __all__ = [
     "Retry",
     "RunSummary",
     "concurrent_requests",
+    "result_of",
     "run_in_memory",
     "run_job",
 ]
@@ -254,6 +256,14 @@ def concurrent_requests(backend: object) -> int:
     backend gets the sliding window, and can run beside others (a jury, a pool)."""
     capabilities = getattr(backend, "capabilities", None)
     return int(getattr(capabilities, "concurrent_requests", 0) or 0)
+
+
+def result_of(future: Future[T]) -> T:
+    """``future.result()``, waited for in short steps so that a Ctrl-C reaches this thread
+    at once: a wait without a timeout is not interrupted on every platform."""
+    while not future.done():
+        wait([future], timeout=0.05)
+    return future.result()
 
 
 class _Run(Generic[I, T]):

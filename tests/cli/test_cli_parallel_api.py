@@ -197,3 +197,45 @@ def test_a_dead_generator_calls_off_the_pool_and_exits_4(tmp_path: Path) -> None
     assert code == 4, output
     assert f"openai:m@{dead_url} (generic)" in output and "unreachable" in output
     assert len(clock.seen) < 30  # called off before every row was asked
+
+
+def test_ctrl_c_stops_every_juror_at_once_and_the_rerun_finishes_the_same(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while two API jurors judge (1 s a request): exit 130 within the second, both
+    jurors' finished judgments stored; the rerun asks only for the rest and writes what
+    an uninterrupted run writes."""
+    import _thread
+
+    def interrupt_at_the_fifth(clock: Clock) -> Any:
+        def hook(body: Any) -> float:
+            clock(body)
+            if len(clock.seen) == 5:
+                _thread.interrupt_main()  # what Ctrl-C does
+            return 0.0
+
+        return hook
+
+    clock = Clock()
+    with (
+        OpenAITestServer(latency=0.2, latency_of=interrupt_at_the_fifth(clock)) as a,
+        OpenAITestServer(latency=0.2) as b,
+    ):
+        jury = _jury_file(tmp_path, a=a.url, b=b.url)
+        out = tmp_path / "scored.jsonl"
+        start = time.monotonic()
+        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", out, "--no-progress")
+        took = time.monotonic() - start
+        assert code == 130 and "interrupted" in output, output
+        assert took < 3 and not out.exists()
+        asked = len(a.requests) + len(b.requests)
+        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", out, "--no-progress")
+        assert code == 0, output
+        again = len(a.requests) + len(b.requests) - asked
+        clean = tmp_path / "clean.jsonl"
+        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", clean,
+                              "--store", tmp_path / "clean.sqlite", "--no-progress")  # fmt: skip
+        assert code == 0, output
+    # 20 rows x 2 jurors; asked twice at most: the answers in flight at Ctrl-C (2 a juror)
+    assert asked < 40 and 40 <= asked + again <= 40 + 2 * 2
+    assert out.read_bytes() == clean.read_bytes()
