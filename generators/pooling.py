@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ultrajudge.generators.engine import Generated, Request, Session, seeded
@@ -122,6 +122,10 @@ class PoolConfig:
             raise ConfigError("a pool needs at least one generator")
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
+        members = [replace(g, name="") for g in self.generators]
+        for k, member in enumerate(members):
+            if member in members[:k]:
+                raise _same_generator(self.names()[members.index(member)], self.names()[k])
         greedy = [g.model for g in self.generators if g.temperature == 0]
         if self.n > 1 and greedy:
             raise ConfigError(
@@ -222,6 +226,7 @@ def pool_completions(
     records: list[list[dict[str, Any]]] = []  # [generator][sample]
     backend: Backend | None = None
     loaded: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    seen: dict[tuple[Any, ...], str] = {}  # what a member asks -> its name
     with ThreadPoolExecutor(len(names), thread_name_prefix="ultrajudge-pool") as pool:
         try:
             for name, member in zip(names, config.generators):
@@ -231,6 +236,10 @@ def pool_completions(
                     loaded = (member.model, tuple(sorted(member.options.items())))
                 assert backend is not None
                 template = load_template(member.template)
+                asked = (backend.id, member.temperature, member.top_p, member.system, template.id)
+                if asked in seen:  # options that do not change the backend's id differ
+                    raise _same_generator(seen[asked], name)
+                seen[asked] = name
                 base = GenerationParams(
                     max_new_tokens=config.max_new_tokens,
                     temperature=member.temperature,
@@ -268,6 +277,14 @@ def pool_completions(
         _pool_row(row, [w[i] for w in written], records, names, config, session)
         for i, row in enumerate(rows)
     ]
+
+
+def _same_generator(first: str, second: str) -> ConfigError:
+    return ConfigError(
+        f"generators {first!r} and {second!r} are the same (model, options and sampling): "
+        "the second would read back the first's completions from the store; for more "
+        "samples of one model, use --n"
+    )
 
 
 def _pool_row(

@@ -167,6 +167,10 @@ class Jury:
                 f"juror name(s) {repeated} used more than once; name each judge: "
                 "--judge NAME=SPEC (e.g. --judge a=./model --judge b=./model)"
             )
+        for k, juror in enumerate(self.jurors):
+            for other in self.jurors[:k]:
+                if (juror.spec, dict(juror.options)) == (other.spec, dict(other.options)):
+                    raise _same_judge(other.name, juror.name, juror.spec)
         if self.reducer not in REDUCERS:
             raise ConfigError(f"unknown reducer {self.reducer!r}; reducers are {sorted(REDUCERS)}")
         if not 0 <= self.trim < 0.5:
@@ -313,8 +317,12 @@ def score_with_jury(
     api: dict[str, tuple[Juror, Backend, Future[RunSummary]]] = {}
     with ThreadPoolExecutor(len(jury.jurors), thread_name_prefix="ultrajudge-juror") as pool:
         try:
+            ids: dict[str, str] = {}  # judge id -> juror: one judge twice shares its judgments
             for juror in jury.jurors:
                 backend = loader(juror.spec, **juror.options)
+                if backend.id in ids:
+                    raise _same_judge(ids[backend.id], juror.name, backend.id)
+                ids[backend.id] = juror.name
                 if concurrent_requests(backend):
                     api[juror.name] = (juror, backend, pool.submit(judge, juror, backend))
                     continue
@@ -333,6 +341,14 @@ def score_with_jury(
     added = {c for part in [*per_juror, reduced] for c in part.column_names}
     kept = ds.remove_columns([c for c in ds.column_names if c in added])
     return datasets.concatenate_datasets([kept, *per_juror, reduced], axis=1), summaries
+
+
+def _same_judge(first: str, second: str, judge: str) -> ConfigError:
+    return ConfigError(
+        f"jurors {first!r} and {second!r} are the same judge ({judge}): they would share "
+        "every judgment in the store and agree perfectly; give them different models, "
+        "servers or options"
+    )
 
 
 def _reduce_columns(per_juror: Sequence[Any], jury: Jury) -> dict[str, list[Any]]:

@@ -239,3 +239,19 @@ def test_ctrl_c_stops_every_juror_at_once_and_the_rerun_finishes_the_same(
     # 20 rows x 2 jurors; asked twice at most: the answers in flight at Ctrl-C (2 a juror)
     assert asked < 40 and 40 <= asked + again <= 40 + 2 * 2
     assert out.read_bytes() == clean.read_bytes()
+
+
+def test_one_server_twice_is_refused_before_anything_is_asked(tmp_path: Path) -> None:
+    """Two jurors (or two pool members) that are one judge would share every store entry:
+    one line, exit 2, no request sent."""
+    with OpenAITestServer() as server:
+        jury = _jury_file(tmp_path, a=server.url, b=server.url)
+        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", tmp_path / "s.jsonl")
+        assert code == 2, output
+        assert output.startswith(f"error: {jury}: jurors 'a' and 'b' are the same judge (openai:m)")
+        generators = _generators_file(tmp_path, a=server.url, b=server.url)
+        code, output = invoke("generate", "pool", SEEDS, "--generators", generators,
+                              "-o", tmp_path / "p.jsonl")  # fmt: skip
+        assert code == 2, output
+        assert "generators 'openai:m#0' and 'openai:m#1' are the same" in output
+        assert server.requests == []

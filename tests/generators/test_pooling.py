@@ -68,6 +68,27 @@ def test_config_validation_and_names() -> None:
         PoolConfig((PoolGenerator("./m", 0.0),), n=2)
     config = PoolConfig((PoolGenerator("./m"), PoolGenerator("./m", 1.0), PoolGenerator("./x")))
     assert config.names() == ["./m#0", "./m#1", "./x"]
+    with pytest.raises(ValueError, match="generators './m#0' and './m#2' are the same .* use --n"):
+        PoolConfig((PoolGenerator("./m"), PoolGenerator("./x"), PoolGenerator("./m", name="")))
+    with pytest.raises(ValueError, match="generators 'a' and 'b' are the same"):
+        PoolConfig((PoolGenerator("./m", name="a"), PoolGenerator("./m", name="b")))
+
+
+def test_members_that_load_to_one_backend_and_ask_alike_are_refused(
+    session: Session, recording
+) -> None:
+    """Options that do not change the backend's id (``concurrency``) leave two members
+    asking the same requests: refused when the second loads, before it writes anything."""
+    backend = recording(lambda p, seed: "text", id="openai:m@http://h:1/v1 (generic)")
+    config = PoolConfig(
+        (
+            PoolGenerator("openai:m", options={"concurrency": "4"}, name="a"),
+            PoolGenerator("openai:m", options={"concurrency": "8"}, name="b"),
+        )
+    )
+    with pytest.raises(ValueError, match="generators 'a' and 'b' are the same"):
+        pool_completions(ROWS, config, session, loader=lambda m, **o: backend)
+    assert len(backend.prompts) == 2  # a's two rows; b asked nothing
 
 
 def _loader(backends: dict[str, Any]) -> Any:

@@ -9,6 +9,7 @@ import datasets
 import pytest
 
 from ultrajudge.judge.backends.scripted import ScriptedBackend, auto_ultrafeedback
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.io import Columns
 from ultrajudge.judge.jury import (
     Juror,
@@ -207,3 +208,22 @@ def test_a_failed_juror_rating_fails_the_jury_rating(
         assert all(v is None for v in row["ratings"])
         assert set(row["rating_status"]) == set(row["rating_status__broken"]) != {"ok"}
         assert all(v is not None for v in row["ratings__ok"])
+
+
+def test_one_judge_twice_is_refused_before_it_shares_its_judgments(
+    tmp_path: Path, rows: datasets.Dataset
+) -> None:
+    """Two jurors that are one judge would read each other's judgments from the store and
+    agree perfectly: the same spec and options are refused when the jury is built, and
+    specs that load to one judge id (here ``x`` and ``y``) when the second loads, before
+    it judges anything."""
+    with pytest.raises(ConfigError, match="jurors 'a' and 'b' are the same judge"):
+        Jury((Juror("a", "./m", {"dtype": "float32"}), Juror("b", "./m", {"dtype": "float32"})))
+    Jury((Juror("a", "./m", {"dtype": "float32"}), Juror("b", "./m", {"dtype": "bfloat16"})))
+    backends = {"x": ScriptedBackend(id="scripted:one"), "y": ScriptedBackend(id="scripted:one")}
+    jury = Jury((Juror("a", "x"), Juror("b", "y")))
+    same = r"jurors 'a' and 'b' are the same judge \(scripted:one\)"
+    with ResultStore(tmp_path / "s.sqlite") as store, pytest.raises(ConfigError, match=same):
+        score_with_jury(rows, jury, columns=Columns(), configs=[RatingConfig()], store=store,
+                        progress=False, loader=lambda spec, **_: backends[spec])  # fmt: skip
+    assert [len(b.calls) for b in backends.values()] == [3, 0]
