@@ -4,7 +4,8 @@ Three ways to script it:
 
 * ``scripted:auto`` answers every UltraFeedback-style prompt with a well-formed
   block per "Text i", with a rating derived from a hash of that text (stable
-  across runs), so a whole pipeline can run with no model at all;
+  across runs), so a whole pipeline can run with no model at all; ``-O seed=N``
+  salts the hash: another judge, for a demo jury;
 * ``scripted:path.jsonl`` replays a file of ``{"output": ...}`` lines, each
   optionally with ``"match": "substring"`` (first entry whose substring is in
   the prompt wins; entries without ``match`` are served in turn, cycling);
@@ -183,12 +184,28 @@ def _file_responder(path: Path) -> Responder:
 
 @register_backend("scripted")
 def build_scripted(
-    target: str, *, delay: float | str = 0.0, log: str | None = None, **_: object
+    target: str,
+    *,
+    delay: float | str = 0.0,
+    log: str | None = None,
+    seed: int | str = 0,
+    **_: object,
 ) -> ScriptedBackend:
-    """``scripted:auto`` or ``scripted:outputs.jsonl``; options ``delay`` (s/call), ``log`` (file)."""
+    """``scripted:auto`` or ``scripted:outputs.jsonl``; options ``delay`` (s/call), ``log``
+    (file), and for ``auto`` ``seed``: another seed is another judge (other ratings, its own
+    id ``scripted:auto:seed=N``), e.g. a jury's second member in a demo."""
     log_path = Path(log) if log else None
     if target == "auto":
-        return ScriptedBackend(delay=float(delay), log_path=log_path)
+        salt = _seed(seed)
+        if not salt:
+            return ScriptedBackend(delay=float(delay), log_path=log_path)
+        return ScriptedBackend(
+            responder=lambda prompt: auto_ultrafeedback(f"<scripted seed {salt}>\n{prompt}"),
+            logprob_responder=lambda prompt: _auto_logprobs(f"<scripted seed {salt}>\n{prompt}"),
+            id=f"scripted:auto:seed={salt}",
+            delay=float(delay),
+            log_path=log_path,
+        )
     path = Path(target)
     return ScriptedBackend(
         responder=_file_responder(path),
@@ -197,3 +214,13 @@ def build_scripted(
         delay=float(delay),
         log_path=log_path,
     )
+
+
+def _seed(value: int | str) -> int:
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise ConfigError(f"scripted:auto: seed must be a whole number >= 0, got {value!r}")
+    return seed

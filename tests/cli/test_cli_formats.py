@@ -246,13 +246,17 @@ def test_relative_logprob_refuses_formats_it_cannot_read(tmp_path: Path) -> None
 
 
 def test_a_jury_on_one_to_ten_reports_kappa_on_that_scale(tmp_path: Path, data: Path) -> None:
-    out = tmp_path / "jury.jsonl"
-    text = invoke(
-        "score", data, "-j", "a=scripted:auto", "-j", "b=scripted:auto", "--format", "mt_bench",
-        "-o", out, "--no-progress",
-    )  # fmt: skip
-    values = [v for r in rows_of(out) for v in r["ratings__a"]]
-    assert max(values) > 5  # ratings above 5: a 1-5 scale would leave kappa undefined
+    from sklearn.metrics import cohen_kappa_score
+
+    out, jury = tmp_path / "jury.jsonl", tmp_path / "jury.yaml"
+    jury.write_text(  # two scripted judges (one judge twice is refused)
+        "judges:\n  - {name: a, model: 'scripted:auto'}\n"
+        "  - {name: b, model: 'scripted:auto', options: {seed: 1}}\n"
+    )
+    text = invoke("score", data, "--jury", jury, "--format", "mt_bench", "-o", out, "--no-progress")
+    a, b = ([v for r in rows_of(out) for v in r[f"ratings__{j}"]] for j in "ab")
+    assert max(a) > 5  # ratings above 5: a 1-5 scale would leave kappa undefined
     table = text.split("agreement between judges")[1].splitlines()
     row = next(line for line in table if line.strip().startswith("a vs b")).split()
-    assert row[4] == "1.000"  # a vs b, n, then kappa_quadratic [low, high]
+    kappa = cohen_kappa_score(a, b, weights="quadratic", labels=list(range(1, 11)))
+    assert row[4] == f"{kappa:.3f}"  # a vs b, n, then kappa_quadratic [low, high]

@@ -220,7 +220,7 @@ def test_the_bundled_pipeline_keeps_its_values() -> None:
     assert evol.config.params.max_new_tokens == 256 and evol.config.params.temperature == 0.7
     assert [(j.name, dict(j.options)) for j in pipeline.jurors] == [
         ("judge_a", {}),
-        ("judge_b", {"delay": "0"}),
+        ("judge_b", {"seed": "1"}),
     ]
     assert pipeline.builder.strategy == "best-vs-random-lower" and pipeline.format == "standard"
     assert pipeline.filters.outliers == "zscore" and pipeline.filters.min_margin == 1.0

@@ -227,3 +227,24 @@ def test_one_judge_twice_is_refused_before_it_shares_its_judgments(
         score_with_jury(rows, jury, columns=Columns(), configs=[RatingConfig()], store=store,
                         progress=False, loader=lambda spec, **_: backends[spec])  # fmt: skip
     assert [len(b.calls) for b in backends.values()] == [3, 0]
+
+
+def test_a_seeded_scripted_judge_is_another_judge() -> None:
+    """``scripted:auto`` with ``-O seed=N``: its own id and its own stable ratings (a demo
+    jury's second member); seed 0 is ``scripted:auto`` itself."""
+    from ultrajudge.judge.backends import build_backend
+    from ultrajudge.judge.types import GenerationParams
+
+    plain, zero, one = (
+        build_backend("scripted:auto", **o) for o in ({}, {"seed": "0"}, {"seed": "1"})
+    )
+    assert (plain.id, zero.id, one.id) == ("scripted:auto", "scripted:auto", "scripted:auto:seed=1")
+    prompts = [f"#### Text 1\nanswer {i}\n#### Text 2\nother {i}" for i in range(20)]
+    texts = {b.id: [c.text for c in b.complete(prompts, GenerationParams())] for b in (plain, one)}
+    assert texts["scripted:auto"] == [c.text for c in zero.complete(prompts, GenerationParams())]
+    assert texts["scripted:auto"] != texts["scripted:auto:seed=1"]
+    assert all(t.count("Rating: ") == 2 for t in texts["scripted:auto:seed=1"])  # well formed
+    assert one.complete(prompts[:1], GenerationParams())[0].text == texts["scripted:auto:seed=1"][0]
+    for bad in ("-1", "x", "1.5"):
+        with pytest.raises(ConfigError, match="seed must be a whole number >= 0"):
+            build_backend("scripted:auto", seed=bad)
