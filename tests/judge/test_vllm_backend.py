@@ -5,17 +5,20 @@ pre-flight for over-long prompts, a dying engine; ratings read through the ratin
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
+from ultrajudge.judge.backends.transformers import ModelLoadError
 from ultrajudge.judge.backends.vllm import EngineDied, build_vllm
+from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.rating import RatingConfig, rate_rows
-from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message
+from ultrajudge.judge.types import GenerationParams, LogprobRequest, Message, final_failure
 
 
 @dataclass
@@ -30,6 +33,10 @@ class FakeSamplingParams:
     prompt_logprobs: int | None = None
     logprob_token_ids: list[int] | None = None
     structured_outputs: Any = None
+
+
+class ClientError(Exception):
+    """vLLM's VLLMClientError: a request refused, and no ValueError."""
 
 
 @dataclass
@@ -63,6 +70,10 @@ class FakeLLM:
     max_model_len: int = 4096
     calls: list[tuple[str, Any, Any, dict]] = field(default_factory=list)
     fail: bool = False
+    #: a call holding a prompt with this text is refused as a whole (vLLM checks every
+    #: prompt of a call before it runs any)
+    refuse: str | None = None
+    refusal: type[Exception] = ValueError
     #: token id -> logprob served for the next token (others absent)
     logprobs: dict[int, float] = field(default_factory=dict)
 
@@ -86,7 +97,12 @@ class FakeLLM:
             [Output("#### Output for Text 1\nRating: 4\nRationale: ok", [5, 6], logprobs=[step])],
         )
 
+    def _check(self, prompts: list) -> None:
+        if self.refuse is not None and any(self.refuse in str(p) for p in prompts):
+            raise self.refusal(f"the prompt holds {self.refuse!r}")
+
     def chat(self, conversations, sampling, **kwargs):
+        self._check(conversations)
         self.calls.append(("chat", conversations, sampling, kwargs))
         out = []
         for messages in conversations:
@@ -100,6 +116,7 @@ class FakeLLM:
         return out
 
     def generate(self, prompts, sampling, **kwargs):
+        self._check(prompts)
         self.calls.append(("generate", prompts, sampling, kwargs))
         return [self._answer(p["prompt_token_ids"], sampling) for p in prompts]
 
@@ -120,8 +137,12 @@ def fake_vllm(monkeypatch, tiny_model_dir):
     module.SamplingParams = FakeSamplingParams  # type: ignore[attr-defined]
     sp = types.ModuleType("vllm.sampling_params")
     sp.StructuredOutputsParams = FakeStructured  # type: ignore[attr-defined]
+    exceptions = types.ModuleType("vllm.exceptions")
+    exceptions.VLLMClientError = ClientError  # type: ignore[attr-defined]
+    module.__path__ = []  # type: ignore[attr-defined]  # a package: vllm.exceptions imports
     monkeypatch.setitem(sys.modules, "vllm", module)
     monkeypatch.setitem(sys.modules, "vllm.sampling_params", sp)
+    monkeypatch.setitem(sys.modules, "vllm.exceptions", exceptions)
     return built
 
 
@@ -133,10 +154,35 @@ def test_engine_options_prefix_caching_on_model_defaults_off(fake_vllm, tiny_mod
     assert kwargs["max_model_len"] == 128 and kwargs["tensor_parallel_size"] == 2
     assert kwargs["gpu_memory_utilization"] == 0.5 and kwargs["quantization"] == "fp8"
     assert "revision" not in kwargs
-    assert backend.id.startswith("vllm:tiny-judge@") and backend.id.endswith(":bfloat16")
+    assert backend.id.startswith("vllm:tiny-judge@") and backend.id.endswith(":bfloat16:fp8")
     assert backend.capabilities.max_context == 128 and backend.capabilities.structured_regex
-    with pytest.raises(ValueError, match="bad option for the vllm backend"):
+    assert backend.resolved == {
+        "vllm": "unknown",
+        "max_context": 128,
+        "max_context_source": "option max_model_len",
+    }
+    with pytest.raises(ConfigError, match="bad option for the vllm backend"):
         build_vllm(str(tiny_model_dir), colour="red")
+
+
+def test_identity_and_the_resolved_record(fake_vllm, tiny_model_dir, tmp_path):
+    import shutil
+
+    plain = build_vllm(str(tiny_model_dir))
+    assert plain.id == f"vllm:{plain.id.split(':')[1]}:bfloat16"  # no quantization, no tag
+    assert plain.resolved["max_context_source"] == "vLLM's max_model_len from the model's config"
+    other = shutil.copytree(tiny_model_dir, tmp_path / "tiny-judge")
+    weights = next(other.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)  # other weights, same name
+    assert build_vllm(str(other)).id != plain.id
+    assert build_vllm(str(tiny_model_dir)).id == plain.id
+    # a Hub model is named with the commit the engine loaded; a local folder never is
+    hub = build_vllm(str(tiny_model_dir))
+    hub.model_path = "org/judge"
+    assert hub._judge_id("0123abcd", "torch.float16") == "vllm:org/judge@0123abcd:float16"
+    with pytest.raises(ModelLoadError, match="no such directory"):
+        build_vllm(str(tmp_path / "missing"))
+    assert len(fake_vllm) == 4  # the missing folder never started an engine
 
 
 def test_logprob_call_continues_the_prefix_and_asks_exact_scale_tokens(fake_vllm, tiny_model_dir):
@@ -158,6 +204,10 @@ def test_logprob_call_continues_the_prefix_and_asks_exact_scale_tokens(fake_vllm
     assert sampling.max_tokens == 1 and sampling.prompt_logprobs is None
     assert sampling.logprob_token_ids == sorted(set(wanted.values()))
     assert sampling.logprobs == len(sampling.logprob_token_ids)
+    # more spellings than the engine's max_logprobs: logprobs unset, every id still asked
+    backend.capabilities = replace(backend.capabilities, max_top_logprobs=3)
+    many = backend.logprob_sampling(wanted, 20)
+    assert many.logprobs is None and many.logprob_token_ids == sampling.logprob_token_ids
     assert dist.error is None and dist.prompt_tokens == len(
         backend.prompt_ids(req.messages, prefix=req.assistant_prefix)
     )
@@ -258,3 +308,52 @@ def test_a_dying_engine_is_one_line_exit_4_and_the_rerun_resumes(
     assert run(argv) == 0
     assert sum(calls) == 4  # the two rows judged before the engine died came from the store
     assert [r["instruction"] for r in load_rows(str(out))] == [f"question {i}" for i in range(6)]
+
+
+@pytest.mark.parametrize("refusal", [ValueError, ClientError])
+def test_a_refused_prompt_fails_alone_and_finally(fake_vllm, tiny_model_dir, refusal):
+    backend = build_vllm(str(tiny_model_dir))
+    backend.llm.refuse, backend.llm.refusal = "BAD", refusal
+    convs = [(Message("user", text),) for text in ["a", "b", "BAD c", "d", "e"]]
+    out = backend.chat(convs, GenerationParams(max_new_tokens=4))
+    assert [c.error is None for c in out] == [True, True, False, True, True]
+    assert out[2].error == "refused: vLLM refused the request: the prompt holds 'BAD'"
+    assert final_failure("backend_error", out[2].error)  # the runner never asks it again
+    sent = sorted(len(c[1]) for c in backend.llm.calls)
+    assert sent == [2, 2]  # halved: [a b] ok; [BAD-c d e] refused -> [BAD-c] alone, [d e] ok
+    reqs = [LogprobRequest(c, "Rating: ") for c in convs]
+    dists = backend.next_token_logprobs(reqs, candidates=["1", "2"])
+    assert [d.error is None for d in dists] == [True, True, False, True, True]
+    assert dists[2].error.startswith("refused: vLLM refused the request")
+
+
+def test_a_refused_row_is_backend_error_and_the_rest_is_scored(
+    fake_vllm, tiny_model_dir, tmp_path, no_library_progress_bars
+):
+    from ultrajudge.cli import run
+    from ultrajudge.judge.io import load_rows
+
+    src = tmp_path / "rows.jsonl"
+    texts = ["fine", "fine too", "BAD one", "fine again"]
+    src.write_text("".join(f'{{"instruction": "q", "completions": ["{t}"]}}\n' for t in texts))
+    out = tmp_path / "scored.jsonl"
+    argv = ["score", str(src), "--judge", f"vllm:{tiny_model_dir}", "-o", str(out),
+            "-a", "helpfulness", "--no-progress"]  # fmt: skip
+    sent: list[int] = []
+    real_chat = FakeLLM.chat
+
+    def chat(self, conversations, sampling, **kwargs):
+        self.refuse = "BAD"
+        result = real_chat(self, conversations, sampling, **kwargs)
+        sent.append(len(conversations))
+        return result
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FakeLLM, "chat", chat)
+        assert run(argv) == 0
+    rows = load_rows(str(out))
+    assert [r["rating_status"] for r in rows] == [["ok"], ["ok"], ["backend_error"], ["ok"]]
+    assert [r["ratings"] for r in rows] == [[4.0], [4.0], [None], [4.0]]
+    assert sum(sent) == 3  # the refused one was never retried
+    record = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
+    assert record["judges"][0]["resolved"]["max_context_source"].startswith("vLLM's")
