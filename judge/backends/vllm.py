@@ -60,7 +60,7 @@ from ultrajudge.judge.types import (
     TokenDistribution,
 )
 
-__all__ = ["EngineDied", "VllmBackend", "build_vllm"]
+__all__ = ["EngineDied", "VllmBackend", "build_vllm", "hub_commit"]
 
 _INT_OPTIONS = ("tensor_parallel_size", "max_model_len", "seed")
 #: Where ``resolved["max_context"]`` came from.
@@ -111,9 +111,9 @@ class VllmBackend:
         self.tokenizer = self.llm.get_tokenizer()
         config = self.llm.model_config
         self.max_context = int(config.max_model_len)
-        commit = getattr(getattr(config, "hf_config", None), "_commit_hash", None)
+        commit = hub_commit(self.model_path, self.revision)
         self.resolved.update(
-            {"commit": commit} if commit and not Path(self.model_path).is_dir() else {},
+            {"commit": commit} if commit else {},
             vllm=str(getattr(self._vllm, "__version__", "unknown")),
             max_context=self.max_context,
             max_context_source=OPTION_LIMIT if self.max_model_len else CONFIG_LIMIT,
@@ -409,6 +409,22 @@ class VllmBackend:
         return score_positions_portable(
             self, requests, candidates=candidates, choose=choose, top_k=top_k
         )
+
+
+def hub_commit(model: str, revision: str | None, cache_dir: str | None = None) -> str | None:
+    """The commit of a Hub model the engine loaded: the name of the Hub cache's snapshot
+    folder that ``revision`` points to (vLLM downloads into that cache and keeps no commit
+    of its own; its config has no ``_commit_hash``). None for a local folder.
+
+    >>> hub_commit(".", None) is None
+    True
+    """
+    if Path(model).expanduser().is_dir():
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model, "config.json", cache_dir=cache_dir, revision=revision)
+    return Path(found).parent.name if isinstance(found, str) else None
 
 
 def _logaddexp(a: float, b: float) -> float:

@@ -180,6 +180,7 @@ def test_identity_and_the_resolved_record(fake_vllm, tiny_model_dir, tmp_path):
     hub = build_vllm(str(tiny_model_dir))
     hub.model_path = "org/judge"
     assert hub._judge_id("0123abcd", "torch.float16") == "vllm:org/judge@0123abcd:float16"
+    assert hub.resolved.get("commit") is None  # a local folder has no commit
     with pytest.raises(ModelLoadError, match="no such directory"):
         build_vllm(str(tmp_path / "missing"))
     assert len(fake_vllm) == 4  # the missing folder never started an engine
@@ -357,3 +358,22 @@ def test_a_refused_row_is_backend_error_and_the_rest_is_scored(
     assert sum(sent) == 3  # the refused one was never retried
     record = json.loads((tmp_path / "scored.jsonl.run.json").read_text())
     assert record["judges"][0]["resolved"]["max_context_source"].startswith("vLLM's")
+
+
+def test_the_hub_commit_is_the_cache_snapshot_the_revision_points_to(tmp_path, tiny_model_dir):
+    from ultrajudge.judge.backends.vllm import hub_commit
+
+    old, new = "1" * 40, "2" * 40
+    repo = tmp_path / "models--org--judge"
+    for commit in (old, new):
+        (repo / "snapshots" / commit).mkdir(parents=True)
+        (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(new)
+    (repo / "refs" / "v1").write_text(old)
+    cache = str(tmp_path)
+    assert hub_commit("org/judge", None, cache) == new
+    assert hub_commit("org/judge", "v1", cache) == old
+    assert hub_commit("org/judge", old, cache) == old
+    assert hub_commit("org/other", None, cache) is None
+    assert hub_commit(str(tiny_model_dir), None, cache) is None
