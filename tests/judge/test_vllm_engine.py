@@ -46,7 +46,12 @@ def model_dir(tmp_path_factory):
 def engine(model_dir):
     from ultrajudge.judge.backends.vllm import VllmBackend
 
-    return VllmBackend(str(model_dir), dtype="float32", max_model_len=2048)
+    backend = VllmBackend(str(model_dir), dtype="float32", max_model_len=2048)
+    yield backend
+    # stop the engine's process now, while pytest's streams still take its log lines
+    core = getattr(getattr(backend.llm, "llm_engine", None), "engine_core", None)
+    if core is not None:
+        core.shutdown()
 
 
 @pytest.fixture(scope="module")
