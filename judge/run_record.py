@@ -104,7 +104,7 @@ def run_record(
         "ultrajudge": version,
         "command": redact_command(command),
         "judges": [
-            {"id": getattr(b, "id", str(b)), "resolved": dict(getattr(b, "resolved", None) or {})}
+            {"id": _judge_id(b), "resolved": dict(getattr(b, "resolved", None) or {})}
             for b in judges
         ],
         "settings": redact_values(dict(settings)),
@@ -115,6 +115,13 @@ def run_record(
         "store": str(store),
         **(extra or {}),
     }
+
+
+def _judge_id(backend: object) -> str:
+    """The backend's ``id``; its ``str`` only when it has none (``getattr``'s default would
+    be built for every backend: a repr holding each prompt a scripted judge was sent)."""
+    judge_id = getattr(backend, "id", None)
+    return str(backend) if judge_id is None else str(judge_id)
 
 
 _SUMMED = ("prompt_tokens", "completion_tokens", "seconds", "made_now")

@@ -96,9 +96,15 @@ def _render(conversation: Conversation) -> str:
     return "\n".join(f"<|{m.role}|>\n{m.content}" for m in conversation) + "\n<|assistant|>\n"
 
 
+#: How many prompts a :class:`ScriptedBackend` keeps in ``calls``: every one a test asks,
+#: without a dry run over millions of rows keeping each prompt it was sent.
+KEPT_CALLS = 1000
+
+
 @dataclass
 class ScriptedBackend:
-    """Replays outputs chosen by ``responder``; records every prompt it is asked."""
+    """Replays outputs chosen by ``responder``; records the first ``keep_calls`` prompts it
+    is asked in ``calls`` (and counts every one in ``n_calls``)."""
 
     responder: Responder = auto_ultrafeedback
     logprob_responder: LogprobResponder | None = _auto_logprobs
@@ -108,18 +114,25 @@ class ScriptedBackend:
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(logprobs=True, max_top_logprobs=20, supports_n=True)
     )
-    calls: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list, repr=False)
+    n_calls: int = 0
+    keep_calls: int = KEPT_CALLS
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _answer(self, prompt: str) -> str:
         with self._lock:
-            self.calls.append(prompt)
+            self._record(prompt)
             if self.log_path is not None:
                 with open(self.log_path, "a", encoding="utf-8") as f:
                     f.write(hashlib.sha256(prompt.encode()).hexdigest() + "\n")
         if self.delay:
             time.sleep(self.delay)
         return self.responder(prompt)
+
+    def _record(self, prompt: str) -> None:
+        self.n_calls += 1
+        if len(self.calls) < self.keep_calls:
+            self.calls.append(prompt)
 
     def chat(
         self, conversations: Sequence[Conversation], params: GenerationParams
@@ -152,7 +165,7 @@ class ScriptedBackend:
             prompt = req.raw_prompt if req.raw_prompt is not None else _render(req.messages)
             prompt += req.assistant_prefix
             with self._lock:
-                self.calls.append(prompt)
+                self._record(prompt)
             out.append(TokenDistribution(dict(self.logprob_responder(prompt)), len(prompt.split())))
         return out
 
