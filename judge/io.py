@@ -355,7 +355,7 @@ class Columns:
         local JSON Lines or CSV ``source``, else ``row N`` (1-based). A completion that is
         not a text is no error: it is ``invalid_input`` in the output."""
         wanted = [self.instruction, *(self.completion_columns or [self.completions])]
-        for index, row in enumerate(ds.select_columns(list(dict.fromkeys(wanted)))):
+        for index, row in enumerate(iter_rows(ds.select_columns(list(dict.fromkeys(wanted))))):
             try:
                 self.item_of(row)
             except DataError as exc:

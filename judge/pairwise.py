@@ -27,7 +27,7 @@ import json
 import math
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from ultrajudge.judge.formats.rubric import Rubric
 from ultrajudge.judge.io import Columns, DataError, iter_rows
 from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
 from ultrajudge.judge.runner import Job, Outcome, Retry, RunSummary, run_in_memory, run_job
-from ultrajudge.judge.store import ResultStore, make_key
+from ultrajudge.judge.store import ResultStore, key_maker, make_key
 from ultrajudge.judge.templates import PromptTemplate, TemplateError, load_template
 from ultrajudge.judge.types import (
     GenerationParams,
@@ -291,10 +291,7 @@ class Shown:
     reference: str | None = None
 
     def key(self, backend: Backend, config: PairwiseConfig) -> str:
-        inputs = [self.instruction, self.response_a, self.response_b]
-        if self.reference is not None:  # only then: keys of rows without one stay as they were
-            inputs.append(self.reference)
-        return make_key("pairwise/v1", backend.id, config.key_fields(), *inputs)
+        return order_keyer(backend, config)(self)
 
     def render(self, template: PromptTemplate, rubric: Rubric | None = None) -> tuple[Message, ...]:
         return template.render(
@@ -304,6 +301,20 @@ class Shown:
             reference=self.reference,
             rubric=rubric,
         )
+
+
+def order_keyer(backend: Backend, config: PairwiseConfig) -> Callable[[Shown], str]:
+    """:meth:`Shown.key` of ``backend`` and ``config`` as a function of the shown order,
+    with the config's fields (its template's id) serialised once for all rows."""
+    key = key_maker("pairwise/v1", backend.id, config.key_fields())
+
+    def keyer(shown: Shown) -> str:
+        inputs = [shown.instruction, shown.response_a, shown.response_b]
+        if shown.reference is not None:  # only then: keys of rows without one stay as they were
+            inputs.append(shown.reference)
+        return key(*inputs)
+
+    return keyer
 
 
 def judge_orders(
@@ -541,7 +552,7 @@ class PairColumns:
         from ultrajudge.judge.datafiles import row_place
 
         wanted = list(dict.fromkeys([self.instruction, self.response_a, self.response_b]))
-        for index, row in enumerate(ds.select_columns(wanted)):
+        for index, row in enumerate(iter_rows(ds.select_columns(wanted))):
             try:
                 self.pair_of(row)
             except DataError as exc:
@@ -591,11 +602,13 @@ def judge_pairs_dataset(
     config.verdict_format()  # fail on a bad template before any work
     job = order_job(backend, config)
 
+    key = order_keyer(backend, config)
+
     def keyed() -> Iterator[tuple[str, Shown]]:
         for row in iter_rows(ds):
             _, first, second = shown_orders(columns.pair_of(row), config.seed)
-            yield first.key(backend, config), first
-            yield second.key(backend, config), second
+            yield key(first), first
+            yield key(second), second
 
     return run_job(
         job,
@@ -628,11 +641,12 @@ def add_pairwise_columns(
             f"the input already has column(s) {clash}, which pairwise writes; rename them first"
         )
     judge = config.judge_id(backend.id)
+    key = order_keyer(backend, config)
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
         orders = [shown_orders(columns.pair_of(r), config.seed) for r in rows]
-        keys = [s.key(backend, config) for _, first, second in orders for s in (first, second)]
+        keys = [key(s) for _, first, second in orders for s in (first, second)]
         stored = store.get_many(keys, include_failed=True)
         judged = [
             combine(_stored(stored, keys[2 * k]), _stored(stored, keys[2 * k + 1]), position, judge)

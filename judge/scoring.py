@@ -10,7 +10,7 @@ not depend on the order requests completed in.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,8 +24,11 @@ from ultrajudge.judge.rating import (
     rating_job,
 )
 from ultrajudge.judge.runner import Retry, RunSummary, run_job
-from ultrajudge.judge.store import ResultStore, make_key
+from ultrajudge.judge.store import ResultStore, key_maker, make_key
 from ultrajudge.judge.types import Rating, RowJudgment
+
+#: A row's store key from its instruction, judged texts and reference answer.
+Keyer = Callable[[str, Sequence[str], str | None], str]
 
 
 def judgment_key(
@@ -35,13 +38,28 @@ def judgment_key(
     completions: Sequence[str],
     reference: str | None = None,
 ) -> str:
+    """The store key of one row's judgment under ``config`` (see :func:`judgment_keyer`)."""
+    return judgment_keyer(backend, config)(instruction, completions, reference)
+
+
+def judgment_keyer(backend: Backend, config: RatingConfig) -> Keyer:
+    """:func:`judgment_key` of ``backend`` and ``config`` as a function of a row's inputs,
+    with what every row shares (the config's fields, its template's id, the constraint
+    form) computed once instead of for each of a dataset's rows."""
     fields = config.key_fields()
     form = constraint_form(backend, config)
     if form is not None:  # constrained answers are other judgments than free ones
         fields = {**fields, "structured": form}
-    if reference is not None:  # only then: keys of rows without one stay as they were
-        fields = {**fields, "reference": reference}
-    return make_key("rating/v1", backend.id, fields, instruction, list(completions))
+    plain = key_maker("rating/v1", backend.id, fields)
+
+    def key(instruction: str, completions: Sequence[str], reference: str | None = None) -> str:
+        if reference is None:
+            return plain(instruction, list(completions))
+        # only then: keys of rows without one stay as they were
+        with_reference = {**fields, "reference": reference}
+        return make_key("rating/v1", backend.id, with_reference, instruction, list(completions))
+
+    return key
 
 
 def _item(columns: Columns, row: dict[str, Any]) -> Item:
@@ -77,10 +95,10 @@ def judge_dataset(
             break  # the judge is unreachable (or the run is called off): no other aspect
         job = rating_job(backend, config)
 
-        def keyed(config: RatingConfig = config) -> Iterator[tuple[str, Item]]:
+        def keyed(key: Keyer = judgment_keyer(backend, config)) -> Iterator[tuple[str, Item]]:
             for row in iter_rows(ds):
                 item = _item(columns, row)
-                yield judgment_key(backend, config, *item), item
+                yield key(*item), item
 
         run_job(
             job,
@@ -106,8 +124,11 @@ def add_score_columns(
     configs: Sequence[RatingConfig],
     store: ResultStore,
     summary: RunSummary,
+    block_rows: int = 256,
 ) -> Any:
-    """Append rating columns read back from the store (batched ``map``: streams)."""
+    """Append rating columns read back from the store (a ``map`` of ``block_rows`` rows at
+    a time, written to an Arrow file: memory stays that of one block)."""
+    keyers = [judgment_keyer(backend, config) for config in configs]
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
@@ -115,8 +136,8 @@ def add_score_columns(
         all_texts = [columns.texts_of(r) for r in rows]
         new: dict[str, list[Any]] = {}
         per_aspect = []
-        for config in configs:
-            keys = [judgment_key(backend, config, *item) for item in items]
+        for config, key in zip(configs, keyers):
+            keys = [key(*item) for item in items]
             stored = store.get_many(keys, include_failed=True)
             judgments = [
                 _placed(_stored(stored, k, len(item.completions), config), texts)
@@ -136,13 +157,20 @@ def add_score_columns(
         "columns/v1", ds._fingerprint, backend.id, [c.key_fields() for c in configs]
     )[:32]
     return ds.map(
-        add, batched=True, batch_size=256, load_from_cache_file=False, new_fingerprint=fingerprint
+        add,
+        batched=True,
+        batch_size=block_rows,
+        load_from_cache_file=False,
+        new_fingerprint=fingerprint,
     )
 
 
 def _placed(judgment: RowJudgment, texts: Sequence[Any]) -> RowJudgment:
     """The judgment's ratings put back at their completions' places (non-texts get
-    ``invalid_input``; see :func:`place_ratings`)."""
+    ``invalid_input``; see :func:`place_ratings`). A row whose completions are all texts
+    (nearly every row) keeps its judgment as it is."""
+    if len(judgment.ratings) == len(texts) and all(isinstance(t, str) for t in texts):
+        return judgment
     return replace(judgment, ratings=place_ratings(judgment.ratings, texts))
 
 

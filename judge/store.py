@@ -26,7 +26,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,8 +48,32 @@ _COLUMNS = {"key", "kind", "ok", "value", "created"}
 
 def make_key(*parts: Any) -> str:
     """Stable hash of JSON-serialisable ``parts`` (dict keys sorted)."""
-    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_serialised(parts).encode("utf-8")).hexdigest()
+
+
+def key_maker(*fixed: Any) -> Callable[..., str]:
+    """``make_key(*fixed, *rest)`` as a function of ``rest``, with ``fixed`` serialised
+    once: the keys of a million rows share their judge and settings, and serialising those
+    for every row cost as much as the row's own text.
+
+    >>> key_maker("rating/v1", {"b": 1, "a": [2]})("text") == make_key("rating/v1", {"a": [2], "b": 1}, "text")
+    True
+    """
+    if not fixed:
+        return make_key
+    head = _serialised(list(fixed))[:-1]  # "[f1,f2": the array without its closing bracket
+
+    def key(*rest: Any) -> str:
+        if not rest:
+            return make_key(*fixed)
+        tail = _serialised(list(rest))[1:]  # "r1,r2]"
+        return hashlib.sha256(f"{head},{tail}".encode()).hexdigest()
+
+    return key
+
+
+def _serialised(parts: Any) -> str:
+    return json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _checksum(key: str, kind: str, ok: int, value: str) -> str:

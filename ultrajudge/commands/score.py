@@ -336,9 +336,11 @@ def _aspects(aspect: list[str] | None) -> list[str]:
 
 
 def _dry_run(ds: Any, columns: Any, configs: list[Any]) -> None:
+    from ultrajudge.judge.io import iter_rows
+
     first = ds[0] if len(ds) else None
     calls = 0
-    for index, row in enumerate(ds):
+    for index, row in enumerate(iter_rows(ds)):
         texts = columns.item_of(row, index)[1]
         calls += len(texts) if configs[0].one_per_prompt else int(bool(texts))
     typer.echo(
