@@ -35,6 +35,7 @@ from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.errors import ConfigError
 from ultrajudge.judge.formats.rubric import Rubric
 from ultrajudge.judge.io import Columns, DataError, iter_rows
+from ultrajudge.judge.output_columns import add_columns
 from ultrajudge.judge.pairwise_parsing import VERDICT_FORMATS, VERDICT_PARSERS, PairLabel
 from ultrajudge.judge.runner import Job, Outcome, Retry, RunSummary, run_in_memory, run_job
 from ultrajudge.judge.store import ResultStore, key_maker, make_key
@@ -632,8 +633,10 @@ def add_pairwise_columns(
     config: PairwiseConfig,
     store: ResultStore,
     summary: RunSummary,
+    block_rows: int = 256,
 ) -> Any:
-    """Append the verdict columns, read back from the store (batched ``map``: streams).
+    """Append the verdict columns, read back from the store ``block_rows`` rows at a time
+    (:func:`~ultrajudge.judge.output_columns.add_columns`: memory stays that of one block).
     Every input column survives; an input column with an output column's name is an error."""
     clash = sorted(set(output_columns(config.mode)) & set(ds.column_names))
     if clash:
@@ -642,6 +645,7 @@ def add_pairwise_columns(
         )
     judge = config.judge_id(backend.id)
     key = order_keyer(backend, config)
+    tally = RunSummary()
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
@@ -653,15 +657,27 @@ def add_pairwise_columns(
             for k, (position, _, _) in enumerate(orders)
         ]
         for j in judged:
-            count_pair(summary, j)
+            count_pair(tally, j)
         return _columns_for(judged, config.mode)
+
+    def restart() -> None:
+        tally.statuses.clear()
+        tally.counts.clear()
 
     fingerprint = make_key(
         "pairwise-columns/v1", ds._fingerprint, backend.id, config.key_fields(), config.seed
     )[:32]
-    return ds.map(
-        add, batched=True, batch_size=256, load_from_cache_file=False, new_fingerprint=fingerprint
+    out = add_columns(
+        ds,
+        add,
+        types=_types(config.mode),
+        block_rows=block_rows,
+        fingerprint=fingerprint,
+        restart=restart,
     )
+    summary.statuses.update(tally.statuses)
+    summary.counts.update(tally.counts)
+    return out
 
 
 def _stored(stored: dict[str, dict[str, Any]], key: str) -> OrderJudgment:
@@ -690,6 +706,20 @@ def _columns_for(judged: list[PairJudgment], mode: str) -> dict[str, list[Any]]:
         cols["mass_first"] = [j.first.mass for j in judged]
         cols["mass_second"] = [j.second.mass for j in judged]
     return cols
+
+
+def _types(mode: str) -> dict[str, Any]:
+    """The pyarrow types of the columns :func:`_columns_for` writes."""
+    import pyarrow as pa
+
+    text = pa.string()
+    types: dict[str, Any] = {name: text for name in ("verdict", "verdict_status", "verdict_first", "verdict_second", "raw_first", "raw_second", "first_position")}  # fmt: skip
+    types |= {"consistent": pa.bool_(), "judge": text}
+    if mode == "logprob":
+        types |= {name: pa.float64() for name in ("p_a", "p_b", "p_tie")}
+        types |= {"probs_first": pa.list_(pa.float64()), "probs_second": pa.list_(pa.float64())}
+        types |= {"mass_first": pa.float64(), "mass_second": pa.float64()}
+    return types
 
 
 def _original_probs(order: OrderJudgment, shown_first: Side) -> list[float] | None:

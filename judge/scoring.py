@@ -10,12 +10,14 @@ not depend on the order requests completed in.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
 from ultrajudge.judge.io import Columns, iter_rows, place_ratings
+from ultrajudge.judge.output_columns import add_columns
 from ultrajudge.judge.rating import (
     Item,
     RatingConfig,
@@ -126,9 +128,11 @@ def add_score_columns(
     summary: RunSummary,
     block_rows: int = 256,
 ) -> Any:
-    """Append rating columns read back from the store (a ``map`` of ``block_rows`` rows at
-    a time, written to an Arrow file: memory stays that of one block)."""
+    """Append rating columns read back from the store, ``block_rows`` rows at a time
+    (:func:`~ultrajudge.judge.output_columns.add_columns`: memory stays that of one block)."""
     keyers = [judgment_keyer(backend, config) for config in configs]
+    statuses: Counter[str] = Counter()
+    completions: Counter[str] = Counter()
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
@@ -145,24 +149,51 @@ def add_score_columns(
             ]
             per_aspect.append(judgments)
             for j in judgments:
-                summary.statuses.update(r.status for r in j.ratings)
+                statuses.update(r.status for r in j.ratings)
             suffix = "" if len(configs) == 1 else f"_{config.aspect}"
             new.update(_columns_for(judgments, suffix, config))
         if len(configs) > 1:
             new.update(_combined(per_aspect, configs))
-        summary.completions += sum(len(texts) for texts in all_texts)
+        completions["completions"] += sum(len(texts) for texts in all_texts)
         return new
+
+    def restart() -> None:
+        statuses.clear()
+        completions.clear()
 
     fingerprint = make_key(
         "columns/v1", ds._fingerprint, backend.id, [c.key_fields() for c in configs]
     )[:32]
-    return ds.map(
+    scored = add_columns(
+        ds,
         add,
-        batched=True,
-        batch_size=block_rows,
-        load_from_cache_file=False,
-        new_fingerprint=fingerprint,
+        types=_types(configs),
+        block_rows=block_rows,
+        fingerprint=fingerprint,
+        restart=restart,
     )
+    summary.statuses.update(statuses)
+    summary.completions += completions["completions"]
+    return scored
+
+
+def _types(configs: Sequence[RatingConfig]) -> dict[str, Any]:
+    """The pyarrow types of the columns :func:`_columns_for` and :func:`_combined` write."""
+    import pyarrow as pa
+
+    texts, numbers = pa.list_(pa.string()), pa.list_(pa.float64())
+    types: dict[str, Any] = {}
+    for config in configs:
+        suffix = "" if len(configs) == 1 else f"_{config.aspect}"
+        names: tuple[str, ...] = ("ratings", "rationales", "rating_status", "judge", "rating_raw")
+        kinds: tuple[Any, ...] = (numbers, texts, texts, pa.string(), texts)
+        if config.mode == "logprob":
+            names += ("rating_argmax", "rating_probs", "rating_mass")
+            kinds += (pa.list_(pa.int64()), pa.list_(numbers), numbers)
+        types |= {f"{name}{suffix}": kind for name, kind in zip(names, kinds)}
+    if len(configs) > 1:
+        types |= {"ratings": numbers, "rating_status": texts, "judge": pa.string()}
+    return types
 
 
 def _placed(judgment: RowJudgment, texts: Sequence[Any]) -> RowJudgment:
