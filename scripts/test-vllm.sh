@@ -7,7 +7,8 @@
 # torchcodec (their torchvision::nms registration breaks `from transformers import
 # LlamaConfig` next to the CPU torch), installs this checkout's ultrajudge with --no-deps plus
 # what its tests need and Ray Data, then runs the tests marked vllm and the README's
-# "Scaling out" command end to end. Engine start is about 50 s per test module on 2 cores.
+# "Scaling out" command end to end (its output and run record checked). Engine start is
+# about 50 s per engine on 2 cores; with REUSE_VENV=1 the whole script takes about 3 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VLLM_VENV:-/work/vllm-venv}
@@ -50,5 +51,10 @@ t = read_output('$work/out')
 statuses = {s for r in t.column('rating_status').to_pylist() for s in r}
 assert t.num_rows == 20 and sorted(t.column('uj_row').to_pylist()) == list(range(20)), t.num_rows
 assert statuses == {'ok'}, statuses  # a random model's mass on the scale is low: --min-mass 0
-print('scaling-out command: 20 rows, each once, every rating ok')
+import json
+(judge,) = json.load(open('$work/out.run.json'))['judges']  # as the Ray actor loaded it
+assert judge['id'].startswith('vllm:model@') and judge['id'].endswith(':float32'), judge
+assert judge['resolved']['max_context'] == 4096, judge
+assert judge['resolved']['max_context_source'] == 'option max_model_len', judge
+print('scaling-out command: 20 rows, each once, every rating ok; run record', judge['id'])
 "

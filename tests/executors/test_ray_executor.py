@@ -74,6 +74,16 @@ def test_ray_score_equals_the_in_process_command(cluster, tmp_path, examples_fil
     got = read_output(str(out)).to_pylist()
     assert [r.pop("uj_row") for r in got] == list(range(20))
     assert got == expected
+    # the run record: the judge as the actors loaded it, the same as in process
+    record = json.loads((tmp_path / "ray-out.run.json").read_text())
+    in_process = json.loads((tmp_path / "local.jsonl.run.json").read_text())
+    assert record["judges"] == in_process["judges"] and len(record["judges"]) == 1
+    assert (
+        record["settings"]["executor"] == "ray" and record["settings"]["judge"] == "scripted:auto"
+    )
+    assert record["summary"]["made_now"] == in_process["summary"]["made_now"] > 0
+    assert record["store"] == f"{tmp_path / 'stores'} (on each machine)"
+    before = (tmp_path / "ray-out.run.json").read_bytes()
     again = _invoke(
         "score", str(examples_file), "--judge", "scripted:auto", "-o", str(out),
         "--executor", "ray", "--shard-rows", "6", "--store", str(tmp_path / "stores"),
@@ -81,6 +91,7 @@ def test_ray_score_equals_the_in_process_command(cluster, tmp_path, examples_fil
     )  # fmt: skip
     assert "0 shard(s) written now, 4 already done; 20 rows in all" in again
     assert read_output(str(out)).num_rows == 20  # no duplicates
+    assert (tmp_path / "ray-out.run.json").read_bytes() == before  # no judge loaded: kept
 
 
 def test_killed_job_reruns_only_what_was_not_written(cluster, tmp_path):

@@ -3,6 +3,9 @@ or spread over a Ray cluster (:mod:`ultrajudge.executors.ray`)."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -85,16 +88,57 @@ def run_ray_job(
     progress: bool,
 ) -> None:
     """Run ``job`` with the Ray executor, record the ``columns`` mapping next to ``out`` (as
-    the in-process commands do) and print the summary."""
+    the in-process commands do), write the run record when shards ran (the judges as the
+    actors loaded them; a finished job's rerun loads none and keeps the record it has) and
+    print the summary."""
     from tqdm.auto import tqdm
 
     from ultrajudge.executors.ray import run_on_ray
     from ultrajudge.judge.io import record_columns
 
+    started = time.time()
+    judges: dict[str, dict[str, Any]] = {}
+
+    def on_shard(row: Mapping[str, Any]) -> None:
+        judge = json.loads(row.get("judge") or "{}")
+        judges.setdefault(judge.get("id"), judge)
+        bar.update()
+
     with tqdm(unit="shard", disable=not progress, desc="shards") as bar:
-        summary = run_on_ray(job, source, str(out), options, on_shard=lambda _: bar.update())
+        summary = run_on_ray(job, source, str(out), options, on_shard=on_shard)
     record_columns(out, dict(columns))
+    if judges:
+        _write_record(job, source, out, options, summary, list(judges.values()), started)
     _print(summary, str(out), options.repair)
+
+
+def _write_record(
+    job: RowJob,
+    source: str,
+    out: Path,
+    options: RayOptions,
+    summary: RunSummary,
+    judges: list[dict[str, Any]],
+    started: float,
+) -> None:
+    """``<out>.run.json`` of a Ray run: each judge's id and ``resolved`` as an actor loaded
+    it (one entry per distinct id), the job's identity as its settings, the stores' folder."""
+    from types import SimpleNamespace
+
+    from ultrajudge import __version__
+    from ultrajudge.judge.run_record import run_record, write_run_record
+
+    stores = options.store_dir or "~/.cache/ultrajudge/stores"
+    record = run_record(
+        summary,
+        version=__version__,
+        command=["ultrajudge", *sys.argv[1:]],
+        judges=[SimpleNamespace(**j) for j in judges],
+        settings={"executor": "ray", **job.identity()},
+        store=f"{stores} (on each machine)",
+        started=started,
+    )
+    write_run_record(out, record, protect=(source,))
 
 
 def ray_options(

@@ -132,6 +132,12 @@ class _ShardWorker:
         quiet_progress(self.backend)
         self.store = ResultStore(node_store_path(store or None, out))
 
+    def _judge(self) -> str:
+        """The backend's id and what it resolved (a Hub commit, the context limit): the
+        run record's ``judges``, as JSON."""
+        resolved = dict(getattr(self.backend, "resolved", None) or {})
+        return json.dumps({"id": self.backend.id, "resolved": resolved}, default=str)
+
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         done = [self._one(self.shards[int(i)]) for i in batch["shard"]]
         return {key: [d.get(key) for d in done] for key in _MARKER_KEYS}
@@ -144,13 +150,15 @@ class _ShardWorker:
                 marker = run_shard(
                     self.job, self.backend, self.store, self.folder, shard, repair=self.repair
                 )
-                return {"node": self.node, **marker}
+                return {"node": self.node, "judge": self._judge(), **marker}
             except _user_errors() as exc:
                 self.error = str(exc)
         return {"shard": shard.index, "error": self.error}
 
 
-_MARKER_KEYS = ("shard", "rows", "failed", "made_now", "from_store", "node", "summary", "error")
+_MARKER_KEYS = (
+    "shard", "rows", "failed", "made_now", "from_store", "node", "summary", "judge", "error"
+)  # fmt: skip
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -277,7 +285,9 @@ def _run_pending(
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in done.items()}
         if row.get("error"):
             raise DataError(str(row["error"]))
-        markers[int(row["shard"])] = {k: v for k, v in row.items() if k not in ("error", "summary")}
+        markers[int(row["shard"])] = {
+            k: v for k, v in row.items() if k not in ("error", "summary", "judge")
+        }
         part = RunSummary.from_dict(json.loads(row["summary"]))
         part.rows = part.rows_out = part.completions = 0  # the whole output's, counted at the end
         summary.merge(part)
