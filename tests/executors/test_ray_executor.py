@@ -223,3 +223,32 @@ def test_a_worker_error_is_one_line_and_nothing_is_marked_done(cluster, tmp_path
     worse = CliRunner().invoke(app, ["score", str(broken), "-j", "scripted:auto", "-o",
                                      str(tmp_path / "o2"), "--executor", "ray", "--no-progress"])  # fmt: skip
     assert worse.exit_code == 2 and "broken.jsonl: line 2 after byte 0 is not JSON" in worse.output
+
+
+def test_a_judge_gone_mid_job_stops_it_with_one_line_and_marks_nothing_done(
+    cluster, tmp_path, examples_file
+):
+    """A dead server (or a dead vLLM engine) stops the Ray job like the in-process command:
+    exit 4, one line naming the judge; the stopped shard gets no part and no marker, so a
+    rerun judges it again (what its store holds is not asked again)."""
+    pytest.importorskip("openai")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "judge"))
+    from openai_server import OpenAITestServer
+
+    from ultrajudge.executors.shards import OutputFolder
+
+    with OpenAITestServer() as server:
+        url = server.url  # closed at once: nothing answers there
+    out = tmp_path / "ray-out"
+    _register()
+    result = CliRunner().invoke(app, [
+        "score", str(examples_file), "--judge", "openai:m", "-O", f"base_url={url}",
+        "-O", "backoff_base=0.01", "-O", "backoff_max=0.05", "--max-retries", "1",
+        "-o", str(out), "--executor", "ray", "--actors", "1", "--store", str(tmp_path / "s"),
+        "--no-progress",
+    ])  # fmt: skip
+    assert result.exit_code == 4, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert f"openai:m@{url} (generic) is unreachable" in line and "(shard 0;" in line
+    assert "rerun" in line
+    assert OutputFolder(str(out)).markers() == {}

@@ -38,7 +38,7 @@ from ultrajudge.executors.shards import (
     read_shard,
 )
 from ultrajudge.judge.io import DataError
-from ultrajudge.judge.runner import RunSummary
+from ultrajudge.judge.runner import BackendUnreachable, RunSummary
 
 __all__ = ["RayOptions", "run_on_ray", "run_shard"]
 
@@ -78,7 +78,9 @@ def node_store_path(store_dir: str | None, out: str) -> Path:
 def run_shard(
     job: RowJob, backend: Any, store: Any, folder: OutputFolder, shard: Shard, *, repair: bool
 ) -> dict[str, Any]:
-    """Judge one shard and write it; with ``repair``, only the failed rows of its part."""
+    """Judge one shard and write it; with ``repair``, only the failed rows of its part. A
+    run that stopped because its judge is gone writes neither part nor marker (``stopped``):
+    a rerun judges the shard again, its judgments so far served from the store."""
     if repair:
         rows = folder.read_part(shard.index)
         redo = [k for k, row in enumerate(rows) if job.failed(row)]
@@ -93,6 +95,8 @@ def run_shard(
     for i, new in zip(redo, result.rows if result else []):
         rows[i] = new
     summary = result.summary if result else RunSummary()
+    if summary.stopped is not None:
+        return {"shard": shard.index, "stopped": summary.stopped}
     marker = {
         "rows": len(rows),
         "failed": sum(job.failed(r) for r in rows),
@@ -124,6 +128,7 @@ class _ShardWorker:
         self.folder = OutputFolder(out)
         self.node = _node_id()
         self.error: str | None = None
+        self.stopped: str | None = None  # the judge is gone (a dead engine, a silent server)
         try:
             self.backend = build_backend(job.judge, **dict(job.options))
         except _user_errors() as exc:  # reported by the first call, as one line
@@ -145,19 +150,25 @@ class _ShardWorker:
     def _one(self, shard: Shard) -> dict[str, Any]:
         """The shard's marker, or its error: a user's mistake (a bad model path, a malformed
         line) comes back as a row, so the driver can print it as one line."""
-        if self.error is None:
+        if self.error is None and self.stopped is None:
             try:
                 marker = run_shard(
                     self.job, self.backend, self.store, self.folder, shard, repair=self.repair
                 )
+                self.stopped = marker.get("stopped")
                 return {"node": self.node, "judge": self._judge(), **marker}
             except _user_errors() as exc:
                 self.error = str(exc)
+            except BackendUnreachable as exc:  # EngineDied: this actor's judge is gone
+                self.stopped = str(exc)
+        if self.stopped is not None:
+            return {"shard": shard.index, "stopped": self.stopped}
         return {"shard": shard.index, "error": self.error}
 
 
 _MARKER_KEYS = (
-    "shard", "rows", "failed", "made_now", "from_store", "node", "summary", "judge", "error"
+    "shard", "rows", "failed", "made_now", "from_store", "node", "summary", "judge", "error",
+    "stopped",
 )  # fmt: skip
 
 
@@ -285,6 +296,11 @@ def _run_pending(
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in done.items()}
         if row.get("error"):
             raise DataError(str(row["error"]))
+        if row.get("stopped"):
+            raise BackendUnreachable(
+                f"{row['stopped']} (shard {row['shard']}; the shards finished before it are "
+                "written and marked)"
+            )
         markers[int(row["shard"])] = {
             k: v for k, v in row.items() if k not in ("error", "summary", "judge")
         }
