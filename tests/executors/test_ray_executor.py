@@ -252,3 +252,48 @@ def test_a_judge_gone_mid_job_stops_it_with_one_line_and_marks_nothing_done(
     assert f"openai:m@{url} (generic) is unreachable" in line and "(shard 0;" in line
     assert "rerun" in line
     assert OutputFolder(str(out)).markers() == {}
+
+
+def test_a_judge_that_always_fails_exits_3_with_everything_written(
+    cluster, tmp_path, examples_file
+):
+    script = _jsonl(tmp_path / "nonsense.jsonl", [{"output": "I cannot rate these."}])
+    out = tmp_path / "ray-out"
+    _register()
+    result = CliRunner().invoke(app, [
+        "score", str(examples_file), "--judge", f"scripted:{script}", "--max-retries", "0",
+        "-o", str(out), "--executor", "ray", "--actors", "1", "--store", str(tmp_path / "s"),
+        "--no-progress",
+    ])  # fmt: skip
+    assert result.exit_code == 3, result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: 100.0% of judgments failed, above --max-failure-rate 0.5")
+    assert line.endswith("rerun with --repair to judge the failed rows again")
+    assert read_output(str(out)).num_rows == 20
+    assert json.loads((tmp_path / "ray-out.run.json").read_text())["summary"]["made_now"] == 20
+
+
+def test_an_engine_that_dies_in_an_actor_stops_its_shards(cluster, tmp_path, examples_file):
+    """EngineDied raised inside a shard: that shard and the actor's later ones come back
+    ``stopped`` (no part, no marker), never as a traceback from Ray."""
+    from ultrajudge.executors.jobs import ScoreJob
+    from ultrajudge.executors.ray import _ShardWorker
+    from ultrajudge.executors.shards import OutputFolder, plan_shards
+    from ultrajudge.judge.backends.vllm import EngineDied
+    from ultrajudge.judge.rating import RatingConfig
+
+    _register()
+    shards = plan_shards([str(examples_file)], 10)
+    out = str(tmp_path / "ray-out")
+    worker = _ShardWorker(
+        ScoreJob("scripted:auto", (RatingConfig(),)), out, shards, str(tmp_path / "s"), False
+    )
+
+    def dies(*args, **kwargs):
+        raise EngineDied("the vLLM engine of 'm' failed: EngineDeadError")
+
+    worker.backend.chat = dies
+    first = worker._one(shards[0])
+    assert first == {"shard": 0, "stopped": "the vLLM engine of 'm' failed: EngineDeadError"}
+    assert worker._one(shards[1])["stopped"] == first["stopped"]
+    assert OutputFolder(out).markers() == {}

@@ -86,11 +86,13 @@ def run_ray_job(
     *,
     columns: Mapping[str, Any],
     progress: bool,
+    max_failure_rate: float = 1.0,
 ) -> None:
     """Run ``job`` with the Ray executor, record the ``columns`` mapping next to ``out`` (as
     the in-process commands do), write the run record when shards ran (the judges as the
-    actors loaded them; a finished job's rerun loads none and keeps the record it has) and
-    print the summary."""
+    actors loaded them; a finished job's rerun loads none and keeps the record it has),
+    print the summary, and exit 3 when more of this run's judgments failed than
+    ``max_failure_rate`` allows (a judge gone mid-job has already stopped it: exit 4)."""
     from tqdm.auto import tqdm
 
     from ultrajudge.executors.ray import run_on_ray
@@ -110,6 +112,16 @@ def run_ray_job(
     if judges:
         _write_record(job, source, out, options, summary, list(judges.values()), started)
     _print(summary, str(out), options.repair)
+    rate = summary.failure_rate()
+    if rate > max_failure_rate:
+        from ultrajudge.commands._common import EXIT_FAILURE_RATE, fail
+
+        raise fail(
+            f"{rate:.1%} of judgments failed, above --max-failure-rate {max_failure_rate:g}; "
+            f"the output in {out} and the stores are written (see the status columns); "
+            "rerun with --repair to judge the failed rows again",
+            EXIT_FAILURE_RATE,
+        )
 
 
 def _write_record(

@@ -185,7 +185,8 @@ def pairwise(
         job = PairwiseJob(judge, config, columns, parse_options(judge_option), batch_size)
         options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, store, repair=repair)
         record = {"kind": "pairwise", **asdict(columns)}
-        run_ray_job(job, source, out, options, columns=record, progress=progress)
+        run_ray_job(job, source, out, options, columns=record, progress=progress,
+                    max_failure_rate=max_failure_rate)  # fmt: skip
         push_output(out, push_to_hub, private=private)
         return
     ds = load_rows(source, split=split, limit=limit)

@@ -244,7 +244,8 @@ def score(
         job = ScoreJob(judge[0], tuple(configs), columns, parse_options(judge_option), batch_size)
         options = ray_options(ray_address, actors, shard_rows, gpus_per_actor, store, repair=repair)
         record = {"kind": "pointwise", **columns.as_dict()}
-        run_ray_job(job, source, out, options, columns=record, progress=progress)
+        run_ray_job(job, source, out, options, columns=record, progress=progress,
+                    max_failure_rate=max_failure_rate)  # fmt: skip
         push_output(out, push_to_hub, private=private)
         return
     panel = None
