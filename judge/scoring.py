@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from ultrajudge.judge.backends.base import Backend
-from ultrajudge.judge.io import Columns, iter_rows, place_ratings
+from ultrajudge.judge.io import Columns, NotText, iter_rows, place_ratings
 from ultrajudge.judge.output_columns import add_columns
 from ultrajudge.judge.rating import (
     Item,
@@ -64,11 +64,14 @@ def judgment_keyer(backend: Backend, config: RatingConfig) -> Keyer:
     return key
 
 
-def _item(columns: Columns, row: dict[str, Any]) -> Item:
+def _item(columns: Columns, row: dict[str, Any], texts: list[str | NotText] | None = None) -> Item:
     """What the judge sees of a row: only its completions that are texts (the others are
-    never judged; :func:`place_ratings` marks them ``invalid_input`` in the output)."""
-    instruction, texts = columns.item_of(row)
-    return Item(instruction, texts, columns.reference_of(row))
+    never judged; :func:`place_ratings` marks them ``invalid_input`` in the output), as
+    :meth:`Columns.item_of` reads them; ``texts``: the row's :meth:`Columns.texts_of`,
+    when the caller has them already."""
+    texts = columns.texts_of(row) if texts is None else texts
+    judged = [t for t in texts if isinstance(t, str)]
+    return Item(columns.instruction_of(row), judged, columns.reference_of(row))
 
 
 def judge_dataset(
@@ -136,8 +139,8 @@ def add_score_columns(
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-        items = [_item(columns, r) for r in rows]
         all_texts = [columns.texts_of(r) for r in rows]
+        items = [_item(columns, r, texts) for r, texts in zip(rows, all_texts)]
         new: dict[str, list[Any]] = {}
         per_aspect = []
         for config, key in zip(configs, keyers):
