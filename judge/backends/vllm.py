@@ -443,13 +443,20 @@ def _completion(result: Any) -> Completion:
 @register_backend("vllm")
 def build_vllm(target: str, **options: Any) -> VllmBackend:
     """``vllm:<model>``; see the module docstring for the options."""
-    for key in _INT_OPTIONS:
+    for key, kind in [(k, int) for k in _INT_OPTIONS] + [("gpu_memory_utilization", float)]:
         if key in options:
-            options[key] = int(options[key])
-    if "gpu_memory_utilization" in options:
-        options["gpu_memory_utilization"] = float(options["gpu_memory_utilization"])
+            try:
+                options[key] = kind(options[key])
+            except ValueError:
+                raise ConfigError(
+                    f"-O {key}={options[key]}: the vllm backend needs a number there"
+                ) from None
     if "trust_remote_code" in options:
-        options["trust_remote_code"] = str(options["trust_remote_code"]).lower() in ("1", "true")
+        options["trust_remote_code"] = str(options["trust_remote_code"]).lower() in (
+            "1",
+            "true",
+            "yes",
+        )
     try:
         return VllmBackend(target, **options)
     except TypeError as exc:

@@ -163,6 +163,9 @@ def test_engine_options_prefix_caching_on_model_defaults_off(fake_vllm, tiny_mod
     }
     with pytest.raises(ConfigError, match="bad option for the vllm backend"):
         build_vllm(str(tiny_model_dir), colour="red")
+    with pytest.raises(ConfigError, match="max_model_len=4k: the vllm backend needs a number"):
+        build_vllm(str(tiny_model_dir), max_model_len="4k")
+    assert build_vllm(str(tiny_model_dir), trust_remote_code="yes").trust_remote_code is True
 
 
 def test_identity_and_the_resolved_record(fake_vllm, tiny_model_dir, tmp_path):
