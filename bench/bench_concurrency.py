@@ -97,6 +97,21 @@ def fifo_bound(rows: int, concurrency: int) -> float:
     return rows / end
 
 
+def skewed_rows(rows: int, tag: str) -> list[dict[str, Any]]:
+    """``rows`` rows of one completion, every tenth slow (its prompt says so); ``tag`` makes
+    the prompts, so the store keys, of one measurement its own."""
+    return [
+        {"instruction": f"{'slow question' if i % 10 == 0 else 'question'} {i} {tag}",
+         "completions": [f"answer {i}"]}
+        for i in range(rows)
+    ]  # fmt: skip
+
+
+def mean_latency(rows: int) -> float:
+    """The mean latency of :func:`skewed_rows` (0.19 s for whole tens)."""
+    return sum(SLOW if i % 10 == 0 else FAST for i in range(rows)) / rows
+
+
 def run_skewed(url: str, concurrency: int, rows: int) -> dict[str, float]:
     """Score ``rows`` rows through the job runner; ideal = concurrency / mean latency."""
     import datasets
@@ -110,13 +125,7 @@ def run_skewed(url: str, concurrency: int, rows: int) -> dict[str, float]:
         "openai:bench-model", base_url=url, server_kind="vllm",
         concurrency=str(concurrency), progress="0",
     )  # fmt: skip
-    slow = [i % 10 == 0 for i in range(rows)]
-    rows_in = [
-        {"instruction": f"{'slow question' if s else 'question'} {i} of {concurrency}",
-         "completions": [f"answer {i}"]}
-        for i, s in enumerate(slow)
-    ]  # fmt: skip
-    ds = datasets.Dataset.from_list(rows_in)
+    ds = datasets.Dataset.from_list(skewed_rows(rows, f"of {concurrency}"))
     config = RatingConfig(params=GenerationParams(max_new_tokens=16), max_retries=0)
     with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "s.sqlite") as store:
         start = time.perf_counter()
@@ -124,9 +133,8 @@ def run_skewed(url: str, concurrency: int, rows: int) -> dict[str, float]:
             backend, ds, columns=Columns(), configs=[config], store=store, progress=False
         )
         seconds = time.perf_counter() - start
-    mean = sum(SLOW if s else FAST for s in slow) / rows
     assert summary.made_now == rows
-    return {"seconds": seconds, "rate": rows / seconds, "ideal": concurrency / mean}
+    return {"seconds": seconds, "rate": rows / seconds, "ideal": concurrency / mean_latency(rows)}
 
 
 def run_generators(url: str, concurrency: int, rows: int, batch_size: int) -> dict[str, float]:
@@ -139,11 +147,7 @@ def run_generators(url: str, concurrency: int, rows: int, batch_size: int) -> di
 
     options = {"base_url": url, "server_kind": "vllm", "concurrency": str(concurrency), "progress": "0"}  # fmt: skip
     config = PoolConfig((PoolGenerator("openai:bench-model", options=options),), max_new_tokens=16)
-    slow = [i % 10 == 0 for i in range(rows)]
-    rows_in = [
-        {"instruction": f"{'slow question' if s else 'question'} {i} of {concurrency}"}
-        for i, s in enumerate(slow)
-    ]
+    rows_in = [{"instruction": r["instruction"]} for r in skewed_rows(rows, f"of {concurrency}")]
     # the engine before the runner's stream called its batch size chunk_rows
     size = "batch_size" if "batch_size" in {f.name for f in fields(Session)} else "chunk_rows"
     with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "s.sqlite") as store:
@@ -152,8 +156,7 @@ def run_generators(url: str, concurrency: int, rows: int, batch_size: int) -> di
         out = pool_completions(rows_in, config, session)
         seconds = time.perf_counter() - start
     assert session.summary.made_now == rows and all(r["completions"] for r in out)
-    mean = sum(SLOW if s else FAST for s in slow) / rows
-    return {"seconds": seconds, "rate": rows / seconds, "ideal": concurrency / mean}
+    return {"seconds": seconds, "rate": rows / seconds, "ideal": concurrency / mean_latency(rows)}
 
 
 def _generators_table(url: str, levels: list[int], rows: int, batch_size: int) -> None:
@@ -192,13 +195,7 @@ def run_jury(urls: list[str], concurrency: int, rows: int, together: bool) -> fl
             for k, url in enumerate(urls)
         )
     )
-    slow = [i % 10 == 0 for i in range(rows)]
-    rows_in = [
-        {"instruction": f"{'slow question' if s else 'question'} {i} {together}",
-         "completions": [f"answer {i}"]}
-        for i, s in enumerate(slow)
-    ]  # fmt: skip
-    ds = datasets.Dataset.from_list(rows_in)
+    ds = datasets.Dataset.from_list(skewed_rows(rows, str(together)))
     config = RatingConfig(params=GenerationParams(max_new_tokens=16), max_retries=0)
     one_by_one = mock.patch.object(jury_module, "concurrent_requests", lambda backend: 0)
     with (

@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,17 @@ class Clock:
         return 0.0
 
 
+@pytest.fixture()
+def two_servers() -> Iterator[tuple[tuple[OpenAITestServer, OpenAITestServer], dict[str, Clock]]]:
+    """Two servers, 0.1 s a request, each with a clock of when its requests arrived."""
+    clocks = {"a": Clock(), "b": Clock()}
+    with (
+        OpenAITestServer(latency=0.1, latency_of=clocks["a"]) as a,
+        OpenAITestServer(latency=0.1, latency_of=clocks["b"]) as b,
+    ):
+        yield (a, b), clocks
+
+
 def _jury_file(tmp_path: Path, **urls: str) -> Path:
     judges = [
         {"name": name, "model": "openai:m",
@@ -59,36 +71,31 @@ def _jury_file(tmp_path: Path, **urls: str) -> Path:
 
 
 def test_api_jurors_judge_at_the_same_time_and_write_what_one_after_the_other_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: Any
 ) -> None:
     """Two servers, 0.1 s a request, 2 in flight each, 20 rows: the second juror's first
     request arrives while the first juror is still asking (one after the other, every
     request of ``a`` would come first). The output is byte-identical to the jurors run
     one after the other."""
-    clocks = {"a": Clock(), "b": Clock()}
-    with (
-        OpenAITestServer(latency=0.1, latency_of=clocks["a"]) as a,
-        OpenAITestServer(latency=0.1, latency_of=clocks["b"]) as b,
-    ):
-        jury = _jury_file(tmp_path, a=a.url, b=b.url)
-        out = tmp_path / "together.jsonl"
-        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", out, "--no-progress")
-        assert code == 0, output
-        assert len(clocks["a"].seen) == len(clocks["b"].seen) == 20
-        assert min(clocks["b"].seen) < max(clocks["a"].seen) - 0.3
-        assert min(clocks["a"].seen) < max(clocks["b"].seen) - 0.3
+    (a, b), clocks = two_servers
+    jury = _jury_file(tmp_path, a=a.url, b=b.url)
+    out = tmp_path / "together.jsonl"
+    code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", out, "--no-progress")
+    assert code == 0, output
+    assert len(clocks["a"].seen) == len(clocks["b"].seen) == 20
+    assert min(clocks["b"].seen) < max(clocks["a"].seen) - 0.3
+    assert min(clocks["a"].seen) < max(clocks["b"].seen) - 0.3
 
-        monkeypatch.setattr(jury_module, "concurrent_requests", lambda backend: 0)
-        alone = tmp_path / "alone.jsonl"
-        code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", alone, "--no-progress")
-        assert code == 0, output
-        assert max(clocks["a"].seen[20:]) < min(clocks["b"].seen[20:])  # one after the other
-        urls = [a.url, b.url]
+    monkeypatch.setattr(jury_module, "concurrent_requests", lambda backend: 0)
+    alone = tmp_path / "alone.jsonl"
+    code, output = invoke("score", FEEDBACK, "--jury", jury, "-o", alone, "--no-progress")
+    assert code == 0, output
+    assert max(clocks["a"].seen[20:]) < min(clocks["b"].seen[20:])  # one after the other
     assert out.read_bytes() == alone.read_bytes()
     rows = load_rows(str(out)).to_list()
     assert {s for r in rows for s in r["rating_status"]} == {"ok"}
     record = json.loads((tmp_path / "together.jsonl.run.json").read_text())
-    assert [j["id"] for j in record["judges"]] == [f"openai:m@{u} (generic)" for u in urls]
+    assert [j["id"] for j in record["judges"]] == [f"openai:m@{x.url} (generic)" for x in (a, b)]
     assert [s["step"] for s in record["steps"]] == ["score with a", "score with b"]
     assert [s["summary"]["api"]["requests"] for s in record["steps"]] == [20, 20]
     usage = record_usage(out, "ratings__b", "pointwise")  # compare's usage column
@@ -158,27 +165,23 @@ SEEDS = FEEDBACK.parent / "seed_instructions.jsonl"
 
 
 def test_api_generators_of_a_pool_run_at_the_same_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_servers: Any
 ) -> None:
-    clocks = {"a": Clock(), "b": Clock()}
-    with (
-        OpenAITestServer(latency=0.1, latency_of=clocks["a"]) as a,
-        OpenAITestServer(latency=0.1, latency_of=clocks["b"]) as b,
-    ):
-        generators = _generators_file(tmp_path, a=a.url, b=b.url)
-        out = tmp_path / "together.jsonl"
-        code, output = invoke("generate", "pool", SEEDS, "--generators", generators, "-o", out,
-                              "--no-progress")  # fmt: skip
-        assert code == 0, output
-        n = len(clocks["a"].seen)
-        assert n == len(clocks["b"].seen) == len(load_rows(str(out))) >= 10
-        assert min(clocks["b"].seen) < max(clocks["a"].seen) - 0.2
-        monkeypatch.setattr(pool_module, "concurrent_requests", lambda backend: 0)
-        alone = tmp_path / "alone.jsonl"
-        code, output = invoke("generate", "pool", SEEDS, "--generators", generators, "-o", alone,
-                              "--no-progress")  # fmt: skip
-        assert code == 0, output
-        assert max(clocks["a"].seen[n:]) < min(clocks["b"].seen[n:])  # one after the other
+    (a, b), clocks = two_servers
+    generators = _generators_file(tmp_path, a=a.url, b=b.url)
+    out = tmp_path / "together.jsonl"
+    code, output = invoke("generate", "pool", SEEDS, "--generators", generators, "-o", out,
+                          "--no-progress")  # fmt: skip
+    assert code == 0, output
+    n = len(clocks["a"].seen)
+    assert n == len(clocks["b"].seen) == len(load_rows(str(out))) >= 10
+    assert min(clocks["b"].seen) < max(clocks["a"].seen) - 0.2
+    monkeypatch.setattr(pool_module, "concurrent_requests", lambda backend: 0)
+    alone = tmp_path / "alone.jsonl"
+    code, output = invoke("generate", "pool", SEEDS, "--generators", generators, "-o", alone,
+                          "--no-progress")  # fmt: skip
+    assert code == 0, output
+    assert max(clocks["a"].seen[n:]) < min(clocks["b"].seen[n:])  # one after the other
     assert out.read_bytes() == alone.read_bytes()
     assert all(len(r["completions"]) == 2 for r in load_rows(str(out)).to_list())
 
