@@ -9,7 +9,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,9 @@ def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] 
         if suffix == ".parquet":
             ds.to_parquet(str(tmp))
         elif suffix == ".csv":
-            encode_csv_cells(ds).to_csv(str(tmp), index=False)
+            encoded = encode_csv_cells(ds)
+            encoded.to_csv(str(tmp), index=False)
+            drop_cache_files(encoded, keep=[ds])
         elif suffix == ".json":
             write_json_array(ds, str(tmp))
         else:
@@ -240,6 +242,21 @@ def save_rows(ds: Any, out: str | Path, *, protect: Iterable[str | Path | None] 
     if suffix == ".csv":  # which columns are JSON: only those are decoded when read back
         _write_sidecar(out, {"json_columns": json_columns(ds)})
     return out
+
+
+def drop_cache_files(ds: Any, *, keep: Iterable[Any] = ()) -> None:
+    """Delete the Arrow files a ``map`` wrote for ``ds`` (``datasets`` names them
+    ``cache-*.arrow``, beside the data they were mapped from: in the Hugging Face cache, or
+    in a ``save_to_disk`` folder given as input), except those ``keep``'s datasets read.
+    Once the output is written they are a second copy of it, as large as the dataset (780
+    MB for a million scored rows), that nothing reads again. ``ds`` stays readable where
+    an open file can be deleted (POSIX); elsewhere the file stays."""
+    kept = {entry["filename"] for other in keep for entry in getattr(other, "cache_files", [])}
+    for entry in getattr(ds, "cache_files", []):
+        path = Path(entry["filename"])
+        if path.name.startswith("cache-") and path.suffix == ".arrow" and str(path) not in kept:
+            with suppress(OSError):  # an open file on Windows: datasets' cache rules apply
+                path.unlink(missing_ok=True)
 
 
 def remove_output(out: str | Path) -> None:

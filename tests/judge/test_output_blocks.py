@@ -246,3 +246,45 @@ def test_pairwise_outputs_are_the_same_bytes_in_any_block_size(tmp_path: Path, m
     assert rows["meta"] == [r["meta"] for r in PAIRS]
     # the scripted judge's next tokens are digits, not A/B/C: logprob verdicts are low_mass
     assert set(rows["verdict_status"]) == {"ok" if mode == "generate" else "low_mass"}
+
+
+def _arrow_caches(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("cache-*.arrow")}
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.csv", "out_folder"])
+def test_scoring_a_saved_dataset_leaves_its_folder_as_it_was(tmp_path: Path, name: str) -> None:
+    """The map that adds the columns writes a copy of the output, as large as the dataset,
+    beside the data it read (here the user's save_to_disk folder; a file's Arrow cache
+    otherwise); once the output is written it is deleted, as is the CSV writer's."""
+    import datasets
+    from typer.testing import CliRunner
+
+    from ultrajudge.cli import _register, app
+
+    _register()
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_list([{"instruction": f"Q{i}", "completions": ["a", "b"]} for i in range(5)]).save_to_disk(str(saved))  # fmt: skip
+    before = sorted(p.name for p in saved.iterdir())
+    out = tmp_path / name
+    args = ["score", str(saved), "-j", "scripted:auto", "-o", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in saved.iterdir()) == before
+    assert load_rows(str(out))["rating_status"] == [["ok", "ok"]] * 5
+
+
+def test_scoring_a_file_leaves_no_copy_of_the_output_in_its_cache(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ultrajudge.cli import _register, app
+
+    _register()
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"instruction": f"Q{i}", "completions": ["a"]}) + "\n" for i in range(5)))  # fmt: skip
+    cache = Path(load_rows(str(source)).cache_files[0]["filename"]).parent
+    before = _arrow_caches(cache)
+    args = ["score", str(source), "-j", "scripted:auto", "-o", str(tmp_path / "o.jsonl"), "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert _arrow_caches(cache) == before

@@ -127,7 +127,7 @@ def judge_to_file(
     refused before the judge loads. The run record ``<out>.run.json`` (``settings``: what
     changes judgments) is written beside it. Returns the summary and the store's path;
     :func:`check_gate` then turns a failed run into its exit code."""
-    from ultrajudge.judge.io import check_output, save_rows
+    from ultrajudge.judge.io import check_output, drop_cache_files, save_rows
     from ultrajudge.judge.run_record import run_record, write_run_record
     from ultrajudge.judge.store import ResultStore, default_store_path
 
@@ -138,7 +138,11 @@ def judge_to_file(
     backend = load_backend(spec, **options)
     with ResultStore(store_path, exclusive=True) as store:
         summary = judge_rows(backend, store)
-        save_rows(add_columns(backend, store, summary), out, protect=protect)
+        judged = add_columns(backend, store, summary)
+        try:
+            save_rows(judged, out, protect=protect)
+        finally:
+            drop_cache_files(judged)  # the output's copy in datasets' cache
     record = run_record(
         summary,
         version=__version__,
