@@ -288,3 +288,32 @@ def test_scoring_a_file_leaves_no_copy_of_the_output_in_its_cache(tmp_path: Path
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert _arrow_caches(cache) == before
+
+
+def test_a_jury_leaves_no_copy_of_its_columns_beside_the_input(tmp_path: Path) -> None:
+    import datasets
+    from typer.testing import CliRunner
+
+    from ultrajudge.cli import _register, app
+
+    _register()
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_list([{"instruction": f"Q{i}", "completions": ["a", "b"]} for i in range(4)]).save_to_disk(str(saved))  # fmt: skip
+    before = sorted(p.name for p in saved.iterdir())
+    late = tmp_path / "late.jsonl"
+    late.write_text(json.dumps({"output": "#### Output for Text 1\nRating: 1\nRationale: x.\n\n#### Output for Text 2\nRating: 5\nRationale: y."}) + "\n")  # fmt: skip
+    out = tmp_path / "jury.jsonl"
+    args = [
+        "score",
+        str(saved),
+        "-j",
+        "scripted:auto",
+        "-j",
+        f"late=scripted:{late}",
+        "-o",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, [*args, "--no-progress"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in saved.iterdir()) == before
+    assert load_rows(str(out))["ratings__late"] == [[1.0, 5.0]] * 4

@@ -59,7 +59,7 @@ def run_jury_score(
     ``out`` may not replace ``source``, the store or files ultrajudge did not write."""
     from ultrajudge import __version__
     from ultrajudge.commands._common import load_backend
-    from ultrajudge.judge.io import check_output, save_rows
+    from ultrajudge.judge.io import check_output, drop_cache_files, save_rows
     from ultrajudge.judge.jury import score_with_jury
     from ultrajudge.judge.run_record import run_record, write_run_record
     from ultrajudge.judge.store import ResultStore, default_store_path
@@ -103,6 +103,7 @@ def run_jury_score(
     )
     write_run_record(out, record, protect=protect)
     print_jury_summary(scored, jury, summaries, out, store_path)
+    drop_cache_files(scored)  # the jurors' columns and the reduced ones, copied in the output
     return summary
 
 
