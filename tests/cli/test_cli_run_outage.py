@@ -249,3 +249,41 @@ def test_generate_stops_with_one_line_when_its_server_stops_answering(tmp_path: 
     )
     assert 3 + 16 <= sent <= 3 + 18 < 3 + 2 * 27  # 30 requests in all, most never sent
     assert not out.exists()
+
+
+def test_a_dead_member_of_a_pool_of_servers_calls_off_the_other(tmp_path: Path) -> None:
+    """Two API generators write at the same time; ``h``'s server answers every request with
+    a 503 from the start: ``h`` is unreachable, ``g`` (slow) starts nothing more,
+    the one line names ``h``, the partial rows are written; once ``h`` answers, the rerun
+    gives the outputs of a run never interrupted."""
+    with OpenAITestServer(latency=0.05) as a, OpenAITestServer() as b:
+        members = [
+            f"{{model: 'openai:gen', name: {name}, temperature: 0.7, options: {{base_url: '{url}', "
+            "backoff_base: 0.01, backoff_max: 0.05, concurrency: 2}}"
+            for name, url in (("g", a.url), ("h", b.url))
+        ]
+        pipeline = tmp_path / "p.yaml"
+        pipeline.write_text(
+            f"input: {FEEDBACK}\nmax_retries: 1\njudge: scripted:auto\n"
+            f"generate: [{{pool: {{n: 2, generators: [{', '.join(members)}]}}}}]\n"
+        )
+        whole, cut = tmp_path / "whole", tmp_path / "cut"
+        code, output = invoke("run", pipeline, "--workdir", whole, "--no-progress")
+        assert code == 0, output
+        a.requests.clear()
+        b.fault_if = lambda body: Fault(503)
+        code, output = invoke("run", pipeline, "--workdir", cut, "--no-progress")
+        assert code == 4, output
+        (line,) = [x for x in output.splitlines() if x.startswith("error:")]
+        step = "generate step 1 (pool: 2 generator(s) x n=2)"
+        assert line.startswith(
+            f"error: {step}: openai:gen@{b.url} (generic) is unreachable: the first 8 requests "
+            "failed after their retries; last error: HTTP 503: injected fault 503"
+        )
+        assert len(a.requests) < 40 and (cut / "generated.partial.jsonl").exists()
+        b.fault_if = None
+        code, output = invoke("run", pipeline, "--workdir", cut, "--no-progress")
+        assert code == 0, output
+    for name in OUTPUTS:
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+    assert not (cut / "generated.partial.jsonl").exists()
