@@ -25,7 +25,7 @@ from ultrajudge.judge.rating import (
     judgment_from_dict,
     rating_job,
 )
-from ultrajudge.judge.runner import Retry, RunSummary, run_job
+from ultrajudge.judge.runner import Job, Retry, RunSummary, concurrent_requests, run_job
 from ultrajudge.judge.store import ResultStore, key_maker, make_key
 from ultrajudge.judge.types import Rating, RowJudgment
 
@@ -95,6 +95,9 @@ def judge_dataset(
     bar; once ``cancel`` is set (from another thread), nothing more is asked."""
     columns.validate(ds.column_names)
     summary = RunSummary(rows=len(ds))
+    if _one_stream(backend, configs, retry):
+        _judge_in_one_stream(backend, ds, columns, configs, store, progress, retry, desc, cancel, summary)  # fmt: skip
+        return summary
     for config in configs:
         if summary.stopped is not None or (cancel is not None and cancel.is_set()):
             break  # the judge is unreachable (or the run is called off): no other aspect
@@ -119,6 +122,74 @@ def judge_dataset(
             cancel=cancel,
         )
     return summary
+
+
+def _one_stream(backend: Backend, configs: Sequence[RatingConfig], retry: Retry | None) -> bool:
+    """Whether every config's rows go to the judge as one stream: an API judge (a local
+    model batches one config's rows per call), several configs, one mode (it decides
+    which failures are asked again) and one retry policy."""
+    return (
+        concurrent_requests(backend) > 0
+        and len(configs) > 1
+        and len({c.mode for c in configs}) == 1
+        and (retry is not None or len({c.max_retries for c in configs}) == 1)
+    )
+
+
+def _judge_in_one_stream(
+    backend: Backend,
+    ds: Any,
+    columns: Columns,
+    configs: Sequence[RatingConfig],
+    store: ResultStore,
+    progress: bool,
+    retry: Retry | None,
+    desc: str,
+    cancel: threading.Event | None,
+    summary: RunSummary,
+) -> None:
+    """Every config's rows (aspect after aspect, as the per-config runs ask them) in one
+    job runner window: the next aspect's requests go out as the last ones of the aspect
+    before come back, instead of every slot waiting for that aspect's slowest request.
+    The store keys are each config's own, so outputs and resumes are the same."""
+    jobs = [rating_job(backend, config) for config in configs]
+
+    def attempt(
+        items: Sequence[tuple[int, Item]], previous: Sequence[RowJudgment | None], n: int
+    ) -> list[RowJudgment]:
+        out: list[RowJudgment | None] = [None] * len(items)
+        for k, job in enumerate(jobs):  # a window's call holds one item; batches may mix
+            mine = [i for i, (c, _) in enumerate(items) if c == k]
+            if mine:
+                done = job.attempt([items[i][1] for i in mine], [previous[i] for i in mine], n)
+                for i, judgment in zip(mine, done):
+                    out[i] = judgment
+        return out  # type: ignore[return-value]
+
+    def keyed() -> Iterator[tuple[str, tuple[int, Item]]]:
+        for k, config in enumerate(configs):
+            key = judgment_keyer(backend, config)
+            for row in iter_rows(ds):
+                item = _item(columns, row)
+                yield key(*item), (k, item)
+
+    first = jobs[0]  # the outcome rule depends only on the mode, which configs share
+    assert isinstance(first.kind, str)  # one store kind for every rating
+    job: Job[tuple[int, Item], RowJudgment] = Job(
+        first.kind, attempt, first.outcome, first.encode, first.decode, first.tokens, first.error
+    )
+    run_job(
+        job,
+        keyed(),
+        store=store,
+        backend=backend,
+        retry=retry or Retry.from_max_retries(configs[0].max_retries),
+        total=len(ds) * len(configs),
+        progress=progress,
+        desc=f"{desc} ({', '.join(c.aspect for c in configs)})",
+        summary=summary,
+        cancel=cancel,
+    )
 
 
 def add_score_columns(

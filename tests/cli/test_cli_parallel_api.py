@@ -258,3 +258,37 @@ def test_one_server_twice_is_refused_before_anything_is_asked(tmp_path: Path) ->
         assert code == 2, output
         assert "generators 'openai:m#0' and 'openai:m#1' are the same" in output
         assert server.requests == []
+
+
+def test_the_aspects_of_an_api_judge_follow_each_other_without_a_barrier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--aspect helpfulness --aspect honesty``: the honesty requests go out while the
+    helpfulness aspect's one slow request (1 s) is still in flight, instead of every slot
+    waiting for it; the output is byte-identical to aspect after aspect."""
+    from ultrajudge.judge import scoring
+
+    sent: list[tuple[float, str]] = []
+    lock = threading.Lock()
+
+    def timed(body: Any) -> float:
+        text = json.dumps(body).lower()
+        aspect = "honesty" if "honest" in text else "helpfulness"
+        slow = aspect == "helpfulness" and "one-line definition of machine learning" in text
+        with lock:
+            sent.append((time.monotonic(), aspect + (" slow" if slow else "")))
+        return 1.0 if slow else 0.0
+
+    with OpenAITestServer(latency=0.05, latency_of=timed) as server:
+        args = ["score", FEEDBACK, "--judge", "openai:m", "-O", f"base_url={server.url}",
+                "-O", "concurrency=4", "--aspect", "helpfulness", "--aspect", "honesty",
+                "--no-progress"]  # fmt: skip
+        code, output = invoke(*args, "-o", tmp_path / "stream.jsonl")
+        assert code == 0, output
+        (slow_at,) = [t for t, what in sent if what == "helpfulness slow"]
+        honesty = [t for t, what in sent if what == "honesty"]
+        assert len(honesty) == 20 and min(honesty) < slow_at + 0.5
+        monkeypatch.setattr(scoring, "_one_stream", lambda *a: False)
+        code, output = invoke(*args, "-o", tmp_path / "apart.jsonl")
+        assert code == 0, output
+    assert (tmp_path / "stream.jsonl").read_bytes() == (tmp_path / "apart.jsonl").read_bytes()
