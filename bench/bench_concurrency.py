@@ -26,6 +26,13 @@ ratio of the two wall times, measured in the same run (ideal: N).
 
     python bench/bench_concurrency.py --jury 3 [--rows 500] [--levels 8 16]
 
+``--aspects N``: ``--rows`` rows scored on N aspects (``--aspect all`` has 5) by one API
+judge at each concurrency, the aspects one after another (a window each, every slot
+waiting for the aspect's slowest request) and as one stream (the default); both in the
+same run, as a fraction of ideal.
+
+    python bench/bench_concurrency.py --aspects 5 [--rows 400] [--levels 16 64]
+
 ``--generators``: the skewed latency through ``generate pool`` (one completion per row,
 ``pool_completions`` with the job runner's Session) at each concurrency, with the CLI's
 default ``--batch-size`` 8; ideal as for ``--skewed``.
@@ -225,6 +232,62 @@ def _jury_table(urls: list[str], levels: list[int], rows: int) -> None:
     print("\nconcurrency: requests in flight per juror; speedup = one by one / together")
 
 
+ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness", "overall")
+
+
+def run_aspects(url: str, concurrency: int, rows: int, aspects: int, stream: bool) -> float:
+    """Seconds to score ``rows`` skewed rows on the first ``aspects`` aspects, as one
+    stream or aspect after aspect."""
+    from unittest import mock
+
+    import datasets
+
+    from ultrajudge.judge import scoring
+    from ultrajudge.judge.io import Columns
+    from ultrajudge.judge.rating import RatingConfig
+    from ultrajudge.judge.store import ResultStore
+
+    backend = build_backend(
+        "openai:bench-model", base_url=url, server_kind="vllm",
+        concurrency=str(concurrency), progress="0",
+    )  # fmt: skip
+    ds = datasets.Dataset.from_list(skewed_rows(rows, f"{stream} {concurrency}"))
+    params = GenerationParams(max_new_tokens=16)
+    configs = [RatingConfig(aspect=a, params=params, max_retries=0) for a in ASPECTS[:aspects]]
+    apart = mock.patch.object(scoring, "_one_stream", lambda *args: False)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ResultStore(Path(tmp) / "s.sqlite") as store,
+        contextlib.nullcontext() if stream else apart,
+    ):
+        start = time.perf_counter()
+        summary = scoring.judge_dataset(
+            backend, ds, columns=Columns(), configs=configs, store=store, progress=False
+        )
+        seconds = time.perf_counter() - start
+    assert summary.made_now == rows * aspects
+    return seconds
+
+
+def _aspects_table(url: str, levels: list[int], rows: int, aspects: int) -> None:
+    print(
+        f"{aspects} aspects x {rows} rows through one API judge; skewed latency: 90% "
+        f"{FAST:g} s, 10% {SLOW:g} s\n"
+    )
+    print(
+        f"{'concurrency':>11} {'apart':>8} {'ratio':>6} {'stream':>8} {'ratio':>6} {'speedup':>8}"
+    )
+    for c in levels:
+        ideal = rows * aspects * mean_latency(rows) / c  # seconds at concurrency / latency
+        apart = run_aspects(url, c, rows, aspects, stream=False)
+        stream = run_aspects(url, c, rows, aspects, stream=True)
+        print(
+            f"{c:>11} {apart:>7.2f}s {ideal / apart:>6.2f} {stream:>7.2f}s "
+            f"{ideal / stream:>6.2f} {apart / stream:>8.2f}"
+        )
+    print("\nratio = ideal seconds / seconds; apart = one window per aspect")
+
+
 def _serve(
     latency: float, skewed: bool, urls: multiprocessing.Queue, stop: multiprocessing.Event
 ) -> None:
@@ -245,8 +308,9 @@ def main() -> None:
     parser.add_argument("--generators", action="store_true", help="--skewed through generate pool")
     parser.add_argument("--batch-size", type=int, default=8, help="--generators: the CLI's")
     parser.add_argument("--jury", type=int, default=0, help="N API jurors, N servers")
+    parser.add_argument("--aspects", type=int, default=0, help="N aspects, one API judge")
     args = parser.parse_args()
-    args.skewed = args.skewed or args.generators or args.jury > 0
+    args.skewed = args.skewed or args.generators or args.jury > 0 or args.aspects > 0
     urls: multiprocessing.Queue = multiprocessing.Queue()
     stop = multiprocessing.Event()
     processes = [
@@ -266,6 +330,9 @@ def main() -> None:
 
             datasets.disable_progress_bars()  # the read-back's map bars, per juror
             _jury_table(servers, args.levels, args.rows)
+            return
+        if args.aspects:
+            _aspects_table(url, args.levels, args.rows, min(args.aspects, len(ASPECTS)))
             return
         if args.generators:
             _generators_table(url, args.levels, args.rows, args.batch_size)
