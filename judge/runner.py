@@ -219,13 +219,15 @@ def run_job(
 
     ``total`` sizes the progress bar (in items). A key seen twice is asked once. Once
     ``cancel`` is set (by another thread: a jury's other juror stopped), no new item
-    starts; the ones in flight finish and everything finished is committed.
+    starts and the run returns without waiting for the ones in flight (the next run asks
+    them); everything finished is committed.
     """
     from tqdm.auto import tqdm
 
     summary = summary if summary is not None else RunSummary()
     run = _Run(job, store, backend, retry, summary, commit_every, commit_seconds, unreachable_after)
-    run.cancel = cancel if cancel is not None else threading.Event()
+    if cancel is not None:
+        run.cancel = cancel
     start, before, retried = time.perf_counter(), snapshot(backend), summary.retries
     bar = tqdm(total=total, unit="item", disable=not progress, desc=desc)
     shown = _BarUpdater(bar, run, summary, before, backend) if not bar.disable else None

@@ -10,7 +10,6 @@ not depend on the order requests completed in.
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -103,14 +102,9 @@ def judge_dataset(
             break  # the judge is unreachable (or the run is called off): no other aspect
         job = rating_job(backend, config)
 
-        def keyed(key: Keyer = judgment_keyer(backend, config)) -> Iterator[tuple[str, Item]]:
-            for row in iter_rows(ds):
-                item = _item(columns, row)
-                yield key(*item), item
-
         run_job(
             job,
-            keyed(),
+            _keyed(ds, columns, judgment_keyer(backend, config)),
             store=store,
             backend=backend,
             retry=retry or Retry.from_max_retries(config.max_retries),
@@ -122,6 +116,13 @@ def judge_dataset(
             cancel=cancel,
         )
     return summary
+
+
+def _keyed(ds: Any, columns: Columns, key: Keyer) -> Iterator[tuple[str, Item]]:
+    """Each row's store key under one config, and what the judge sees of the row."""
+    for row in iter_rows(ds):
+        item = _item(columns, row)
+        yield key(*item), item
 
 
 def _one_stream(backend: Backend, configs: Sequence[RatingConfig], retry: Retry | None) -> bool:
@@ -168,10 +169,8 @@ def _judge_in_one_stream(
 
     def keyed() -> Iterator[tuple[str, tuple[int, Item]]]:
         for k, config in enumerate(configs):
-            key = judgment_keyer(backend, config)
-            for row in iter_rows(ds):
-                item = _item(columns, row)
-                yield key(*item), (k, item)
+            for key, item in _keyed(ds, columns, judgment_keyer(backend, config)):
+                yield key, (k, item)
 
     first = jobs[0]  # the outcome rule depends only on the mode, which configs share
     assert isinstance(first.kind, str)  # one store kind for every rating
@@ -205,8 +204,7 @@ def add_score_columns(
     """Append rating columns read back from the store, ``block_rows`` rows at a time
     (:func:`~ultrajudge.judge.output_columns.add_columns`: memory stays that of one block)."""
     keyers = [judgment_keyer(backend, config) for config in configs]
-    statuses: Counter[str] = Counter()
-    completions: Counter[str] = Counter()
+    tally = RunSummary()  # what the blocks saw, added to ``summary`` once the output is made
 
     def add(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
@@ -223,17 +221,17 @@ def add_score_columns(
             ]
             per_aspect.append(judgments)
             for j in judgments:
-                statuses.update(r.status for r in j.ratings)
+                tally.statuses.update(r.status for r in j.ratings)
             suffix = "" if len(configs) == 1 else f"_{config.aspect}"
             new.update(_columns_for(judgments, suffix, config))
         if len(configs) > 1:
             new.update(_combined(per_aspect, configs))
-        completions["completions"] += sum(len(texts) for texts in all_texts)
+        tally.completions += sum(len(texts) for texts in all_texts)
         return new
 
     def restart() -> None:
-        statuses.clear()
-        completions.clear()
+        tally.statuses.clear()
+        tally.completions = 0
 
     fingerprint = make_key(
         "columns/v1", ds._fingerprint, backend.id, [c.key_fields() for c in configs]
@@ -246,8 +244,8 @@ def add_score_columns(
         fingerprint=fingerprint,
         restart=restart,
     )
-    summary.statuses.update(statuses)
-    summary.completions += completions["completions"]
+    summary.statuses.update(tally.statuses)
+    summary.completions += tally.completions
     return scored
 
 

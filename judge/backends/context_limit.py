@@ -83,8 +83,8 @@ def count_prompt(client: Any, url: str, body: dict[str, Any], timeout: float) ->
     (no such endpoint: it refuses the request, or answers without a count).
 
     A failure that says nothing about the endpoint (no connection, a timeout, HTTP 408,
-    429 or 5xx other than 501: a busy server) is raised as the client's error, so that one busy moment
-    does not stop the counting for the rest of the run."""
+    429 or 5xx other than 501: a busy server) is raised as the client's error, so that one
+    busy moment does not stop the counting for the rest of the run."""
     import openai
 
     ask: dict[str, Any] = {"model": body.get("model")}

@@ -89,6 +89,17 @@ def _interrupted(
     return errors[0], answered, sent
 
 
+def _stop_line(stopped: str, held: int, cut: Path) -> str:
+    """The one error line of a run whose generate step stopped (``stopped``: why, ending in
+    a full stop) with ``held`` of its 40 generations in the store."""
+    return (
+        f"error: {STEP}: {stopped[:-1]}. The store holds {held} of the 40 generations this "
+        f"step asked for; the rows so far are in {cut / 'generated.partial.jsonl'} (partial: "
+        "not scored, no pairs built); rerun the same command when the server answers: it "
+        f"asks only for the {40 - held} the store lacks"
+    )
+
+
 def _check_partial(workdir: Path, ok: int, stopped: str) -> None:
     """Only the partial rows, their record and the store are there; the record says partial."""
     names = {"generated.partial.jsonl", "generated.partial.jsonl.run.json", "store.sqlite"}
@@ -133,12 +144,7 @@ def test_a_generator_that_stops_answering_partway(tmp_path: Path) -> None:
             f"openai:gen@{server.url} (generic) stopped answering: the last 8 requests failed "
             "after their retries; last error: HTTP 503: injected fault 503."
         )
-        assert line == (
-            f"error: {STEP}: {stopped[:-1]}. The store holds 5 of the 40 generations this step "
-            f"asked for; the rows so far are in {cut / 'generated.partial.jsonl'} (partial: not "
-            "scored, no pairs built); rerun the same command when the server answers: it asks "
-            "only for the 35 the store lacks"
-        )
+        assert line == _stop_line(stopped, 5, cut)
         # it stopped: 5 answers, 8 items x 2 tries, and at most one more item in flight
         assert sum(answered.values()) == 5 and 5 + 16 <= sent <= 5 + 18
         _check_partial(cut, 5, stopped)
@@ -165,12 +171,7 @@ def test_some_requests_failing_after_their_retries_stop_the_run_before_judging(
             f"4 request(s) to openai:gen@{server.url} (generic) failed after their retries; "
             "last error: HTTP 502: injected fault 502."
         )
-        assert line == (
-            f"error: {STEP}: {stopped[:-1]}. The store holds 36 of the 40 generations this step "
-            f"asked for; the rows so far are in {cut / 'generated.partial.jsonl'} (partial: not "
-            "scored, no pairs built); rerun the same command when the server answers: it asks "
-            "only for the 4 the store lacks"
-        )
+        assert line == _stop_line(stopped, 36, cut)
         assert sum(answered.values()) == 36 and sent == 36 + 4 * 2
         _check_partial(cut, 36, stopped)
         _rerun_completes(server, pipeline, cut, whole, everything - answered)
@@ -188,11 +189,7 @@ def test_a_generator_dead_from_the_start_writes_its_rows_as_partial_too(tmp_path
         f"openai:gen@{url} (generic) is unreachable: the first 8 requests failed after their "
         "retries; last error: "
     )
-    assert line.endswith(
-        f". The store holds 0 of the 40 generations this step asked for; the rows so far are in "
-        f"{cut / 'generated.partial.jsonl'} (partial: not scored, no pairs built); rerun the "
-        "same command when the server answers: it asks only for the 40 the store lacks"
-    )
+    assert line == _stop_line(stopped + ".", 0, cut)
     record = json.loads((cut / "generated.partial.jsonl.run.json").read_text())
     assert record["summary"]["stopped"].startswith(stopped)
     _check_partial(cut, 0, record["summary"]["stopped"])
